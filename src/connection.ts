@@ -1,0 +1,46 @@
+import type { ServerWebSocket } from "bun";
+import type { StoredMessage } from "./history/history";
+import type { Hub } from "./chat";
+import { LIMITS } from "./protocol";
+
+/**
+ * What one socket keeps: its user, its rooms and its replay position. It is
+ * the socket's `data`, so Bun's events reach the hub through these methods
+ * without a closure or a wrapper per message.
+ */
+export class Connection {
+  readonly rooms: Set<string>;
+  /** Subscribed to its topics: the replay is done. */
+  live = false;
+  /** Replay still to send, from `replayAt`; `replayed` is the last id sent. */
+  replay: StoredMessage[] = [];
+  replayAt = 0;
+  replayed = 0;
+  /** Backpressure paused the replay; newer messages must be read before going live. */
+  paused = false;
+  #badAt: number[] | undefined;
+
+  constructor(readonly hub: Hub, readonly user: string, rooms: readonly string[]) {
+    this.rooms = new Set(rooms);
+  }
+
+  message(ws: ServerWebSocket<Connection>, raw: string | Buffer): void {
+    this.hub.message(ws, this, raw);
+  }
+
+  drain(ws: ServerWebSocket<Connection>): void {
+    this.hub.drain(ws, this);
+  }
+
+  close(ws: ServerWebSocket<Connection>, code: number): void {
+    this.hub.close(ws, this, code);
+  }
+
+  /** Records a bad frame; true when there were more than allowed within the window. */
+  countBadFrame(now: number): boolean {
+    const times = (this.#badAt ??= []);
+    times.push(now);
+    while (times.length > 0 && times[0]! <= now - LIMITS.badFrameWindowMs) times.shift();
+    return times.length > LIMITS.badFramesMax;
+  }
+}

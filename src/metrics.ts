@@ -1,0 +1,21 @@
+import type { Hub } from "./chat";
+import type { Presence } from "./presence";
+
+/** The hub's counters in the Prometheus text format. */
+export function metricsText(hub: Hub, presence: Presence): string {
+  const s = hub.stats;
+  const lines: string[] = [];
+  const metric = (name: string, type: "counter" | "gauge", help: string, value: number) => {
+    lines.push(`# HELP wirechat_${name} ${help}`, `# TYPE wirechat_${name} ${type}`, `wirechat_${name} ${value}`);
+  };
+  metric("connections", "gauge", "Open WebSocket connections on this node.", hub.connections);
+  metric("users_online", "gauge", "Distinct users with an open connection on this node.", presence.users().length);
+  metric("messages_accepted_total", "counter", "Messages stored and published.", s.accepted);
+  metric("messages_duplicate_total", "counter", "Retries answered with the first ack (same sender and cid).", s.duplicates);
+  metric("store_failures_total", "counter", "Messages refused with store_failed.", s.storeFailures);
+  metric("bad_frames_total", "counter", "Frames answered with an error frame.", s.badFrames);
+  metric("dropped_sends_total", "counter", "Sends Bun reported as dropped.", s.droppedSends);
+  metric("connections_opened_total", "counter", "Connections opened.", s.opened);
+  metric("connections_closed_total", "counter", "Connections closed.", s.closed);
+  return `${lines.join("\n")}\n`;
+}

@@ -1,0 +1,173 @@
+/**
+ * Wire protocol v1: every frame as a TypeBox schema with its type of the same
+ * name. Server and client both import this module, so one schema set types
+ * and validates both ends. It must stay free of server-only imports.
+ */
+import { Type as t, type Static } from "@sinclair/typebox";
+
+/** Limits that are part of the protocol (both ends rely on them). */
+export const LIMITS = {
+  textMax: 4000,
+  cidMax: 64,
+  nameMax: 64,
+  /** Larger frames close the connection with 1009. */
+  frameBytesMax: 64 * 1024,
+  /** More bad frames than this within `badFrameWindowMs` close with 1008. */
+  badFramesMax: 20,
+  badFrameWindowMs: 60_000,
+  /** Rooms one connection may be in at once. */
+  roomsMax: 100,
+} as const;
+
+/** WebSocket close codes the server uses. */
+export const CLOSE = {
+  goingAway: 1001,
+  unsupportedData: 1003,
+  policyViolation: 1008,
+  tooBig: 1009,
+  /** The server closed a consumer that fell too far behind; reconnect with `since`. */
+  backpressure: 1013,
+} as const;
+
+/** Letters, digits, `_`, `-` and `.`, 1 to 64 characters: usernames and room names. */
+export const NAME_PATTERN = "^[A-Za-z0-9_.-]{1,64}$";
+const NAME_RE = new RegExp(NAME_PATTERN);
+
+/** True when `name` is a valid username or room name. */
+export const isValidName = (name: string): boolean => NAME_RE.test(name);
+
+export const Username = t.String({ pattern: NAME_PATTERN, minLength: 1, maxLength: LIMITS.nameMax });
+export type Username = Static<typeof Username>;
+export const RoomName = t.String({ pattern: NAME_PATTERN, minLength: 1, maxLength: LIMITS.nameMax });
+export type RoomName = Static<typeof RoomName>;
+export const Text = t.String({ minLength: 1, maxLength: LIMITS.textMax });
+export type Text = Static<typeof Text>;
+export const Cid = t.String({ minLength: 1, maxLength: LIMITS.cidMax });
+export type Cid = Static<typeof Cid>;
+/** Stored message ids: positive, strictly increasing in acceptance order. */
+export const MessageId = t.Integer({ minimum: 1 });
+
+// ---- client → server -------------------------------------------------------
+
+export const BroadcastFrame = t.Object({ type: t.Literal("broadcast"), text: Text, cid: t.Optional(Cid) });
+export type BroadcastFrame = Static<typeof BroadcastFrame>;
+export const DirectFrame = t.Object({ type: t.Literal("direct"), to: Username, text: Text, cid: t.Optional(Cid) });
+export type DirectFrame = Static<typeof DirectFrame>;
+export const JoinFrame = t.Object({ type: t.Literal("join"), room: RoomName, cid: t.Optional(Cid) });
+export type JoinFrame = Static<typeof JoinFrame>;
+export const LeaveFrame = t.Object({ type: t.Literal("leave"), room: RoomName, cid: t.Optional(Cid) });
+export type LeaveFrame = Static<typeof LeaveFrame>;
+export const RoomFrame = t.Object({ type: t.Literal("room"), room: RoomName, text: Text, cid: t.Optional(Cid) });
+export type RoomFrame = Static<typeof RoomFrame>;
+
+/** Every frame a v1 client sends. */
+export const ClientFrame = t.Union([BroadcastFrame, DirectFrame, JoinFrame, LeaveFrame, RoomFrame]);
+export type ClientFrame = Static<typeof ClientFrame>;
+
+/**
+ * The classic tutorial's frame: `{"message":T,"to_user":U}` is a direct
+ * message, `{"message":T}` (or an empty or null `to_user`) a broadcast.
+ */
+export const TutorialFrame = t.Object({
+  message: Text,
+  to_user: t.Optional(t.Union([t.String({ maxLength: LIMITS.nameMax }), t.Null()])),
+});
+export type TutorialFrame = Static<typeof TutorialFrame>;
+
+// ---- server → client -------------------------------------------------------
+
+export const ErrorCode = t.Union([
+  t.Literal("bad_json"),
+  t.Literal("invalid_frame"),
+  t.Literal("invalid_username"),
+  t.Literal("invalid_room"),
+  t.Literal("not_member"),
+  t.Literal("store_failed"),
+  t.Literal("internal"),
+]);
+export type ErrorCode = Static<typeof ErrorCode>;
+
+export const MessageKind = t.Union([t.Literal("broadcast"), t.Literal("direct"), t.Literal("room")]);
+export type MessageKind = Static<typeof MessageKind>;
+
+export const WelcomeFrame = t.Object({
+  type: t.Literal("welcome"),
+  user: Username,
+  /** Distinct users connected now, this one included. */
+  online: t.Array(Username),
+  /** The newest stored message id (0 when nothing is stored). */
+  lastId: t.Integer({ minimum: 0 }),
+  /** False when the replay before live delivery could not be complete: a gap the client must know of. */
+  resumed: t.Boolean(),
+});
+export type WelcomeFrame = Static<typeof WelcomeFrame>;
+
+export const MessageFrame = t.Object({
+  type: t.Literal("message"),
+  id: MessageId,
+  kind: MessageKind,
+  from: Username,
+  /** The recipient (direct) or the room (room); absent on broadcasts. */
+  to: t.Optional(t.String()),
+  text: Text,
+  /** Epoch milliseconds when the server accepted the message. */
+  at: t.Integer(),
+});
+export type MessageFrame = Static<typeof MessageFrame>;
+
+export const AckFrame = t.Object({
+  type: t.Literal("ack"),
+  cid: Cid,
+  /** The stored message id; absent for join and leave. */
+  id: t.Optional(MessageId),
+  /** Present and false on a direct message to a user with no open connection (it waits in their inbox). */
+  delivered: t.Optional(t.Boolean()),
+});
+export type AckFrame = Static<typeof AckFrame>;
+
+export const PresenceFrame = t.Object({
+  type: t.Literal("presence"),
+  event: t.Union([t.Literal("join"), t.Literal("leave")]),
+  user: Username,
+});
+export type PresenceFrame = Static<typeof PresenceFrame>;
+
+export const ErrorFrame = t.Object({
+  type: t.Literal("error"),
+  code: ErrorCode,
+  message: t.String(),
+  cid: t.Optional(t.String()),
+});
+export type ErrorFrame = Static<typeof ErrorFrame>;
+
+/** Every frame the server sends. */
+export const ServerFrame = t.Union([WelcomeFrame, MessageFrame, AckFrame, PresenceFrame, ErrorFrame]);
+export type ServerFrame = Static<typeof ServerFrame>;
+
+/** The only way a server frame is serialised: once per publish, never per recipient. */
+export const encode = (frame: ServerFrame): string => JSON.stringify(frame);
+
+// ---- HTTP bodies -------------------------------------------------------------
+
+export const HealthBody = t.Object({
+  status: t.Literal("ok"),
+  uptimeMs: t.Integer({ minimum: 0 }),
+  connections: t.Integer({ minimum: 0 }),
+  lastId: t.Integer({ minimum: 0 }),
+});
+export type HealthBody = Static<typeof HealthBody>;
+
+export const OnlineBody = t.Object({ users: t.Array(Username) });
+export type OnlineBody = Static<typeof OnlineBody>;
+
+export const HttpError = t.Object({ error: ErrorCode, message: t.String() });
+export type HttpError = Static<typeof HttpError>;
+
+export const HistoryQuery = t.Object({
+  before: t.Optional(t.Integer({ minimum: 1 })),
+  limit: t.Optional(t.Integer({ minimum: 1, maximum: 200 })),
+});
+export type HistoryQuery = Static<typeof HistoryQuery>;
+
+export const HistoryBody = t.Object({ messages: t.Array(MessageFrame) });
+export type HistoryBody = Static<typeof HistoryBody>;

@@ -1,0 +1,53 @@
+/**
+ * Compile-time checks, run by `tsc --noEmit` in CI: each `@ts-expect-error`
+ * line must fail to compile, or tsc reports the directive as unused.
+ */
+import type { ClientFrame, ServerFrame, MessageFrame, ErrorCode } from "../src/protocol";
+import { createClient } from "../src/client";
+
+const ok: ClientFrame[] = [
+  { type: "broadcast", text: "hi" },
+  { type: "direct", to: "bob", text: "hi", cid: "1" },
+  { type: "join", room: "dev" },
+  { type: "leave", room: "dev" },
+  { type: "room", room: "dev", text: "hi" },
+];
+void ok;
+
+// @ts-expect-error a direct message needs `to`
+const noTo: ClientFrame = { type: "direct", text: "hi" };
+// @ts-expect-error text must be a string
+const numText: ClientFrame = { type: "broadcast", text: 5 };
+// @ts-expect-error there is no such frame type
+const shout: ClientFrame = { type: "shout", text: "hi" };
+// @ts-expect-error a room frame needs `room`
+const noRoom: ClientFrame = { type: "room", text: "hi" };
+void [noTo, numText, shout, noRoom];
+
+declare const frame: ServerFrame;
+if (frame.type === "message") {
+  const m: MessageFrame = frame;
+  const id: number = m.id;
+  // @ts-expect-error `at` is epoch milliseconds, a number
+  const at: string = m.at;
+  // @ts-expect-error kind is broadcast, direct or room
+  if (m.kind === "group") void 0;
+  void [id, at];
+}
+// @ts-expect-error not a protocol error code
+const code: ErrorCode = "oops";
+void code;
+
+const api = createClient("http://localhost:8000");
+const ws = api.ws({ username: "alice" }).subscribe();
+ws.send({ type: "broadcast", text: "typed" });
+// @ts-expect-error the Eden socket only takes protocol frames
+ws.send({ type: "broadcast", body: "wrong field" });
+ws.subscribe(({ data }) => {
+  if (data.type === "welcome") {
+    const online: string[] = data.online;
+    // @ts-expect-error welcome has no text
+    void data.text;
+    void online;
+  }
+});

@@ -140,9 +140,10 @@ export class Hub {
     if (!this.#sockets.delete(ws)) return;
     this.stats.closed++;
     if (!this.deps.presence.remove(conn.user)) return;
-    // Only a clean close proves the client read what was sent; otherwise the
-    // inbox keeps the messages (a duplicate is better than a loss).
-    if ((code === 1000 || code === 1001) && conn.live) {
+    // Only a close the client asked for (1000, 1001, or a close frame with no
+    // code: 1005) proves it read what was sent; otherwise the inbox keeps the
+    // messages (a duplicate is better than a loss).
+    if ((code === 1000 || code === 1001 || code === 1005) && conn.live) {
       try {
         this.deps.history.setCursor(conn.user, this.deps.history.lastId());
       } catch (err) {

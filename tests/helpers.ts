@@ -33,6 +33,10 @@ export function startServer(opts: { history?: History; replayLimit?: number } = 
   };
 }
 
+/** The last few queued frames, shortened, for a failure message. */
+const summary = (frames: ServerFrame[]) =>
+  `${frames.length} frames, last: ${frames.slice(-3).map((f) => JSON.stringify(f).slice(0, 160)).join(" ")}`;
+
 /** A WebSocket client that queues every frame and awaits them with a timeout. */
 export class Client {
   readonly frames: ServerFrame[] = [];
@@ -77,17 +81,17 @@ export class Client {
   }
 
   /**
-   * Resolves with the first not yet taken frame that matches; the frames
-   * before it are consumed with it.
+   * Resolves with the first not yet taken frame that matches and takes it
+   * out of the queue; the other frames stay queued.
    */
   async next<T extends ServerFrame = ServerFrame>(match: (f: ServerFrame) => boolean = () => true, ms = 5000): Promise<T> {
     const deadline = Date.now() + ms;
     for (;;) {
       const i = this.frames.findIndex(match);
-      if (i >= 0) return this.frames.splice(0, i + 1)[i] as T;
-      if (this.closed) throw new Error(`socket closed (${this.closed.code} ${this.closed.reason}) while waiting; got ${JSON.stringify(this.frames)}`);
+      if (i >= 0) return this.frames.splice(i, 1)[0] as T;
+      if (this.closed) throw new Error(`socket closed (${this.closed.code} ${this.closed.reason}) while waiting; queued: ${summary(this.frames)}`);
       const left = deadline - Date.now();
-      if (left <= 0) throw new Error(`timed out waiting for a frame; got ${JSON.stringify(this.frames)}`);
+      if (left <= 0) throw new Error(`timed out waiting for a frame; queued: ${summary(this.frames)}`);
       await new Promise<void>((resolve) => {
         const t = setTimeout(resolve, left);
         this.#waiters.push(() => {

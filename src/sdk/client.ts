@@ -1,0 +1,191 @@
+/**
+ * The wirechat client: one WebSocket that reconnects by itself, resumes from
+ * the last message id it saw, rejoins its rooms, drops duplicates by id, and
+ * turns every send into a Promise of its ack. Plain WebSocket API, not Eden's
+ * (Eden's never reconnects and rewrites date-like and numeric strings).
+ */
+import type { ServerFrame } from "../protocol";
+import { isValidName } from "../protocol";
+import type { ChatClient, ChatClientOptions, ChatEvents, SendOptions } from "./api";
+import { backoffDelay } from "./backoff";
+import { Emitter } from "./emitter";
+import { ChatClientError } from "./errors";
+import { createHttp } from "./http";
+import { newCid, RecentIds, socketUrl } from "./util";
+import type { AckFrame, ChatMessage, ChatStatus, MessageAck, OutgoingFrame, RoomAck, WebSocketConstructor, WebSocketLike } from "./types";
+
+interface Pending {
+  frame: OutgoingFrame;
+  resolve(ack: AckFrame): void;
+  reject(err: ChatClientError): void;
+  /** Set while the frame is on the wire of the current socket. */
+  timer?: ReturnType<typeof setTimeout>;
+}
+
+/**
+ * Connects to a wirechat server and keeps connected until `close()`.
+ * Throws `ChatClientError` at once for an invalid username or room name,
+ * which no reconnect could fix.
+ */
+export function createChatClient(opts: ChatClientOptions): ChatClient {
+  if (!isValidName(opts.username)) {
+    throw new ChatClientError("invalid_username", `Invalid username ${JSON.stringify(opts.username)}: use 1 to 64 letters, digits, _, - or .`);
+  }
+  const bad = opts.rooms?.find((r) => !isValidName(r));
+  if (bad !== undefined) throw new ChatClientError("invalid_room", `Invalid room name ${JSON.stringify(bad)}`);
+  const urls = socketUrl(opts.url, opts.username);
+  const http = createHttp(urls.http, opts.fetch);
+  const WS: WebSocketConstructor = opts.WebSocket ?? (globalThis as { WebSocket?: WebSocketConstructor }).WebSocket!;
+  if (typeof WS !== "function") throw new TypeError("No global WebSocket here: pass one as the WebSocket option (e.g. from the ws package)");
+  const ackTimeoutMs = opts.ackTimeoutMs ?? 10_000;
+
+  const events = new Emitter<ChatEvents>();
+  const pending = new Map<string, Pending>(); // insertion order = the order the app sent in
+  const seen = new RecentIds(10_000);
+  const rooms = new Set<string>(opts.rooms);
+  let online = new Set<string>();
+  let lastId = opts.since;
+  let status: ChatStatus = "connecting";
+  let ws: WebSocketLike | undefined;
+  let welcomed = false;
+  let attempt = 0;
+  let retry: ReturnType<typeof setTimeout> | undefined;
+
+  const setStatus = (s: ChatStatus) => {
+    if (s === status) return;
+    status = s;
+    events.emit("status", s);
+  };
+
+  const write = (p: Pending) => {
+    ws!.send(JSON.stringify(p.frame));
+    clearTimeout(p.timer);
+    p.timer = setTimeout(() => {
+      pending.delete(p.frame.cid);
+      p.reject(new ChatClientError("timeout", `No ack within ${ackTimeoutMs} ms`, p.frame.cid));
+    }, ackTimeoutMs);
+  };
+
+  const submit = <A extends AckFrame>(frame: OutgoingFrame): Promise<A> => {
+    if (status === "closed") return Promise.reject(new ChatClientError("closed", "The client is closed", frame.cid));
+    return new Promise<A>((resolve, reject) => {
+      const p: Pending = { frame, resolve: resolve as (a: AckFrame) => void, reject };
+      pending.set(frame.cid, p);
+      // Before the welcome the frame waits; the welcome writes the queue in order.
+      if (welcomed) write(p);
+    });
+  };
+
+  const onFrame = (raw: string) => {
+    let f: ServerFrame;
+    try {
+      f = JSON.parse(raw);
+    } catch {
+      return;
+    }
+    switch (f.type) {
+      case "welcome": {
+        welcomed = true;
+        attempt = 0;
+        // A connect without `since` replays up to `lastId` by the server's own
+        // choice, so the next resume starts there.
+        if (connectedSince === undefined) lastId = Math.max(lastId ?? 0, f.lastId);
+        online = new Set(f.online);
+        setStatus("open");
+        events.emit("welcome", f);
+        if (!f.resumed) events.emit("error", new ChatClientError("resume_incomplete", "Some messages sent while disconnected could not be replayed"));
+        for (const p of pending.values()) write(p);
+        return;
+      }
+      case "message":
+        if (seen.has(f.id)) return;
+        seen.add(f.id);
+        lastId = Math.max(lastId ?? 0, f.id);
+        return events.emit("message", f as ChatMessage);
+      case "presence":
+        if (f.event === "join") online.add(f.user);
+        else online.delete(f.user);
+        return events.emit("presence", f);
+      case "ack": {
+        const p = pending.get(f.cid);
+        if (!p) return; // timed out earlier, or a retry's second answer
+        pending.delete(f.cid);
+        clearTimeout(p.timer);
+        return p.resolve(f);
+      }
+      case "error": {
+        const err = new ChatClientError(f.code, f.message, f.cid);
+        const p = f.cid === undefined ? undefined : pending.get(f.cid);
+        if (!p) return events.emit("error", err);
+        pending.delete(f.cid!);
+        clearTimeout(p.timer);
+        if (p.frame.type === "join") rooms.delete(p.frame.room);
+        return p.reject(err);
+      }
+    }
+  };
+
+  let connectedSince: number | undefined;
+  const connect = () => {
+    retry = undefined;
+    welcomed = false;
+    connectedSince = lastId;
+    const sock = new WS(urls.ws({ since: lastId, rooms: [...rooms], token: opts.token }));
+    ws = sock;
+    sock.onmessage = (e: { data: unknown }) => {
+      if (ws === sock) onFrame(String(e.data));
+    };
+    sock.onclose = () => {
+      if (ws !== sock) return;
+      ws = undefined;
+      welcomed = false;
+      // What was on the wire is written again, with the same cid, after the
+      // next welcome: the server answers a repeat with the first ack.
+      for (const p of pending.values()) {
+        clearTimeout(p.timer);
+        p.timer = undefined;
+      }
+      if (status === "closed") return;
+      setStatus("reconnecting");
+      retry = setTimeout(connect, backoffDelay(attempt++, opts.backoff));
+    };
+    sock.onerror = () => {}; // a close event follows; it decides
+  };
+
+  const roomFrame = (type: "join" | "leave", room: string, o?: SendOptions): Promise<RoomAck> => {
+    if (!isValidName(room)) return Promise.reject(new ChatClientError("invalid_room", `Invalid room name ${JSON.stringify(room)}`));
+    if (type === "join") rooms.add(room);
+    else rooms.delete(room);
+    return submit<RoomAck>({ type, room, cid: o?.cid ?? newCid() });
+  };
+
+  connect();
+  return {
+    ...http,
+    username: opts.username,
+    get status() { return status; },
+    get lastId() { return lastId; },
+    get online() { return [...online].sort(); },
+    get rooms() { return [...rooms]; },
+    send: {
+      broadcast: (text, o) => submit<MessageAck>({ type: "broadcast", text, cid: o?.cid ?? newCid() }),
+      direct: (to, text, o) => submit<MessageAck>({ type: "direct", to, text, cid: o?.cid ?? newCid() }),
+      room: (room, text, o) => submit<MessageAck>({ type: "room", room, text, cid: o?.cid ?? newCid() }),
+    },
+    join: (room, o) => roomFrame("join", room, o),
+    leave: (room, o) => roomFrame("leave", room, o),
+    on: (event, handler) => events.on(event, handler),
+    close() {
+      if (status === "closed") return;
+      setStatus("closed");
+      clearTimeout(retry);
+      ws?.close(1000, "client closed");
+      ws = undefined;
+      for (const p of pending.values()) {
+        clearTimeout(p.timer);
+        p.reject(new ChatClientError("closed", "The client was closed before the ack", p.frame.cid));
+      }
+      pending.clear();
+    },
+  };
+}

@@ -1,0 +1,22 @@
+import type { ChatErrorCode } from "./types";
+
+/**
+ * The one error class of the SDK. `code` is either the protocol's error code
+ * from the server's error frame (e.g. `not_member`) or an SDK code
+ * (`timeout`, `closed`, `resume_incomplete`, `http`).
+ */
+export class ChatClientError extends Error {
+  override readonly name = "ChatClientError";
+  constructor(
+    readonly code: ChatErrorCode,
+    message: string,
+    /**
+     * The cid of the frame this error is about. After a `timeout` the server
+     * may still have stored it: send again with `{ cid }` to retry without
+     * risking a duplicate.
+     */
+    readonly cid?: string,
+  ) {
+    super(message);
+  }
+}

@@ -1,0 +1,65 @@
+/**
+ * The SDK's public types, all derived from the wire protocol's schemas
+ * (`src/protocol.ts`, the same ones the server validates with): nothing here
+ * restates a frame's shape by hand.
+ */
+import type {
+  AckFrame, BroadcastFrame, DirectFrame, ErrorCode, JoinFrame, LeaveFrame, MessageFrame, MessageKind,
+  PresenceFrame, RoomFrame, WelcomeFrame,
+} from "../protocol";
+
+export type { AckFrame, ErrorCode, MessageFrame, MessageKind, PresenceFrame, WelcomeFrame };
+
+/**
+ * A message, narrowed on `kind`: a broadcast has no `to`; a direct message
+ * or a room message always has one (the recipient or the room).
+ */
+export type ChatMessage = {
+  [K in MessageKind]: Omit<MessageFrame, "kind" | "to"> & { kind: K } & (K extends "broadcast"
+    ? { to?: undefined }
+    : { to: NonNullable<MessageFrame["to"]> });
+}[MessageKind];
+
+/** The ack of a stored message (broadcast, direct, room): it always carries the id. */
+export type MessageAck = AckFrame & Required<Pick<AckFrame, "id">>;
+
+/** The ack of a join or leave: no message was stored, so no id. */
+export type RoomAck = AckFrame;
+
+/** A frame the SDK sends; it always carries a cid so the server acks it. */
+export type OutgoingFrame = Required<Pick<BroadcastFrame, "cid">> & (BroadcastFrame | DirectFrame | JoinFrame | LeaveFrame | RoomFrame);
+
+/** Connection state, reported by the `status` event. */
+export type ChatStatus = "connecting" | "open" | "reconnecting" | "closed";
+
+/** Errors of the SDK itself, beside the protocol's `ErrorCode`s. */
+export type SdkErrorCode =
+  /** No ack within `ackTimeoutMs` of the frame being written to the socket. */
+  | "timeout"
+  /** `close()` was called before the frame was acked. */
+  | "closed"
+  /** A reconnect could not replay everything missed (`welcome.resumed` was false). */
+  | "resume_incomplete"
+  /** An HTTP request failed without a protocol error body. */
+  | "http";
+
+/** Every code a `ChatClientError` may carry. */
+export type ChatErrorCode = ErrorCode | SdkErrorCode;
+
+/**
+ * The minimum of a WebSocket the SDK uses: the global `WebSocket` of
+ * browsers, Bun, Deno and Node 22+ fits, and so does the `ws` package's.
+ * Event parameters are `any` so that either library's event classes fit.
+ */
+export interface WebSocketLike {
+  readonly readyState: number;
+  send(data: string): void;
+  close(code?: number, reason?: string): void;
+  onopen: ((ev: any) => void) | null;
+  onmessage: ((ev: any) => void) | null;
+  onclose: ((ev: any) => void) | null;
+  onerror: ((ev: any) => void) | null;
+}
+
+/** A WebSocket class: `new WebSocket(url)`. */
+export type WebSocketConstructor = new (url: string) => WebSocketLike;

@@ -1,0 +1,59 @@
+/** Small helpers of the SDK: ids, the recent-id window, URLs. */
+
+/**
+ * A random client id for a frame. `getRandomValues` rather than
+ * `randomUUID`, which browsers offer in secure contexts only.
+ */
+export function newCid(): string {
+  const b = crypto.getRandomValues(new Uint8Array(12));
+  return Array.from(b, (x) => x.toString(16).padStart(2, "0")).join("");
+}
+
+/** The last `max` message ids seen, to drop a duplicate delivery by id. */
+export class RecentIds {
+  readonly #ids = new Set<number>();
+  constructor(readonly max: number) {}
+
+  has(id: number): boolean {
+    return this.#ids.has(id);
+  }
+
+  add(id: number): void {
+    this.#ids.add(id);
+    // A Set iterates in insertion order: the first one is the oldest.
+    if (this.#ids.size > this.max) this.#ids.delete(this.#ids.values().next().value!);
+  }
+}
+
+/** What a connect asks the server for. */
+export interface ConnectQuery {
+  since?: number;
+  rooms: readonly string[];
+  token?: string;
+}
+
+/**
+ * The HTTP base and the WebSocket URL maker for a server base URL given as
+ * `http(s)://` or `ws(s)://` (a path prefix is kept, a trailing slash dropped).
+ */
+export function socketUrl(base: string, username: string): { http: string; ws(q: ConnectQuery): string } {
+  const u = new URL(base);
+  const secure = u.protocol === "https:" || u.protocol === "wss:";
+  if (!["http:", "https:", "ws:", "wss:"].includes(u.protocol)) {
+    throw new TypeError(`url must start with http(s):// or ws(s)://, got ${JSON.stringify(base)}`);
+  }
+  const path = u.pathname.replace(/\/+$/, "");
+  const http = `${secure ? "https" : "http"}://${u.host}${path}`;
+  const ws = `${secure ? "wss" : "ws"}://${u.host}${path}/ws/${encodeURIComponent(username)}`;
+  return {
+    http,
+    ws(q) {
+      const p = new URLSearchParams();
+      if (q.since !== undefined) p.set("since", String(q.since));
+      if (q.rooms.length > 0) p.set("rooms", q.rooms.join(","));
+      if (q.token !== undefined) p.set("token", q.token);
+      const s = p.toString();
+      return s ? `${ws}?${s}` : ws;
+    },
+  };
+}

@@ -10,6 +10,7 @@ import {
   isValidName, type ErrorCode,
 } from "./protocol";
 import { metricsText } from "./metrics";
+import { webPage } from "./web/page";
 
 /** What the app is built from; `src/index.ts` makes them from the environment. */
 export interface AppDeps {
@@ -81,6 +82,7 @@ export function createApp(deps: AppDeps) {
 
   return new Elysia({ websocket })
     .decorate("hub", hub)
+    .use(webPage())
     .onStart(({ server }) => {
       if (server) broker.attach(server);
     })

@@ -14,7 +14,8 @@ const ROOT = `${import.meta.dir}/..`;
 
 /** Starts the server with `env` on top of the test's environment and waits for its listening line. */
 export async function spawnServer(env: Record<string, string>, ms = 15_000): Promise<ServerProcess> {
-  const proc = Bun.spawn(["bun", "run", `${ROOT}/src/index.ts`], {
+  // process.execPath: the Bun running the tests, also when it is not on PATH.
+  const proc = Bun.spawn([process.execPath, "run", `${ROOT}/src/index.ts`], {
     cwd: ROOT,
     env: { ...process.env, HOST: "127.0.0.1", PORT: "0", ...env },
     stdout: "pipe",

@@ -1,7 +1,7 @@
 import type { ServerWebSocket } from "bun";
 import type { Broker } from "./broker/broker";
 import { topics } from "./broker/broker";
-import type { History, StoredMessage } from "./history/history";
+import { CID_WINDOW_MS, type History, type StoredMessage } from "./history/history";
 import type { Presence } from "./presence";
 import { ChatError } from "./errors";
 import { decodeFrame } from "./decode";
@@ -29,7 +29,6 @@ export interface HubStats {
   closed: number;
 }
 
-const CID_WINDOW_MS = 24 * 3600_000;
 /** Recent broadcasts replayed for context on a connect without `since`. */
 const CONTEXT_BROADCASTS = 50;
 

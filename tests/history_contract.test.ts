@@ -66,11 +66,26 @@ for (const impl of implementations) {
 
     test("findByCid finds the sender's message within the window only", () => {
       const { history } = fresh();
-      history.append([msg(1, "broadcast", "alice", undefined, { cid: "x", at: 5_000 })]);
-      expect(history.findByCid("alice", "x", 0)?.id).toBe(1);
+      const now = Date.now();
+      history.append([
+        msg(1, "broadcast", "alice", undefined, { cid: "old", at: now - 25 * 3600_000 }),
+        msg(2, "direct", "alice", "bob", { cid: "x", at: now - 1000 }),
+      ]);
+      expect(history.findByCid("alice", "x", now - 24 * 3600_000)).toEqual(msg(2, "direct", "alice", "bob", { cid: "x", at: now - 1000 }));
       expect(history.findByCid("bob", "x", 0)).toBeUndefined();
       expect(history.findByCid("alice", "y", 0)).toBeUndefined();
-      expect(history.findByCid("alice", "x", 5_001)).toBeUndefined();
+      expect(history.findByCid("alice", "x", now)).toBeUndefined();
+      expect(history.findByCid("alice", "old", now - 24 * 3600_000)).toBeUndefined();
+    });
+
+    test("findByCid still finds a cid after a reopen", () => {
+      const o = fresh();
+      if (!o.reopen) return void expect(impl.name).toContain(":memory:");
+      o.history.append([msg(1, "room", "alice", "dev", { cid: "k", at: Date.now() })]);
+      o.history.close();
+      const again = o.reopen();
+      opened.push(again);
+      expect(again.findByCid("alice", "k", 0)?.id).toBe(1);
     });
 
     test("visible returns what the reader may see, in id order", () => {

@@ -1,5 +1,8 @@
 import type { MessageKind } from "../protocol";
 
+/** How long a cid is remembered for de-duplicating retries. */
+export const CID_WINDOW_MS = 24 * 3600_000;
+
 /** A message as stored: the message frame's fields plus the sender's cid. */
 export interface StoredMessage {
   id: number;
@@ -32,7 +35,10 @@ export interface History {
    * Once it returns, every message survives a crash of the process.
    */
   append(batch: readonly StoredMessage[]): void;
-  /** The message `from` sent with `cid` at `notBefore` or later, if stored. */
+  /**
+   * The message `from` sent with `cid` at `notBefore` or later, if stored;
+   * cids are remembered for 24 hours at least.
+   */
   findByCid(from: string, cid: string, notBefore: number): StoredMessage | undefined;
   /**
    * Messages `reader` may see with `after` < id <= `upTo`, oldest first, at

@@ -1,7 +1,8 @@
 import { Database, type Statement } from "bun:sqlite";
 // No web-standard API creates a folder; node:fs is the one way here.
 import { mkdirSync } from "node:fs";
-import type { History, Reader, StoredMessage } from "./history";
+import { CID_WINDOW_MS, type History, type StoredMessage } from "./history";
+import { IdIndex, mergeIds } from "./id_index";
 import type { MessageKind } from "../protocol";
 
 /** Schema migrations, applied in order; the index + 1 is the schema version. */
@@ -15,8 +16,6 @@ const MIGRATIONS: readonly string[] = [
      at INTEGER NOT NULL,
      cid TEXT
    );
-   CREATE INDEX messages_target ON messages (target, id) WHERE target IS NOT NULL;
-   CREATE INDEX messages_cid ON messages (sender, cid) WHERE cid IS NOT NULL;
    CREATE TABLE cursors (user TEXT PRIMARY KEY, id INTEGER NOT NULL) WITHOUT ROWID;
    CREATE TABLE meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;`,
 ];
@@ -31,57 +30,100 @@ const toMessage = (r: Row): StoredMessage => {
 };
 
 const COLS = "id, kind, sender, target, text, at, cid";
+/** Rows per INSERT and ids per SELECT: binding one statement per row costs more than the row. */
+const CHUNK = 32;
+
+/** `normal` (WAL) survives a crash of the process; `full` also fsyncs every commit. */
+export type SyncMode = "full" | "normal";
+
+/** Index keys: broadcasts, direct messages to and from a user, a room's messages. */
+const keyOf = {
+  broadcast: "b",
+  to: (user: string) => `d:${user}`,
+  from: (user: string) => `s:${user}`,
+  room: (room: string) => `r:${room}`,
+};
 
 /**
- * History in a SQLite file (WAL mode, synchronous=FULL: a commit survives a
- * crash of the process and of the machine). The schema is created and
- * migrated here, tracked in `schema_version`.
+ * History in a SQLite file, WAL mode; "normal" sync by default, "full" to
+ * survive an OS crash or power loss too. Rows are only ever appended in id
+ * order; lookups by user, room and cid use in-memory indexes rebuilt from the
+ * file at start. The schema is created and migrated here (`schema_version`).
  */
-export function createSqliteHistory(path: string): History {
+export function createSqliteHistory(path: string, sync: SyncMode = "normal"): History {
   if (path !== ":memory:") {
     const dir = path.slice(0, Math.max(path.lastIndexOf("/"), 0));
     if (dir) mkdirSync(dir, { recursive: true });
   }
   const db = new Database(path, { create: true, strict: true });
   db.run("PRAGMA journal_mode = WAL");
-  db.run("PRAGMA synchronous = FULL");
+  db.run(`PRAGMA synchronous = ${sync === "full" ? "FULL" : "NORMAL"}`);
   db.run("PRAGMA busy_timeout = 2000");
   migrate(db);
+
+  const index = new IdIndex();
+  /** `${sender}\n${cid}` → its message, in id order, for cids of the last CID_WINDOW_MS. */
+  const cids = new Map<string, { id: number; at: number }>();
+  const remember = (id: number, kind: MessageKind, from: string, to: string | null, at: number, cid: string | null) => {
+    if (kind === "broadcast") index.add(keyOf.broadcast, id);
+    else if (kind === "room") index.add(keyOf.room(to!), id);
+    else {
+      index.add(keyOf.to(to!), id);
+      if (to !== from) index.add(keyOf.from(from), id);
+    }
+    if (cid !== null && at >= Date.now() - CID_WINDOW_MS) {
+      const key = `${from}\n${cid}`;
+      cids.delete(key); // a cid reused after the window: keep the map in id order
+      cids.set(key, { id, at });
+    }
+  };
+  for (const r of db.query("SELECT id, kind, sender, target, at, cid FROM messages ORDER BY id").iterate() as IterableIterator<Row>) {
+    remember(r.id, r.kind, r.sender, r.target, r.at, r.cid);
+  }
 
   const meta = (key: string) => (db.query("SELECT value FROM meta WHERE key = ?").get(key) as { value: number } | null)?.value ?? 0;
   const setMeta = db.query("INSERT INTO meta (key, value) VALUES (?1, ?2) ON CONFLICT (key) DO UPDATE SET value = max(value, ?2)");
   let last = Math.max(meta("last_id"), (db.query("SELECT max(id) AS m FROM messages").get() as { m: number | null }).m ?? 0);
   let pruned = meta("pruned_through");
 
-  const insert = db.query(`INSERT INTO messages (${COLS}) VALUES (?, ?, ?, ?, ?, ?, ?)`);
+  const inserts: Statement[] = [];
+  const insertOf = (n: number) =>
+    (inserts[n] ??= db.query(`INSERT INTO messages (${COLS}) VALUES ${Array(n).fill("(?, ?, ?, ?, ?, ?, ?)").join(", ")}`));
   const appendTx = db.transaction((batch: readonly StoredMessage[]) => {
-    for (const m of batch) insert.run(m.id, m.kind, m.from, m.to ?? null, m.text, m.at, m.cid ?? null);
+    for (let i = 0; i < batch.length; i += CHUNK) {
+      const n = Math.min(CHUNK, batch.length - i);
+      const params: (string | number | null)[] = new Array(n * 7);
+      for (let j = 0; j < n; j++) {
+        const m = batch[i + j]!;
+        const k = j * 7;
+        params[k] = m.id;
+        params[k + 1] = m.kind;
+        params[k + 2] = m.from;
+        params[k + 3] = m.to ?? null;
+        params[k + 4] = m.text;
+        params[k + 5] = m.at;
+        params[k + 6] = m.cid ?? null;
+      }
+      insertOf(n).run(...params);
+    }
     setMeta.run("last_id", batch[batch.length - 1]!.id);
   });
-  const byCid = db.query(`SELECT ${COLS} FROM messages WHERE sender = ? AND cid = ? AND at >= ? ORDER BY id LIMIT 1`);
-  const inboxQ = db.query(`SELECT ${COLS} FROM messages WHERE target = ? AND kind = 'direct' AND id > ? ORDER BY id LIMIT ?`);
-  const pageB = db.query(`SELECT ${COLS} FROM messages WHERE kind = 'broadcast' AND id < ? ORDER BY id DESC LIMIT ?`);
-  const pageR = db.query(`SELECT ${COLS} FROM messages WHERE target = ? AND kind = 'room' AND id < ? ORDER BY id DESC LIMIT ?`);
+
+  const selects: Statement[] = [];
+  const selectOf = (n: number) => (selects[n] ??= db.query(`SELECT ${COLS} FROM messages WHERE id IN (${Array(n).fill("?").join(", ")}) ORDER BY id`));
+  /** Reads rows by id, in the order of `ids` (ascending or descending). */
+  const fetch = (ids: number[]): StoredMessage[] => {
+    const out: StoredMessage[] = [];
+    for (let i = 0; i < ids.length; i += CHUNK) {
+      const part = ids.slice(i, i + CHUNK);
+      const rows = (selectOf(part.length).all(...part) as Row[]).map(toMessage);
+      if (part.length > 1 && part[0]! > part[1]!) rows.reverse();
+      out.push(...rows);
+    }
+    return out;
+  };
   const cursorQ = db.query("SELECT id FROM cursors WHERE user = ?");
   const setCursorQ = db.query("INSERT INTO cursors (user, id) VALUES (?1, ?2) ON CONFLICT (user) DO UPDATE SET id = max(id, ?2)");
-  const visibleCache = new Map<string, Statement>();
-
-  const visibleQuery = (rooms: number, newest: boolean) => {
-    const key = `${rooms}:${newest}`;
-    let q = visibleCache.get(key);
-    if (!q) {
-      // Room names are bound as parameters; only their count shapes the SQL.
-      const roomList = Array.from({ length: rooms }, () => "?").join(", ");
-      const roomClause = rooms > 0 ? ` OR (kind = 'room' AND target IN (${roomList}))` : "";
-      q = db.query(
-        `SELECT ${COLS} FROM messages WHERE id > ? AND id <= ? AND (kind = 'broadcast'` +
-          ` OR (kind = 'direct' AND (target = ? OR sender = ?))${roomClause})` +
-          ` ORDER BY id ${newest ? "DESC" : "ASC"} LIMIT ?`,
-      );
-      if (visibleCache.size < 64) visibleCache.set(key, q);
-    }
-    return q;
-  };
 
   let closed = false;
   return {
@@ -90,28 +132,28 @@ export function createSqliteHistory(path: string): History {
     append(batch) {
       if (batch.length === 0) return;
       appendTx(batch);
+      for (const m of batch) remember(m.id, m.kind, m.from, m.to ?? null, m.at, m.cid ?? null);
       last = Math.max(last, batch[batch.length - 1]!.id);
     },
     findByCid(from, cid, notBefore) {
-      const r = byCid.get(from, cid, notBefore) as Row | null;
-      return r ? toMessage(r) : undefined;
+      const hit = cids.get(`${from}\n${cid}`);
+      if (hit === undefined || hit.at < notBefore) return undefined;
+      return fetch([hit.id])[0];
     },
-    visible(reader: Reader, after, upTo, limit, newest = false) {
-      const rooms = [...reader.rooms];
-      const rows = visibleQuery(rooms.length, newest).all(after, upTo, reader.user, reader.user, ...rooms, limit) as Row[];
-      if (newest) rows.reverse();
-      return rows.map(toMessage);
+    visible(reader, after, upTo, limit, newest = false) {
+      const keys = [keyOf.broadcast, keyOf.to(reader.user), keyOf.from(reader.user)];
+      for (const room of reader.rooms) keys.push(keyOf.room(room));
+      const ids = mergeIds(keys.map((k) => index.range(k, after, upTo, limit, newest)), limit, newest);
+      return fetch(ids);
     },
-    inbox: (user, after, limit) => (inboxQ.all(user, after, limit) as Row[]).map(toMessage),
-    page(room, before, limit) {
-      const rows = room === undefined ? pageB.all(before, limit) : pageR.all(room, before, limit);
-      return (rows as Row[]).map(toMessage);
-    },
+    inbox: (user, after, limit) => fetch(index.range(keyOf.to(user), after, Number.MAX_SAFE_INTEGER, limit)),
+    page: (room, before, limit) => fetch(index.before(room === undefined ? keyOf.broadcast : keyOf.room(room), before, limit)),
     cursor: (user) => (cursorQ.get(user) as { id: number } | null)?.id ?? 0,
     setCursor(user, id) {
       setCursorQ.run(user, id);
     },
     prune(maxMessages, minAt, maxRows) {
+      forgetCids(0);
       const oldest = db.query("SELECT id, at FROM messages ORDER BY id LIMIT 1").get() as { id: number; at: number } | null;
       if (!oldest) return 0;
       const keepFrom = db.query("SELECT id FROM messages ORDER BY id DESC LIMIT 1 OFFSET ?").get(maxMessages - 1) as { id: number } | null;
@@ -129,6 +171,8 @@ export function createSqliteHistory(path: string): History {
         return n;
       })();
       pruned = Math.max(pruned, upTo);
+      index.dropThrough(upTo);
+      forgetCids(upTo);
       return removed;
     },
     close() {
@@ -137,6 +181,15 @@ export function createSqliteHistory(path: string): History {
       db.close();
     },
   } satisfies History;
+
+  /** Drops remembered cids, oldest first, that were pruned (id <= upTo) or left the window. */
+  function forgetCids(upTo: number) {
+    const minAt = Date.now() - CID_WINDOW_MS;
+    for (const [key, c] of cids) {
+      if (c.id > upTo && c.at >= minAt) break;
+      cids.delete(key);
+    }
+  }
 }
 
 function migrate(db: Database): void {

@@ -4,6 +4,8 @@ export interface Config {
   host: string;
   /** SQLite file for durable history; `:memory:` keeps it in memory (tests). */
   dbPath: string;
+  /** `normal`: a commit survives a process crash; `full`: also an OS crash or power loss (an fsync per commit). */
+  dbSync: "normal" | "full";
   /** How many messages a resume may replay before it reports `resumed:false`. */
   replayLimit: number;
   historyMaxMessages: number;
@@ -14,6 +16,7 @@ export const DEFAULTS: Config = {
   port: 8000,
   host: "0.0.0.0",
   dbPath: "./data/wirechat.db",
+  dbSync: "normal",
   replayLimit: 10_000,
   historyMaxMessages: 1_000_000,
   historyMaxAgeMs: 30 * 24 * 3600_000,
@@ -56,10 +59,15 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
   }
   const dbPath = env.DB_PATH === undefined || env.DB_PATH === "" ? DEFAULTS.dbPath : env.DB_PATH;
   if (dbPath.includes("\0")) throw new ConfigError(`DB_PATH is invalid: it contains a NUL character`);
+  const dbSync = (env.DB_SYNC ?? "").trim().toLowerCase() || DEFAULTS.dbSync;
+  if (dbSync !== "normal" && dbSync !== "full") {
+    throw new ConfigError(`DB_SYNC=${JSON.stringify(env.DB_SYNC)} is invalid: expected normal or full`);
+  }
   return {
     port: intVar(env, "PORT", DEFAULTS.port, 0, 65535),
     host,
     dbPath,
+    dbSync,
     replayLimit: intVar(env, "REPLAY_LIMIT", DEFAULTS.replayLimit, 1, 1_000_000),
     historyMaxMessages: intVar(env, "HISTORY_MAX_MESSAGES", DEFAULTS.historyMaxMessages, 1, 1_000_000_000),
     historyMaxAgeMs: durationVar(env, "HISTORY_MAX_AGE", DEFAULTS.historyMaxAgeMs),

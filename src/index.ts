@@ -18,7 +18,7 @@ try {
 
 let history;
 try {
-  history = createSqliteHistory(config.dbPath);
+  history = createSqliteHistory(config.dbPath, config.dbSync);
 } catch (err) {
   console.error(`wirechat: cannot open DB_PATH=${JSON.stringify(config.dbPath)}: ${(err as Error).message}`);
   process.exit(2);

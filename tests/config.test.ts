@@ -1,0 +1,59 @@
+import { describe, expect, test } from "bun:test";
+import { ConfigError, DEFAULTS, loadConfig } from "../src/config";
+
+describe("loadConfig", () => {
+  test("loadConfig: empty environment gives the defaults", () => {
+    expect(loadConfig({})).toEqual(DEFAULTS);
+    expect(DEFAULTS.port).toBe(8000);
+    expect(DEFAULTS.host).toBe("0.0.0.0");
+  });
+
+  test("loadConfig: reads every variable", () => {
+    const c = loadConfig({
+      PORT: "0", HOST: "127.0.0.1", DB_PATH: ":memory:", DB_SYNC: "FULL", REPLAY_LIMIT: "5",
+      HISTORY_MAX_MESSAGES: "100", HISTORY_MAX_AGE: "12h",
+    });
+    expect(c).toEqual({
+      port: 0, host: "127.0.0.1", dbPath: ":memory:", dbSync: "full", replayLimit: 5,
+      historyMaxMessages: 100, historyMaxAgeMs: 12 * 3600_000,
+    });
+    expect(loadConfig({ HISTORY_MAX_AGE: "90m" }).historyMaxAgeMs).toBe(90 * 60_000);
+    expect(loadConfig({ HISTORY_MAX_AGE: "30d" }).historyMaxAgeMs).toBe(30 * 86_400_000);
+  });
+
+  const bad: [Record<string, string>, string][] = [
+    [{ PORT: "eighty" }, "PORT"],
+    [{ PORT: "70000" }, "PORT"],
+    [{ PORT: "-1" }, "PORT"],
+    [{ HOST: "a b" }, "HOST"],
+    [{ DB_SYNC: "sometimes" }, "DB_SYNC"],
+    [{ REPLAY_LIMIT: "0" }, "REPLAY_LIMIT"],
+    [{ HISTORY_MAX_MESSAGES: "1.5" }, "HISTORY_MAX_MESSAGES"],
+    [{ HISTORY_MAX_AGE: "forever" }, "HISTORY_MAX_AGE"],
+  ];
+  for (const [env, name] of bad) {
+    test(`loadConfig: a bad ${name} (${JSON.stringify(env)}) throws one line naming it`, () => {
+      let err: unknown;
+      try {
+        loadConfig(env);
+      } catch (e) {
+        err = e;
+      }
+      expect(err).toBeInstanceOf(ConfigError);
+      const message = (err as Error).message;
+      expect(message).toStartWith(`${name}=`);
+      expect(message).not.toContain("\n");
+    });
+  }
+});
+
+test("src/index.ts: a bad value stops start-up with one line naming the variable", async () => {
+  const proc = Bun.spawn([process.execPath, "run", `${import.meta.dir}/../src/index.ts`], {
+    env: { ...process.env, PORT: "eighty" },
+    stdout: "pipe",
+    stderr: "pipe",
+  });
+  const [err, code] = [await new Response(proc.stderr).text(), await proc.exited];
+  expect(code).toBe(2);
+  expect(err.trim().split("\n")).toEqual([expect.stringContaining("PORT=\"eighty\" is invalid")]);
+});

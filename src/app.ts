@@ -93,7 +93,7 @@ export function createApp(deps: AppDeps) {
       lastId: deps.history.lastId(),
     }), { response: HealthBody })
     .get("/users/online", () => ({ users: presence.users() }), { response: OnlineBody })
-    .get("/metrics", () => new Response(metricsText(hub, presence), { headers: { "content-type": "text/plain; version=0.0.4" } }))
+    .get("/metrics", () => new Response(metricsText(hub, presence, broker), { headers: { "content-type": "text/plain; version=0.0.4" } }))
     .get("/history", ({ query, status }) => {
       const q = pageQuery(query);
       if (typeof q === "string") return status(400, fail("invalid_frame", q));

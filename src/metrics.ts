@@ -1,8 +1,9 @@
+import type { Broker } from "./broker/broker";
 import type { Hub } from "./chat";
 import type { Presence } from "./presence";
 
 /** The hub's counters in the Prometheus text format. */
-export function metricsText(hub: Hub, presence: Presence): string {
+export function metricsText(hub: Hub, presence: Presence, broker: Broker): string {
   const s = hub.stats;
   const lines: string[] = [];
   const metric = (name: string, type: "counter" | "gauge", help: string, value: number) => {
@@ -14,7 +15,9 @@ export function metricsText(hub: Hub, presence: Presence): string {
   metric("messages_duplicate_total", "counter", "Retries answered with the first ack (same sender and cid).", s.duplicates);
   metric("store_failures_total", "counter", "Messages refused with store_failed.", s.storeFailures);
   metric("bad_frames_total", "counter", "Frames answered with an error frame.", s.badFrames);
-  metric("dropped_sends_total", "counter", "Sends Bun reported as dropped.", s.droppedSends);
+  metric("dropped_sends_total", "counter", "Direct sends (welcome, replay, acks, errors) Bun reported as dropped.", s.droppedSends);
+  metric("dropped_publishes_total", "counter", "Publishes Bun reported as dropped for some subscriber.", broker.dropped);
+  metric("backpressured_publishes_total", "counter", "Publishes that met backpressure for some subscriber (queued, not dropped).", broker.backpressured);
   metric("connections_opened_total", "counter", "Connections opened.", s.opened);
   metric("connections_closed_total", "counter", "Connections closed.", s.closed);
   return `${lines.join("\n")}\n`;

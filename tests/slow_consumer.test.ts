@@ -49,6 +49,9 @@ test("a consumer that stops reading is closed, others keep receiving, and it cat
   expect(result.closed).toBe(1006);
   expect(result.messages).toBeLessThan(4001);
   await child.exited;
+  // Nothing was dropped silently: the backpressure Bun reported was counted.
+  const metrics = await (await fetch(`${s.http}/metrics`)).text();
+  expect(Number(/wirechat_backpressured_publishes_total (\d+)/.exec(metrics)?.[1])).toBeGreaterThan(0);
 
   // It reconnects with since and gets everything after `before`, in order.
   const again = new Client(`${s.ws}/ws/slow?since=${before}`);

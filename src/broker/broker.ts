@@ -14,6 +14,10 @@ export interface Broker {
    * in publish order per topic. Returns once the frame is handed on; it never throws.
    */
   publish(topic: string, data: string): void;
+  /** Publishes Bun reported as dropped for some subscriber, on this node. */
+  readonly dropped: number;
+  /** Publishes that met backpressure (queued, not dropped) for some subscriber, on this node. */
+  readonly backpressured: number;
   /** Stops delivering; idempotent. */
   close(): Promise<void>;
 }

@@ -1,9 +1,9 @@
 /** The SDK's public interfaces: options, events and the client itself. */
-import type { DirectFrame, RoomName, Text } from "../protocol";
-import type { BackoffOptions } from "./backoff";
-import type { ChatClientError } from "./errors";
-import type { ChatHttp, FetchLike } from "./http";
-import type { ChatMessage, ChatStatus, MessageAck, PresenceFrame, RoomAck, WebSocketConstructor, WelcomeFrame } from "./types";
+import type { DirectFrame, RoomName, Text } from "../protocol.js";
+import type { BackoffOptions } from "./backoff.js";
+import type { ChatClientError } from "./errors.js";
+import type { ChatHttp, FetchLike } from "./http.js";
+import type { ChatMessage, ChatStatus, MessageAck, PresenceFrame, RoomAck, WebSocketConstructor, WelcomeFrame } from "./types.js";
 
 /** How to reach the server and how patient to be with it. */
 export interface ChatClientOptions {

@@ -4,20 +4,21 @@
  * turns every send into a Promise of its ack. Plain WebSocket API, not Eden's
  * (Eden's never reconnects and rewrites date-like and numeric strings).
  */
-import type { ServerFrame } from "../protocol";
-import { isValidName } from "../protocol";
-import type { ChatClient, ChatClientOptions, ChatEvents, SendOptions } from "./api";
-import { backoffDelay } from "./backoff";
-import { Emitter } from "./emitter";
-import { ChatClientError } from "./errors";
-import { createHttp } from "./http";
-import { newCid, RecentIds, socketUrl } from "./util";
-import type { AckFrame, ChatMessage, ChatStatus, MessageAck, OutgoingFrame, RoomAck, WebSocketConstructor, WebSocketLike } from "./types";
+import type { ServerFrame } from "../protocol.js";
+import { isValidName } from "../protocol.js";
+import type { ChatClient, ChatClientOptions, ChatEvents, SendOptions } from "./api.js";
+import { backoffDelay } from "./backoff.js";
+import { Emitter } from "./emitter.js";
+import { ChatClientError } from "./errors.js";
+import { createHttp } from "./http.js";
+import { newCid, RecentIds, socketUrl } from "./util.js";
+import type { AckFrame, ChatMessage, ChatStatus, MessageAck, OutgoingFrame, RoomAck, WebSocketConstructor, WebSocketLike } from "./types.js";
 
 interface Pending {
   frame: OutgoingFrame;
   resolve(ack: AckFrame): void;
   reject(err: ChatClientError): void;
+  promise: Promise<AckFrame>;
   /** Set while the frame is on the wire of the current socket. */
   timer?: ReturnType<typeof setTimeout>;
 }
@@ -68,12 +69,18 @@ export function createChatClient(opts: ChatClientOptions): ChatClient {
 
   const submit = <A extends AckFrame>(frame: OutgoingFrame): Promise<A> => {
     if (status === "closed") return Promise.reject(new ChatClientError("closed", "The client is closed", frame.cid));
-    return new Promise<A>((resolve, reject) => {
-      const p: Pending = { frame, resolve: resolve as (a: AckFrame) => void, reject };
-      pending.set(frame.cid, p);
-      // Before the welcome the frame waits; the welcome writes the queue in order.
-      if (welcomed) write(p);
+    // A second send with a cid still pending is the same send: share its answer.
+    const same = pending.get(frame.cid);
+    if (same) return same.promise as Promise<A>;
+    const p = { frame } as Pending;
+    p.promise = new Promise<AckFrame>((resolve, reject) => {
+      p.resolve = resolve;
+      p.reject = reject;
     });
+    pending.set(frame.cid, p);
+    // Before the welcome the frame waits; the welcome writes the queue in order.
+    if (welcomed) write(p);
+    return p.promise as Promise<A>;
   };
 
   const onFrame = (raw: string) => {

@@ -1,4 +1,4 @@
-import type { ChatErrorCode } from "./types";
+import type { ChatErrorCode } from "./types.js";
 
 /**
  * The one error class of the SDK. `code` is either the protocol's error code

@@ -2,9 +2,9 @@
  * The HTTP half of the SDK: history pages and the online list, with `fetch`.
  * Response bodies are the protocol's HTTP body types.
  */
-import type { HistoryBody, HttpError, OnlineBody } from "../protocol";
-import { ChatClientError } from "./errors";
-import type { ChatMessage } from "./types";
+import type { HistoryBody, HttpError, OnlineBody } from "../protocol.js";
+import { ChatClientError } from "./errors.js";
+import type { ChatMessage } from "./types.js";
 
 /** A page of history: newest first, `before` an id (exclusive), `limit` 1 to 200. */
 export interface PageOptions {

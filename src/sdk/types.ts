@@ -6,7 +6,7 @@
 import type {
   AckFrame, BroadcastFrame, DirectFrame, ErrorCode, JoinFrame, LeaveFrame, MessageFrame, MessageKind,
   PresenceFrame, RoomFrame, WelcomeFrame,
-} from "../protocol";
+} from "../protocol.js";
 
 export type { AckFrame, ErrorCode, MessageFrame, MessageKind, PresenceFrame, WelcomeFrame };
 

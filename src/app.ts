@@ -32,7 +32,13 @@ const websocket = {
   perMessageDeflate: false,
 } as const;
 
-const WsQuery = t.Object({ since: t.Optional(t.String()), rooms: t.Optional(t.String()) });
+/** What every chat socket route declares: Eden types its client from these. */
+const socket = {
+  query: t.Object({ since: t.Optional(t.String()), rooms: t.Optional(t.String()) }),
+  body: ClientFrame,
+  response: ServerFrame,
+} as const;
+const PageQuery = t.Object({ before: t.Optional(t.String()), limit: t.Optional(t.String()) });
 const NAME_RULE = "use 1 to 64 letters, digits, _, - or .";
 
 const fail = (code: ErrorCode, message: string) => ({ error: code, message });
@@ -43,18 +49,29 @@ const fail = (code: ErrorCode, message: string) => ({ error: code, message });
  */
 const refuse = (code: ErrorCode, message: string) => Response.json(fail(code, message), { status: 400 }) as never;
 
-/** Reads `?since=N&rooms=a,b`; a string is an error message for HTTP 400. */
-function connectOptions(q: { since?: string; rooms?: string }): { since?: number; rooms: string[] } | string {
+type ConnectOptions = { since?: number; rooms: string[] };
+type Refusal = { code: ErrorCode; message: string };
+
+/** Reads `?since=N&rooms=a,b`, or says why it cannot. */
+function connectOptions(q: { since?: string; rooms?: string }): ConnectOptions | Refusal {
   let since: number | undefined;
   if (q.since !== undefined && q.since !== "") {
     since = /^\d{1,15}$/.test(q.since) ? Number(q.since) : NaN;
-    if (!Number.isSafeInteger(since)) return `since=${JSON.stringify(q.since.slice(0, 40))} is invalid: expected a message id (a whole number)`;
+    if (!Number.isSafeInteger(since)) {
+      return { code: "invalid_frame", message: `since=${JSON.stringify(q.since.slice(0, 40))} is invalid: expected a message id (a whole number)` };
+    }
   }
   const rooms = q.rooms ? [...new Set(q.rooms.split(","))] : [];
-  if (rooms.length > LIMITS.roomsMax) return `Too many rooms: a connection may be in at most ${LIMITS.roomsMax}`;
+  if (rooms.length > LIMITS.roomsMax) return { code: "invalid_room", message: `Too many rooms: a connection may be in at most ${LIMITS.roomsMax}` };
   const bad = rooms.find((r) => !isValidName(r));
-  if (bad !== undefined) return `Invalid room name ${JSON.stringify(bad.slice(0, 40))} in rooms: ${NAME_RULE}`;
+  if (bad !== undefined) return { code: "invalid_room", message: `Invalid room name ${JSON.stringify(bad.slice(0, 40))} in rooms: ${NAME_RULE}` };
   return { since, rooms };
+}
+
+/** The HTTP 400 for a connect whose query is wrong, or undefined when it is fine. */
+function refuseQuery(q: { since?: string; rooms?: string }) {
+  const opts = connectOptions(q);
+  return "code" in opts ? refuse(opts.code, opts.message) : undefined;
 }
 
 function pageQuery(q: { before?: string; limit?: string }): { before: number; limit: number } | string {
@@ -79,6 +96,16 @@ export function createApp(deps: AppDeps) {
   const presence = new Presence();
   const hub = new Hub({ history: deps.history, broker, presence, replayLimit: deps.replayLimit ?? 10_000 });
   const startedAt = Date.now();
+  /** Hands an upgraded socket to the hub (query already checked in beforeHandle). */
+  const join = (ws: { raw: unknown; data: { query: { since?: string; rooms?: string } } }, user: string) => {
+    const opts = connectOptions(ws.data.query) as ConnectOptions;
+    hub.open(ws.raw as ServerWebSocket<unknown>, user, opts.since, opts.rooms);
+  };
+  const historyPage = (room: string | undefined, query: { before?: string; limit?: string }) => {
+    const q = pageQuery(query);
+    if (typeof q === "string") return fail("invalid_frame", q);
+    return { messages: deps.history.page(room, q.before, q.limit).map(toFrame) };
+  };
 
   return new Elysia({ websocket })
     .decorate("hub", hub)
@@ -95,44 +122,28 @@ export function createApp(deps: AppDeps) {
     .get("/users/online", () => ({ users: presence.users() }), { response: OnlineBody })
     .get("/metrics", () => new Response(metricsText(hub, presence, broker), { headers: { "content-type": "text/plain; version=0.0.4" } }))
     .get("/history", ({ query, status }) => {
-      const q = pageQuery(query);
-      if (typeof q === "string") return status(400, fail("invalid_frame", q));
-      return { messages: deps.history.page(undefined, q.before, q.limit).map(toFrame) };
-    }, { query: t.Object({ before: t.Optional(t.String()), limit: t.Optional(t.String()) }), response: { 200: HistoryBody, 400: HttpError } })
+      const page = historyPage(undefined, query);
+      return "error" in page ? status(400, page) : page;
+    }, { query: PageQuery, response: { 200: HistoryBody, 400: HttpError } })
     .get("/rooms/:room/history", ({ params, query, status }) => {
       if (!isValidName(params.room)) return status(400, fail("invalid_room", `Invalid room name: ${NAME_RULE}`));
-      const q = pageQuery(query);
-      if (typeof q === "string") return status(400, fail("invalid_frame", q));
-      return { messages: deps.history.page(params.room, q.before, q.limit).map(toFrame) };
-    }, { query: t.Object({ before: t.Optional(t.String()), limit: t.Optional(t.String()) }), response: { 200: HistoryBody, 400: HttpError } })
+      const page = historyPage(params.room, query);
+      return "error" in page ? status(400, page) : page;
+    }, { query: PageQuery, response: { 200: HistoryBody, 400: HttpError } })
     .ws("/ws/:username", {
-      query: WsQuery,
-      body: ClientFrame,
-      response: ServerFrame,
+      ...socket,
       beforeHandle({ params, query }) {
         if (!isValidName(params.username)) {
           return refuse("invalid_username", `Invalid username ${JSON.stringify(params.username.slice(0, 64))}: ${NAME_RULE}`);
         }
-        const opts = connectOptions(query);
-        if (typeof opts === "string") return refuse(opts.startsWith("since") ? "invalid_frame" : "invalid_room", opts);
+        return refuseQuery(query);
       },
-      open(ws) {
-        const opts = connectOptions(ws.data.query) as { since?: number; rooms: string[] };
-        hub.open(ws.raw as unknown as ServerWebSocket<unknown>, ws.data.params.username, opts.since, opts.rooms);
-      },
+      open: (ws) => join(ws, ws.data.params.username),
     })
     .ws("/ws", {
-      query: WsQuery,
-      body: ClientFrame,
-      response: ServerFrame,
-      beforeHandle({ query }) {
-        const opts = connectOptions(query);
-        if (typeof opts === "string") return refuse(opts.startsWith("since") ? "invalid_frame" : "invalid_room", opts);
-      },
-      open(ws) {
-        const opts = connectOptions(ws.data.query) as { since?: number; rooms: string[] };
-        hub.open(ws.raw as unknown as ServerWebSocket<unknown>, guestName(), opts.since, opts.rooms);
-      },
+      ...socket,
+      beforeHandle: ({ query }) => refuseQuery(query),
+      open: (ws) => join(ws, guestName()),
     });
 }
 

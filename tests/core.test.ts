@@ -319,6 +319,17 @@ describe("HTTP", () => {
     }
   });
 
+  test("a bad since or rooms query is refused with HTTP 400 before the upgrade", async () => {
+    const headers = { upgrade: "websocket", connection: "Upgrade", "sec-websocket-key": "dGhlIHNhbXBsZSBub25jZQ==", "sec-websocket-version": "13" };
+    for (const [q, code] of [["since=abc", "invalid_frame"], ["since=-1", "invalid_frame"], ["rooms=ok,bad%20room", "invalid_room"]] as const) {
+      for (const path of ["/ws/alice", "/ws"]) {
+        const r = await fetch(`${s.http}${path}?${q}`, { headers });
+        expect(r.status).toBe(400);
+        expect(((await r.json()) as { error: string }).error).toBe(code);
+      }
+    }
+  });
+
   test("a WebSocket client sees the refusal as a failed connection", async () => {
     const c = new Client(`${s.ws}/ws/bad%20name`);
     await expect(c.ready(2000)).rejects.toThrow();

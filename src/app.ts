@@ -3,7 +3,8 @@ import { Elysia, t } from "elysia";
 import type { Broker } from "./broker/broker";
 import { createLocalBroker } from "./broker/broker_local";
 import type { History } from "./history/history";
-import { Hub, toFrame } from "./chat";
+import { Hub } from "./chat";
+import { toFrame } from "./replay";
 import { Presence } from "./presence";
 import {
   ClientFrame, HealthBody, HistoryBody, HttpError, LIMITS, OnlineBody, ServerFrame,

@@ -6,7 +6,8 @@ import type { Presence } from "./presence";
 import { ChatError } from "./errors";
 import { decodeFrame } from "./decode";
 import { Connection } from "./connection";
-import { CLOSE, LIMITS, encode, type ErrorFrame, type MessageFrame, type MessageKind } from "./protocol";
+import { planReplay, streamReplay, toFrame } from "./replay";
+import { CLOSE, LIMITS, encode, type ErrorFrame, type MessageKind } from "./protocol";
 
 /** What the hub needs; all of it is built outside and passed in. */
 export interface HubDeps {
@@ -25,12 +26,12 @@ export interface HubStats {
   badFrames: number;
   /** Sends Bun reported as dropped (0) rather than sent or queued. */
   droppedSends: number;
+  /** Replays that met backpressure and waited for the socket to drain. */
+  replayPauses: number;
   opened: number;
   closed: number;
 }
 
-/** Recent broadcasts replayed for context on a connect without `since`. */
-const CONTEXT_BROADCASTS = 50;
 
 interface Pending {
   m: StoredMessage;
@@ -39,18 +40,13 @@ interface Pending {
   dupes?: ServerWebSocket<unknown>[];
 }
 
-/** Turns a stored message into the frame clients see. */
-export const toFrame = (m: StoredMessage): MessageFrame => ({
-  type: "message", id: m.id, kind: m.kind, from: m.from, to: m.to, text: m.text, at: m.at,
-});
-
 /**
  * The per-message path: decode → check → store (group commit) → ack →
  * publish through the broker. One hub per node; connections hold a small
  * `Connection` as their socket data, nothing of the HTTP request.
  */
 export class Hub {
-  readonly stats: HubStats = { accepted: 0, duplicates: 0, storeFailures: 0, badFrames: 0, droppedSends: 0, opened: 0, closed: 0 };
+  readonly stats: HubStats = { accepted: 0, duplicates: 0, storeFailures: 0, badFrames: 0, droppedSends: 0, replayPauses: 0, opened: 0, closed: 0 };
   readonly #sockets = new Set<ServerWebSocket<Connection>>();
   #pending: Pending[] = [];
   readonly #pendingByCid = new Map<string, Pending>();
@@ -70,24 +66,10 @@ export class Hub {
     this.#sockets.add(sock);
     this.stats.opened++;
     const first = presence.add(user);
-    const upTo = history.lastId();
-    let resumed = true;
-    let replay: StoredMessage[];
-    if (since !== undefined) {
-      if (since < history.prunedThrough()) resumed = false;
-      replay = history.visible(conn, since, upTo, replayLimit + 1);
-      if (replay.length > replayLimit) {
-        resumed = false;
-        replay = history.visible(conn, since, upTo, replayLimit, true);
-      }
-    } else {
-      const inbox = history.inbox(user, history.cursor(user), replayLimit + 1);
-      if (inbox.length > replayLimit) resumed = false;
-      replay = mergeById(inbox.slice(-replayLimit), history.page(undefined, upTo + 1, CONTEXT_BROADCASTS).reverse());
-    }
-    this.#send(sock, encode({ type: "welcome", user, online: presence.users(), lastId: upTo, resumed }));
-    conn.replay = replay;
-    conn.replayed = since !== undefined ? since : upTo;
+    const plan = planReplay(history, conn, since, replayLimit);
+    this.#send(sock, encode({ type: "welcome", user, online: presence.users(), lastId: plan.upTo, resumed: plan.resumed }));
+    conn.replay = plan.messages;
+    conn.replayUpTo = plan.upTo;
     this.#stream(sock, conn);
     if (first) this.deps.broker.publish(topics.all, encode({ type: "presence", event: "join", user }));
   }
@@ -240,34 +222,11 @@ export class Hub {
     return encode({ type: "ack", cid: m.cid!, id: m.id });
   }
 
-  /** Sends replay frames until backpressure; goes live once caught up. */
+  /** Streams the replay; drain() calls it again after backpressure. */
   #stream(ws: ServerWebSocket<Connection>, conn: Connection): void {
-    const { history } = this.deps;
-    for (;;) {
-      while (conn.replayAt < conn.replay.length) {
-        const m = conn.replay[conn.replayAt++]!;
-        conn.replayed = m.id;
-        const r = ws.send(encode(toFrame(m)));
-        if (r === 0) return void this.stats.droppedSends++;
-        if (r === -1) {
-          conn.paused = true;
-          return; // drain() carries on
-        }
-      }
-      if (!conn.paused) break;
-      // While paused, newer messages were committed and published without
-      // this socket: read them from history before subscribing.
-      conn.paused = false;
-      conn.replay = history.visible(conn, conn.replayed, history.lastId(), 1000);
-      conn.replayAt = 0;
-      if (conn.replay.length === 0) break;
-    }
-    conn.replay = [];
-    conn.replayAt = 0;
-    ws.subscribe(topics.all);
-    ws.subscribe(topics.user(conn.user));
-    for (const room of conn.rooms) ws.subscribe(topics.room(room));
-    conn.live = true;
+    const state = streamReplay(ws, conn, this.deps.history);
+    if (state === "dropped") this.stats.droppedSends++;
+    else if (state === "paused") this.stats.replayPauses++;
   }
 
   #reject(ws: ServerWebSocket<Connection>, conn: Connection, err: unknown): void {
@@ -289,18 +248,4 @@ export class Hub {
     if (ws.readyState !== 1) return;
     if (ws.send(data) === 0) this.stats.droppedSends++;
   }
-}
-
-/** Merges two id-ordered lists into one. */
-function mergeById(a: StoredMessage[], b: StoredMessage[]): StoredMessage[] {
-  if (a.length === 0) return b;
-  if (b.length === 0) return a;
-  const out: StoredMessage[] = [];
-  let i = 0;
-  let j = 0;
-  while (i < a.length || j < b.length) {
-    if (j >= b.length || (i < a.length && a[i]!.id < b[j]!.id)) out.push(a[i++]!);
-    else out.push(b[j++]!);
-  }
-  return out;
 }

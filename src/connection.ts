@@ -12,10 +12,10 @@ export class Connection {
   readonly rooms: Set<string>;
   /** Subscribed to its topics: the replay is done. */
   live = false;
-  /** Replay still to send, from `replayAt`; `replayed` is the last id sent. */
+  /** Replay still to send, from `replayAt`; it covers ids up to `replayUpTo`. */
   replay: StoredMessage[] = [];
   replayAt = 0;
-  replayed = 0;
+  replayUpTo = 0;
   /** Backpressure paused the replay; newer messages must be read before going live. */
   paused = false;
   #badAt: number[] | undefined;

@@ -18,6 +18,7 @@ export function metricsText(hub: Hub, presence: Presence, broker: Broker): strin
   metric("dropped_sends_total", "counter", "Direct sends (welcome, replay, acks, errors) Bun reported as dropped.", s.droppedSends);
   metric("dropped_publishes_total", "counter", "Publishes Bun reported as dropped for some subscriber.", broker.dropped);
   metric("backpressured_publishes_total", "counter", "Publishes that met backpressure for some subscriber (queued, not dropped).", broker.backpressured);
+  metric("replay_pauses_total", "counter", "Replays that met backpressure and waited for the socket to drain.", s.replayPauses);
   metric("connections_opened_total", "counter", "Connections opened.", s.opened);
   metric("connections_closed_total", "counter", "Connections closed.", s.closed);
   return `${lines.join("\n")}\n`;

@@ -210,3 +210,28 @@ describe("store failures", () => {
     expect(a.frames.filter((f) => f.type === "ack")).toEqual([]);
   });
 });
+
+describe("replay under backpressure", () => {
+  test("a replay larger than the socket buffers pauses, resumes on drain and catches up with what came meanwhile", async () => {
+    s = startServer();
+    const a = await join("/ws/alice");
+    const big = "y".repeat(3900);
+    const before = 3000;
+    for (let i = 0; i < before; i++) {
+      a.send({ type: "broadcast", text: `${i}:${big}`, cid: `b${i}` });
+      if (i % 200 === 199) await a.next(isAck(`b${i}`));
+    }
+    const reader = new Client(`${s.ws}/ws/reader?since=0`);
+    open.push(reader);
+    await reader.next((f) => f.type === "welcome");
+    // Keep sending while the replay is still being written.
+    const after = 200;
+    for (let i = 0; i < after; i++) a.send({ type: "broadcast", text: `late ${i}`, cid: `l${i}` });
+    const got = await reader.take<MessageFrame>(before + after, isMessage, 30_000);
+    const texts = got.map((m) => m.text.split(":")[0]);
+    expect(texts.slice(0, before)).toEqual(Array.from({ length: before }, (_, i) => String(i)));
+    expect(texts.slice(before, before + after)).toEqual(Array.from({ length: after }, (_, i) => `late ${i}`));
+    for (let i = 1; i < got.length; i++) expect(got[i]!.id).toBe(got[i - 1]!.id + 1);
+    expect(s.app.decorator.hub.stats.replayPauses).toBeGreaterThan(0);
+  }, 60_000);
+});

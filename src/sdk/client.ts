@@ -4,8 +4,7 @@
  * turns every send into a Promise of its ack. Plain WebSocket API, not Eden's
  * (Eden's never reconnects and rewrites date-like and numeric strings).
  */
-import type { ServerFrame } from "../protocol.js";
-import { isValidName } from "../protocol.js";
+import { isValidName, type ServerFrame } from "../protocol.js";
 import type { ChatClient, ChatClientOptions, ChatEvents, SendOptions } from "./api.js";
 import { backoffDelay } from "./backoff.js";
 import { Emitter } from "./emitter.js";
@@ -19,7 +18,7 @@ interface Pending {
   resolve(ack: AckFrame): void;
   reject(err: ChatClientError): void;
   promise: Promise<AckFrame>;
-  /** Set while the frame is on the wire of the current socket. */
+  /** The ack deadline of the frame's last write. */
   timer?: ReturnType<typeof setTimeout>;
 }
 
@@ -36,8 +35,8 @@ export function createChatClient(opts: ChatClientOptions): ChatClient {
   if (bad !== undefined) throw new ChatClientError("invalid_room", `Invalid room name ${JSON.stringify(bad)}`);
   const urls = socketUrl(opts.url, opts.username);
   const http = createHttp(urls.http, opts.fetch);
-  const WS: WebSocketConstructor = opts.WebSocket ?? (globalThis as { WebSocket?: WebSocketConstructor }).WebSocket!;
-  if (typeof WS !== "function") throw new TypeError("No global WebSocket here: pass one as the WebSocket option (e.g. from the ws package)");
+  const WS = opts.WebSocket ?? (globalThis as { WebSocket?: WebSocketConstructor }).WebSocket;
+  if (!WS) throw new TypeError("No global WebSocket here: pass one as the WebSocket option (e.g. from the ws package)");
   const ackTimeoutMs = opts.ackTimeoutMs ?? 10_000;
 
   const events = new Emitter<ChatEvents>();
@@ -51,15 +50,19 @@ export function createChatClient(opts: ChatClientOptions): ChatClient {
   let welcomed = false;
   let attempt = 0;
   let retry: ReturnType<typeof setTimeout> | undefined;
+  let connectedSince: number | undefined; // the `since` the current socket asked for
 
   const setStatus = (s: ChatStatus) => {
-    if (s === status) return;
-    status = s;
-    events.emit("status", s);
+    if (s !== status) events.emit("status", (status = s));
   };
 
   const write = (p: Pending) => {
-    ws!.send(JSON.stringify(p.frame));
+    try {
+      ws!.send(JSON.stringify(p.frame));
+    } catch {
+      // The socket is going away; its close event puts the frame back in line.
+      return;
+    }
     clearTimeout(p.timer);
     p.timer = setTimeout(() => {
       pending.delete(p.frame.cid);
@@ -132,7 +135,6 @@ export function createChatClient(opts: ChatClientOptions): ChatClient {
     }
   };
 
-  let connectedSince: number | undefined;
   const connect = () => {
     retry = undefined;
     welcomed = false;
@@ -148,10 +150,7 @@ export function createChatClient(opts: ChatClientOptions): ChatClient {
       welcomed = false;
       // What was on the wire is written again, with the same cid, after the
       // next welcome: the server answers a repeat with the first ack.
-      for (const p of pending.values()) {
-        clearTimeout(p.timer);
-        p.timer = undefined;
-      }
+      for (const p of pending.values()) clearTimeout(p.timer);
       if (status === "closed") return;
       setStatus("reconnecting");
       retry = setTimeout(connect, backoffDelay(attempt++, opts.backoff));

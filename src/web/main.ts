@@ -3,7 +3,7 @@
  * username form, then the chat screen driven by the SDK.
  */
 import { isValidName } from "../protocol.js";
-import { createChatClient, type ChatClientError } from "../sdk/index.js";
+import { createChatClient, type ChatClientError, type ChatMessage } from "../sdk/index.js";
 import { byId, h, replace } from "./dom.js";
 import { ChatState, EVERYONE, roomKey, type ConvKey } from "./state.js";
 import { ChatView } from "./view.js";
@@ -63,8 +63,8 @@ function chat(root: HTMLElement, me: string): void {
     view.notice("");
   };
 
-  const add = (m: Parameters<ChatState["add"]>[0]) => {
-    const { conv, added } = state.add(m);
+  const add = (m: ChatMessage, unread = true) => {
+    const { conv, added } = state.add(m, unread);
     if (!added) return;
     if (conv.key === state.current) view.insert(m);
     view.conversations();
@@ -74,7 +74,7 @@ function chat(root: HTMLElement, me: string): void {
   const loadHistory = (key: ConvKey) => {
     const conv = state.open(key);
     const page = conv.kind === "room" ? client.roomHistory(conv.name, { limit: 50 }) : client.history({ limit: 50 });
-    page.then((ms) => ms.forEach(add), (err) => view.notice(`Could not load history: ${describe(err)}`));
+    page.then((ms) => ms.forEach((m) => add(m, false)), (err) => view.notice(`Could not load history: ${describe(err)}`));
   };
 
   const view = new ChatView(root, state, {

@@ -49,16 +49,17 @@ export class ChatState {
 
   /**
    * Adds a message in id order (live messages, replays and history pages may
-   * interleave); false when that id is already there.
+   * interleave); false when that id is already there. History pages pass
+   * `unread: false`: old messages are not news.
    */
-  add(m: ChatMessage): { conv: Conversation; added: boolean } {
+  add(m: ChatMessage, unread = true): { conv: Conversation; added: boolean } {
     const conv = this.open(this.keyOf(m));
     const list = conv.messages;
     let i = list.length;
     while (i > 0 && list[i - 1]!.id > m.id) i--;
     if (i > 0 && list[i - 1]!.id === m.id) return { conv, added: false };
     list.splice(i, 0, m);
-    if (conv.key !== this.current && m.from !== this.me) conv.unread++;
+    if (unread && conv.key !== this.current && m.from !== this.me) conv.unread++;
     return { conv, added: true };
   }
 

@@ -1,0 +1,171 @@
+/**
+ * The web page in headless Chromium (Debian's /usr/bin/chromium through
+ * playwright-core) against the real server process: alice and bob exchange
+ * a broadcast, a direct and a room message; the server restarts and both
+ * pages reconnect and catch up; markup in a message stays text.
+ */
+import { afterAll, beforeAll, expect, test } from "bun:test";
+import { chromium, type Browser, type Page } from "playwright-core";
+import { createChatClient } from "../src/sdk";
+import { spawnServer, type ServerProcess } from "./spawn";
+import { freePort } from "./sdk_helpers";
+import { tempDir } from "./tmp";
+
+const CHROMIUM = "/usr/bin/chromium";
+const ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+  "--disable-background-networking", "--disable-component-update", "--disable-sync"];
+const WAIT = 15_000;
+
+let browser: Browser;
+let server: ServerProcess;
+const env = { PORT: "", DB_PATH: "" };
+const dialogs: string[] = [];
+const problems: string[] = [];
+
+async function stopServer() {
+  server.proc.kill("SIGTERM");
+  await server.proc.exited;
+}
+
+beforeAll(async () => {
+  if (!(await Bun.file(CHROMIUM).exists())) {
+    throw new Error(`Chromium is missing at ${CHROMIUM}: install it with "apt-get update && apt-get install -y chromium"`);
+  }
+  env.PORT = String(freePort());
+  env.DB_PATH = `${tempDir()}/chat.db`;
+  server = await spawnServer(env);
+  browser = await chromium.launch({ executablePath: CHROMIUM, args: ARGS });
+}, 60_000);
+
+afterAll(async () => {
+  await browser?.close();
+  if (server && server.proc.exitCode === null) await stopServer();
+});
+
+/** A page in its own browser context, logged in as `user`. */
+async function open(user: string, viewport = { width: 1200, height: 760 }): Promise<Page> {
+  const page = await (await browser.newContext({ viewport })).newPage();
+  page.on("dialog", (d) => {
+    dialogs.push(`${user}: ${d.message()}`);
+    void d.dismiss();
+  });
+  // A CSP violation or a script error shows up here.
+  page.on("pageerror", (e) => problems.push(`${user}: ${e.message}`));
+  page.on("console", (m) => {
+    if (m.type() !== "error") return;
+    // Expected: socket failures while the server restarts, and the browser's own favicon probe.
+    if (/^WebSocket connection to 'ws:\/\/127\.0\.0\.1:\d+\/ws\/[^']+' failed/.test(m.text())) return;
+    if (m.location().url.endsWith("/favicon.ico")) return;
+    problems.push(`${user}: ${m.text()} (${m.location().url})`);
+  });
+  const res = await page.goto(server.http);
+  expect(res!.headers()["content-security-policy"]).toContain("script-src 'self'");
+  await page.fill("#username", user);
+  await page.press("#username", "Enter");
+  await page.locator('#status[data-status="open"]').waitFor({ timeout: WAIT });
+  return page;
+}
+
+/** Types into the composer of the current conversation and sends. */
+async function say(page: Page, text: string) {
+  await page.fill("#text", text);
+  await page.press("#text", "Enter");
+}
+
+const message = (page: Page, text: string) => page.locator("#messages .text").getByText(text, { exact: true });
+const seen = (page: Page, text: string) => message(page, text).waitFor({ timeout: WAIT });
+const select = (page: Page, key: string) => page.click(`#convs li[data-key="${key}"] button`);
+
+test("alice and bob chat through a server restart; markup stays text", async () => {
+  const alice = await open("alice");
+  const bob = await open("bob");
+  await alice.locator('#online li[data-user="bob"]').waitFor({ timeout: WAIT });
+
+  await say(alice, "hello bob");
+  await seen(bob, "hello bob");
+
+  await alice.click('#online li[data-user="bob"] button');
+  await say(alice, "psst, only you");
+  await bob.locator('#convs li[data-key="dm:alice"] .badge').waitFor({ timeout: WAIT });
+  await select(bob, "dm:alice");
+  await seen(bob, "psst, only you");
+
+  for (const page of [alice, bob]) {
+    await page.fill("#room-name", "ops");
+    await page.press("#room-name", "Enter");
+    await page.locator("#conv-title").getByText("# ops", { exact: true }).waitFor({ timeout: WAIT });
+  }
+  await say(bob, "room hi");
+  await seen(alice, "room hi");
+
+  await select(alice, "everyone");
+  await select(bob, "everyone");
+  const xss = "<img src=x onerror=alert(1)>";
+  await say(alice, xss);
+  await seen(bob, xss);
+  expect(await bob.locator("#messages img").count()).toBe(0);
+
+  // Restart on the same port and DB file; alice writes while it is down.
+  await stopServer();
+  for (const page of [alice, bob]) await page.locator('#status[data-status="reconnecting"]').waitFor({ timeout: WAIT });
+  await say(alice, "sent while the server was down");
+  server = await spawnServer(env);
+  const carol = createChatClient({ url: server.http, username: "carol", rooms: ["ops"] });
+  try {
+    await carol.send.room("ops", "carol in ops after the restart");
+    await carol.send.broadcast("carol after the restart");
+  } finally {
+    carol.close();
+  }
+  for (const page of [alice, bob]) await page.locator('#status[data-status="open"]').waitFor({ timeout: WAIT });
+  await seen(bob, "sent while the server was down");
+  await seen(bob, "carol after the restart");
+  await seen(alice, "carol after the restart");
+  await select(bob, "room:ops");
+  await seen(bob, "carol in ops after the restart");
+
+  // A reload starts from history: everything once, in id order. (Whether
+  // carol's or alice's queued message got the lower id depends on who was
+  // back first, so the order is read from the ids.)
+  await bob.reload();
+  await bob.locator('#status[data-status="open"]').waitFor({ timeout: WAIT });
+  await seen(bob, "carol after the restart");
+  await seen(bob, "sent while the server was down");
+  const texts = await bob.locator("#messages .text").allTextContents();
+  expect(texts.slice(0, 2)).toEqual(["hello bob", xss]);
+  expect([...texts].sort()).toEqual([xss, "carol after the restart", "hello bob", "sent while the server was down"]);
+  const ids = (await bob.locator("#messages li").evaluateAll((lis) => lis.map((li) => Number(li.getAttribute("data-id")))));
+  expect(ids).toEqual([...new Set(ids)].sort((a, b) => a - b));
+  await select(bob, "room:ops");
+  await seen(bob, "carol in ops after the restart");
+  expect(await bob.locator("#messages .text").allTextContents()).toEqual(["room hi", "carol in ops after the restart"]);
+
+  expect(dialogs).toEqual([]);
+  expect(problems).toEqual([]);
+  await alice.screenshot({ path: `${import.meta.dir}/../docs/screenshot.png` });
+}, 120_000);
+
+test("on a phone-sized screen the page fits the width and the sidebar opens from the menu", async () => {
+  const page = await open("phone-user", { width: 390, height: 800 });
+  await say(page, "from a small screen");
+  await seen(page, "from a small screen");
+  expect(await page.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(390);
+  expect(await page.locator("#side").isVisible()).toBe(true);
+  const box = async () => (await page.locator("#side").boundingBox())!;
+  expect((await box()).x + (await box()).width).toBeLessThanOrEqual(0);
+  await page.click("#menu");
+  await page.waitForFunction(() => document.getElementById("side")!.getBoundingClientRect().x >= 0, undefined, { timeout: WAIT });
+  expect(dialogs).toEqual([]);
+  expect(problems).toEqual([]);
+
+  // The policy blocks inline script, and the console listener above sees it.
+  const violation = page.waitForEvent("console", { predicate: (m) => m.text().includes("Content Security Policy"), timeout: WAIT });
+  await page.evaluate(() => {
+    const s = document.createElement("script");
+    s.textContent = "document.body.dataset.inline = 'ran'";
+    document.head.append(s);
+  });
+  await violation;
+  expect(await page.evaluate(() => document.body.dataset.inline)).toBeUndefined();
+  expect(problems.splice(0)).toEqual([expect.stringContaining("Content Security Policy")]);
+}, 60_000);

@@ -51,3 +51,23 @@ ws.subscribe(({ data }) => {
     void online;
   }
 });
+
+// The SDK's frames are the app's own: what `type App` declares for its chat
+// socket is exactly the protocol's ClientFrame and ServerFrame, and every
+// frame the SDK sends is one the app accepts.
+import type { App } from "../src/app";
+import type { OutgoingFrame } from "../src/sdk/types";
+import type { ChatMessage } from "../src/sdk";
+
+type Equal<A, B> = (<T>() => T extends A ? 1 : 2) extends (<T>() => T extends B ? 1 : 2) ? true : false;
+type ChatSocket = App["~Routes"]["ws"][":username"]["subscribe"];
+const bodyIsProtocol: Equal<ChatSocket["body"], ClientFrame> = true;
+const responseIsProtocol: Equal<ChatSocket["response"][200], ServerFrame> = true;
+declare const outgoing: OutgoingFrame;
+const accepted: ChatSocket["body"] = outgoing;
+declare const received: ChatMessage;
+const asFrame: Extract<ChatSocket["response"][200], { type: "message" }> = received;
+// @ts-expect-error a frame the app does not declare is not Equal
+const notEqual: Equal<ChatSocket["body"], BroadcastOnly> = true;
+type BroadcastOnly = Extract<ClientFrame, { type: "broadcast" }>;
+void [bodyIsProtocol, responseIsProtocol, accepted, asFrame, notEqual];

@@ -1,4 +1,4 @@
-import { Database, type Statement } from "bun:sqlite";
+import { Database, type SQLQueryBindings, type Statement } from "bun:sqlite";
 // No web-standard API creates a folder; node:fs is the one way here.
 import { mkdirSync } from "node:fs";
 import { CID_WINDOW_MS, type History, type StoredMessage } from "./history";
@@ -30,8 +30,11 @@ const toMessage = (r: Row): StoredMessage => {
 };
 
 const COLS = "id, kind, sender, target, text, at, cid";
-/** Rows per INSERT and ids per SELECT: binding one statement per row costs more than the row. */
-const CHUNK = 32;
+/** Rows per INSERT and ids per SELECT: running one statement per row costs more than the row. */
+const CHUNK = 128;
+
+/** How often the worker checkpoints the WAL into the database file. */
+const CHECKPOINT_EVERY_MS = 1000;
 
 /** `normal` (WAL) survives a crash of the process; `full` also fsyncs every commit. */
 export type SyncMode = "full" | "normal";
@@ -60,6 +63,7 @@ export function createSqliteHistory(path: string, sync: SyncMode = "normal"): Hi
   db.run(`PRAGMA synchronous = ${sync === "full" ? "FULL" : "NORMAL"}`);
   db.run("PRAGMA busy_timeout = 2000");
   migrate(db);
+  const checkpointer = path === ":memory:" ? undefined : startCheckpointer(db, path);
 
   const index = new IdIndex();
   /** `${sender}\n${cid}` → its message, in id order, for cids of the last CID_WINDOW_MS. */
@@ -104,9 +108,9 @@ export function createSqliteHistory(path: string, sync: SyncMode = "normal"): Hi
         params[k + 5] = m.at;
         params[k + 6] = m.cid ?? null;
       }
-      insertOf(n).run(...params);
+      // An array binds positionally, without spreading hundreds of arguments.
+      insertOf(n).run(params as unknown as SQLQueryBindings);
     }
-    setMeta.run("last_id", batch[batch.length - 1]!.id);
   });
 
   const selects: Statement[] = [];
@@ -168,6 +172,8 @@ export function createSqliteHistory(path: string, sync: SyncMode = "normal"): Hi
       const removed = db.transaction(() => {
         const n = db.query("DELETE FROM messages WHERE id <= ?").run(upTo).changes;
         setMeta.run("pruned_through", upTo);
+        // max(id) alone would go back once everything is pruned: keep the newest id.
+        setMeta.run("last_id", last);
         return n;
       })();
       pruned = Math.max(pruned, upTo);
@@ -178,6 +184,7 @@ export function createSqliteHistory(path: string, sync: SyncMode = "normal"): Hi
     close() {
       if (closed) return;
       closed = true;
+      checkpointer?.terminate();
       db.close();
     },
   } satisfies History;
@@ -190,6 +197,15 @@ export function createSqliteHistory(path: string, sync: SyncMode = "normal"): Hi
       cids.delete(key);
     }
   }
+}
+
+/** Checkpoints from a worker thread: this connection never checkpoints by itself. */
+function startCheckpointer(db: Database, path: string): Worker {
+  db.run("PRAGMA wal_autocheckpoint = 0");
+  const worker = new Worker(new URL("./checkpointer.ts", import.meta.url));
+  worker.postMessage({ path, everyMs: CHECKPOINT_EVERY_MS });
+  (worker as Worker & { unref?: () => void }).unref?.();
+  return worker;
 }
 
 function migrate(db: Database): void {

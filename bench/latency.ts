@@ -1,0 +1,144 @@
+/**
+ * Direct-message latency client (run by bench/run.ts as its own process).
+ *
+ * Opens --n sockets (u0..u<n-1>), then sends direct messages from u<i> to
+ * u<(i+1)%n> at a fixed open-loop rate: the schedule never waits for
+ * replies, so a slow server shows up as latency rather than as a lower rate.
+ * Each text carries performance.now() of this process at the moment of the
+ * send, and the target computes the latency against the same clock. The
+ * sender's echo is counted too: every message must arrive twice, and any
+ * shortfall after the drain is reported as lost.
+ *
+ * Prints one JSON line: {"event":"result", sent, delivered, expected, lost,
+ * p50_ms, p99_ms, max_ms, samples, achieved_rate, error}.
+ * Usage: bun bench/latency.ts --port P --rate 2000 --duration 2 [--n 64] [--warmup 0.5] [--sio]
+ */
+import { parseArgs } from "node:util";
+
+const { values: a } = parseArgs({
+  args: Bun.argv.slice(2),
+  options: {
+    port: { type: "string" },
+    n: { type: "string", default: "64" },
+    rate: { type: "string", default: "2000" },
+    duration: { type: "string", default: "2" },
+    warmup: { type: "string", default: "0.5" },
+    drain: { type: "string", default: "3" },
+    sio: { type: "boolean", default: false },
+  },
+});
+const port = Number(a.port);
+const n = Number(a.n);
+const rate = Number(a.rate);
+const duration = Number(a.duration) * 1000;
+const warmup = Number(a.warmup) * 1000;
+const drain = Number(a.drain) * 1000;
+const sio = a.sio;
+if (!Number.isInteger(port) || port <= 0 || n < 2 || !(rate > 0)) {
+  console.error("usage: bun bench/latency.ts --port P --rate R --duration S [--n 64] [--sio]");
+  process.exit(2);
+}
+
+let delivered = 0;
+let error: string | null = null;
+const samples: number[] = [];
+let measureFrom = Infinity;
+
+/** Handles one delivery: `text` is "#<sender> <sendTime>". */
+function onDelivery(me: number, from: string, text: string): void {
+  if (!text.startsWith("#")) return;
+  delivered++;
+  if (from === `u${me}`) return; // the sender's echo: counted, not timed
+  const sentAt = Number(text.slice(text.indexOf(" ") + 1));
+  if (sentAt >= measureFrom) samples.push(performance.now() - sentAt);
+}
+
+function open(i: number): Promise<WebSocket> {
+  const url = sio
+    ? `ws://127.0.0.1:${port}/socket.io/?EIO=4&transport=websocket&username=u${i}`
+    : `ws://127.0.0.1:${port}/ws/u${i}`;
+  const ws = new WebSocket(url);
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`u${i}: connect timed out`)), 15_000);
+    const ready = () => {
+      clearTimeout(timer);
+      resolve(ws);
+    };
+    if (!sio) ws.onopen = ready;
+    ws.onerror = () => reject(new Error(`u${i}: connection failed`));
+    ws.onclose = () => {
+      error ??= `u${i}: connection closed by the server`;
+    };
+    ws.onmessage = (ev) => {
+      const s = typeof ev.data === "string" ? ev.data : "";
+      if (!sio) {
+        if (!s.includes('"type":"message"')) return;
+        const f = JSON.parse(s) as { from: string; text: string };
+        return onDelivery(i, f.from, f.text);
+      }
+      // Engine.IO v4 / Socket.IO v5 framing: open, connect, ping, event.
+      if (s.startsWith("0")) ws.send("40");
+      else if (s.startsWith("40")) ready();
+      else if (s === "2") ws.send("3");
+      else if (s.startsWith("42")) {
+        const [, f] = JSON.parse(s.slice(2)) as [string, { from: string; text: string }];
+        onDelivery(i, f.from, f.text);
+      }
+    };
+  });
+}
+
+function send(ws: WebSocket, i: number): void {
+  const to = `u${(i + 1) % n}`;
+  const text = `#${i} ${performance.now()}`;
+  ws.send(sio ? `42${JSON.stringify(["direct", { to, text }])}` : JSON.stringify({ type: "direct", to, text }));
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+const sockets = await Promise.all(Array.from({ length: n }, (_, i) => open(i)));
+await sleep(200); // let welcome/presence chatter pass
+const start = performance.now();
+measureFrom = start + warmup;
+const end = measureFrom + duration;
+let sent = 0;
+// Open loop: each tick sends whatever the schedule says is due by now.
+await new Promise<void>((resolve) => {
+  const timer = setInterval(() => {
+    const now = performance.now();
+    const due = Math.floor(((Math.min(now, end) - start) * rate) / 1000);
+    while (sent < due) {
+      const i = sent % n;
+      send(sockets[i]!, i);
+      sent++;
+    }
+    if (now >= end || error) {
+      clearInterval(timer);
+      resolve();
+    }
+  }, 1);
+});
+const expected = sent * 2;
+// Drain: give up only when deliveries stop arriving for --drain seconds (lost
+// messages never come), so a server working off a backlog is not called lossy.
+const drainStart = performance.now();
+let lastCount = delivered;
+let lastProgress = drainStart;
+while (delivered < expected && !error && performance.now() - lastProgress < drain && performance.now() - drainStart < 60_000) {
+  await sleep(5);
+  if (delivered !== lastCount) (lastCount = delivered), (lastProgress = performance.now());
+}
+for (const ws of sockets) ws.onclose = null;
+
+samples.sort((x, y) => x - y);
+const pct = (p: number) => (samples.length ? samples[Math.min(samples.length - 1, Math.floor((p / 100) * samples.length))]! : 0);
+const lost = Math.max(0, expected - delivered);
+if (delivered > expected) error ??= "more deliveries than messages sent";
+console.log(JSON.stringify({
+  event: "result", sent, delivered, expected, lost,
+  p50_ms: pct(50), p99_ms: pct(99), max_ms: samples.at(-1) ?? 0, samples: samples.length,
+  achieved_rate: ((sent * 1000) / (end - start)),
+  error,
+}));
+for (const ws of sockets) ws.close();
+process.exit(error || lost ? 1 : 0);

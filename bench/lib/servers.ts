@@ -1,0 +1,101 @@
+/**
+ * The servers under test. Each scenario gets a fresh process (and wirechat a
+ * fresh SQLite file), pinned to core 0, and is stopped afterwards; a server
+ * is ready when it prints `... listening on http://127.0.0.1:<port>`.
+ */
+import { existsSync, mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { pinned, readLines, track, within } from "./spawn";
+
+/** A server the benchmark can start. */
+export interface ServerSpec {
+  /** Name in tables and JSON; "wirechat-A2" is the A/A twin of "wirechat". */
+  name: string;
+  /** Whether the C client must speak Socket.IO. */
+  sio: boolean;
+  /** The command, given a fresh scratch directory. */
+  command(scratch: string): { cmd: string[]; env: Record<string, string> };
+}
+
+/** A running server. */
+export interface RunningServer {
+  spec: ServerSpec;
+  pid: number;
+  port: number;
+  /** The output so far, for error messages. */
+  log: string[];
+  /** Whether the process is still running. */
+  alive(): boolean;
+  /** SIGTERM, then SIGKILL after 3 s; removes the scratch directory. */
+  stop(): Promise<void>;
+}
+
+/** All servers, in the order they appear in reports. */
+export function serverSpecs(root: string, wsserverBin: string): ServerSpec[] {
+  const wirechat = (name: string): ServerSpec => ({
+    name,
+    sio: false,
+    // As users run it: src/index.ts with its default durable store, on a fresh file.
+    command: (scratch) => ({
+      cmd: [process.execPath, "run", join(root, "src/index.ts")],
+      env: { PORT: "0", HOST: "127.0.0.1", DB_PATH: join(scratch, "wirechat.db") },
+    }),
+  });
+  return [
+    wirechat("wirechat"),
+    wirechat("wirechat-A2"),
+    { name: "rawBun", sio: false, command: () => ({ cmd: [process.execPath, "run", join(root, "bench/servers/raw_bun.ts")], env: { PORT: "0" } }) },
+    { name: "nodeWs", sio: false, command: () => ({ cmd: ["node", join(root, "bench/servers/node_ws.mjs")], env: { PORT: "0" } }) },
+    { name: "socketIo", sio: true, command: () => ({ cmd: ["node", join(root, "bench/servers/socketio.mjs")], env: { PORT: "0" } }) },
+    { name: "idealC", sio: false, command: () => ({ cmd: [wsserverBin], env: { PORT: "0" } }) },
+  ];
+}
+
+/** Fails loudly when wirechat's entry point is missing: a benchmark without it is not a result. */
+export function assertWirechatPresent(root: string): void {
+  const entry = join(root, "src/index.ts");
+  if (!existsSync(entry)) throw new Error(`wirechat's entry point ${entry} does not exist: cannot benchmark wirechat`);
+}
+
+/** Starts a server pinned to core 0 and waits (15 s at most) for its port. */
+export async function startServer(spec: ServerSpec, root: string): Promise<RunningServer> {
+  const scratch = mkdtempSync(join(tmpdir(), "wirechat-bench-"));
+  const { cmd, env } = spec.command(scratch);
+  const proc = track(Bun.spawn(pinned(0, cmd), {
+    cwd: root,
+    env: { ...process.env, ...env },
+    stdout: "pipe",
+    stderr: "pipe",
+    stdin: "ignore",
+  }));
+  const log: string[] = [];
+  let exited = false;
+  void proc.exited.then(() => (exited = true));
+  const port = new Promise<number>((resolve, reject) => {
+    const onLine = (line: string) => {
+      if (log.length < 200) log.push(line);
+      const m = /listening on http:\/\/127\.0\.0\.1:(\d+)/.exec(line);
+      if (m) resolve(Number(m[1]));
+    };
+    void readLines(proc.stdout, onLine);
+    void readLines(proc.stderr, onLine);
+    void proc.exited.then((code) => reject(new Error(`${spec.name} exited with code ${code} before listening:\n${log.join("\n")}`)));
+  });
+  const stop = async () => {
+    if (!exited) {
+      proc.kill("SIGTERM");
+      const t = setTimeout(() => proc.kill("SIGKILL"), 3000);
+      await proc.exited;
+      clearTimeout(t);
+    }
+    rmSync(scratch, { recursive: true, force: true });
+  };
+  try {
+    const p = await within(port, 15_000, `${spec.name} start`);
+    return { spec, pid: proc.pid, port: p, log, alive: () => !exited, stop };
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+}

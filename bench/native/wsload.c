@@ -1,0 +1,482 @@
+/*
+ * wsload: the benchmark's WebSocket load client. One thread, epoll, N
+ * connections to a loopback server; it speaks plain WebSocket (wirechat and
+ * the baselines) or Engine.IO v4 / Socket.IO v5 over WebSocket (--sio).
+ *
+ * Modes:
+ *   broadcast, direct  closed loop: every connection keeps at most --window
+ *                      of its own messages outstanding (sent, not yet echoed
+ *                      back to it), for --warmup then --duration seconds, then
+ *                      stops sending and drains. Deliveries are counted
+ *                      exactly: a broadcast must reach all N connections, a
+ *                      direct message its target and the sender's echo.
+ *   idle               connects N, waits until the server falls quiet, prints
+ *                      a "ready" line and holds the connections (answering
+ *                      pings) until killed or --hold seconds pass.
+ *
+ * Output is JSON lines on stdout: {"event":"measure_start"} when the measured
+ * window begins (the orchestrator samples the server's CPU then) and a final
+ * {"event":"result",...}. A deliveries frame is recognised by the marker
+ * `"text":"#<sender index>` that only this client's messages carry, so
+ * welcome, presence and ack frames are never counted.
+ */
+#include "common.h"
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <signal.h>
+#include <sys/epoll.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+
+enum { ST_NEW, ST_CONNECTING, ST_HTTP, ST_SIO_OPEN, ST_SIO_CONNECT, ST_READY, ST_CLOSED };
+enum { M_BROADCAST, M_DIRECT, M_IDLE };
+enum { P_CONNECT, P_WARMUP, P_WDRAIN, P_MEASURE, P_MDRAIN, P_HOLD, P_DONE };
+
+typedef struct {
+  int fd, idx, state, tries;
+  buf_t in, out, frag;
+  uint8_t frag_op;
+  int outstanding;
+  int dirty, want_out;
+} conn_t;
+
+static struct {
+  const char *host;
+  int port, n, mode, sio, window;
+  double warmup, duration, drain, hold, connect_timeout;
+  const char *prefix, *pad;
+} opt = {"127.0.0.1", 0, 64, M_BROADCAST, 0, 1, 1.0, 3.0, 5.0, 30.0, 60.0, "/ws/", "lorem ipsum dolor sit amet"};
+
+static conn_t *conns;
+static int ep, ready_count, pending, next_connect, closed_count;
+static conn_t **dirty;
+static int ndirty;
+static uint64_t sent, delivered, expected;
+static double last_rx, last_delivery;
+static int got_delivery; /* set per frame, turned into a timestamp once per read */
+static uint32_t rng = 2463534242u;
+static char error_msg[256];
+static struct sockaddr_in addr;
+
+static uint32_t xorshift(void) {
+  rng ^= rng << 13;
+  rng ^= rng >> 17;
+  rng ^= rng << 5;
+  return rng;
+}
+
+static void fail_msg(const char *m) {
+  if (!error_msg[0]) snprintf(error_msg, sizeof error_msg, "%s", m);
+}
+
+static void mark_dirty(conn_t *c) {
+  if (!c->dirty) {
+    c->dirty = 1;
+    dirty[ndirty++] = c;
+  }
+}
+
+static void send_text(conn_t *c, const char *s, size_t n) {
+  uint32_t m = xorshift();
+  ws_frame(&c->out, 1, s, n, (uint8_t *)&m);
+  mark_dirty(c);
+}
+
+static void close_conn(conn_t *c, const char *why) {
+  if (c->state == ST_CLOSED) return;
+  if (c->state < ST_READY || (c->state == ST_READY && why)) {
+    char m[200];
+    snprintf(m, sizeof m, "connection u%d: %s", c->idx, why ? why : "closed");
+    fail_msg(m);
+  }
+  if (c->state == ST_READY) ready_count--;
+  if (c->state > ST_NEW && c->state < ST_READY) pending--;
+  c->state = ST_CLOSED;
+  closed_count++;
+  epoll_ctl(ep, EPOLL_CTL_DEL, c->fd, NULL);
+  close(c->fd);
+}
+
+static void start_connect(conn_t *c) {
+  int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+  if (fd < 0) die("socket");
+  int one = 1;
+  setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  c->fd = fd;
+  c->state = ST_CONNECTING;
+  c->tries++;
+  pending++;
+  if (connect(fd, (struct sockaddr *)&addr, sizeof addr) < 0 && errno != EINPROGRESS) die("connect");
+  struct epoll_event ev = {.events = EPOLLIN | EPOLLOUT, .data.ptr = c};
+  epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev);
+  c->want_out = 1;
+}
+
+static void became_ready(conn_t *c) {
+  c->state = ST_READY;
+  ready_count++;
+  pending--;
+}
+
+/* Builds the next message of connection c and queues it. */
+static void send_message(conn_t *c) {
+  char msg[512];
+  int n, i = c->idx, to = (c->idx + 1) % opt.n;
+  if (opt.mode == M_BROADCAST)
+    n = opt.sio ? snprintf(msg, sizeof msg, "42[\"broadcast\",{\"text\":\"#%d %s\"}]", i, opt.pad)
+                : snprintf(msg, sizeof msg, "{\"type\":\"broadcast\",\"text\":\"#%d %s\"}", i, opt.pad);
+  else
+    n = opt.sio ? snprintf(msg, sizeof msg, "42[\"direct\",{\"to\":\"u%d\",\"text\":\"#%d %s\"}]", to, i, opt.pad)
+                : snprintf(msg, sizeof msg, "{\"type\":\"direct\",\"to\":\"u%d\",\"text\":\"#%d %s\"}", to, i, opt.pad);
+  send_text(c, msg, (size_t)n);
+  c->outstanding++;
+  sent++;
+  expected += opt.mode == M_BROADCAST ? (uint64_t)opt.n : 2;
+}
+
+static void count_delivery(conn_t *c, const uint8_t *p, size_t n) {
+  /* memchr is much cheaper per frame than memmem; '#' then confirms the key. */
+  const uint8_t *m = memchr(p, '#', n);
+  while (m && (m - p < 8 || memcmp(m - 8, "\"text\":\"", 8) != 0)) m = memchr(m + 1, '#', (size_t)(p + n - m - 1));
+  if (!m) return;
+  m++;
+  int from = 0;
+  while (m < p + n && *m >= '0' && *m <= '9') from = from * 10 + (*m++ - '0');
+  delivered++;
+  got_delivery = 1;
+  if (from == c->idx) c->outstanding--;
+}
+
+static void on_text(conn_t *c, uint8_t *p, size_t n) {
+  if (!opt.sio) {
+    count_delivery(c, p, n);
+    return;
+  }
+  /* Engine.IO packet type is the first byte; Socket.IO's follows it. */
+  if (n >= 1 && p[0] == '0' && c->state == ST_SIO_OPEN) {
+    send_text(c, "40", 2);
+    c->state = ST_SIO_CONNECT;
+  } else if (n >= 2 && p[0] == '4' && p[1] == '0' && c->state == ST_SIO_CONNECT) {
+    became_ready(c);
+  } else if (n == 1 && p[0] == '2') {
+    send_text(c, "3", 1);
+  } else if (n >= 2 && p[0] == '4' && p[1] == '2') {
+    count_delivery(c, p, n);
+  } else if (n >= 2 && p[0] == '4' && p[1] == '4') {
+    close_conn(c, "socket.io connect_error");
+  } else if (n >= 1 && p[0] == '1') {
+    close_conn(c, "engine.io close");
+  }
+}
+
+static void process_input(conn_t *c) {
+  if (c->state == ST_HTTP) {
+    const uint8_t *end = find(c->in.p + c->in.off, buf_avail(&c->in), "\r\n\r\n");
+    if (!end) return;
+    if (buf_avail(&c->in) < 12 || memcmp(c->in.p + c->in.off + 9, "101", 3) != 0) {
+      close_conn(c, "upgrade refused");
+      return;
+    }
+    buf_consume(&c->in, (size_t)(end + 4 - (c->in.p + c->in.off)));
+    if (opt.sio) c->state = ST_SIO_OPEN;
+    else became_ready(c);
+  }
+  for (;;) {
+    uint8_t fin, op, *pl;
+    size_t n;
+    long total = ws_parse(&c->in, &fin, &op, &pl, &n);
+    if (total == 0) break;
+    if (total < 0) {
+      close_conn(c, "malformed frame");
+      return;
+    }
+    if (op == 9) {
+      uint32_t m = xorshift();
+      ws_frame(&c->out, 10, pl, n, (uint8_t *)&m);
+      mark_dirty(c);
+    } else if (op == 8) {
+      buf_consume(&c->in, (size_t)total);
+      close_conn(c, "server sent close");
+      return;
+    } else if (op == 0 || op == 1 || op == 2) {
+      if (op != 0) c->frag_op = op;
+      if (!fin || c->frag.len > 0) {
+        /* Fragmented message: gather the pieces and handle it once whole. */
+        buf_append(&c->frag, pl, n);
+        if (fin) {
+          if (c->frag_op == 1) on_text(c, c->frag.p, c->frag.len);
+          c->frag.len = c->frag.off = 0;
+        }
+      } else if (op == 1) {
+        on_text(c, pl, n);
+      }
+    }
+    buf_consume(&c->in, (size_t)total);
+    if (c->state == ST_CLOSED) return;
+  }
+}
+
+static void on_readable(conn_t *c) {
+  for (int i = 0; i < 4; i++) {
+    buf_reserve(&c->in, 65536);
+    ssize_t r = read(c->fd, c->in.p + c->in.len, c->in.cap - c->in.len);
+    if (r > 0) {
+      c->in.len += (size_t)r;
+      last_rx = now_s();
+      process_input(c);
+      if (got_delivery) last_delivery = last_rx, got_delivery = 0;
+      if (c->state == ST_CLOSED) return;
+      if ((size_t)r < 65536) return;
+    } else if (r == 0) {
+      close_conn(c, "server closed the TCP connection");
+      return;
+    } else {
+      if (errno != EAGAIN && errno != EINTR) close_conn(c, strerror(errno));
+      return;
+    }
+  }
+}
+
+static void flush_conn(conn_t *c) {
+  c->dirty = 0;
+  if (c->state == ST_CLOSED || c->state == ST_CONNECTING) return;
+  while (buf_avail(&c->out) > 0) {
+    ssize_t w = write(c->fd, c->out.p + c->out.off, buf_avail(&c->out));
+    if (w > 0) {
+      buf_consume(&c->out, (size_t)w);
+    } else if (w < 0 && errno == EAGAIN) {
+      break;
+    } else if (w < 0 && errno == EINTR) {
+      continue;
+    } else {
+      close_conn(c, "write failed");
+      return;
+    }
+  }
+  int want = buf_avail(&c->out) > 0;
+  if (want != c->want_out) {
+    struct epoll_event ev = {.events = EPOLLIN | (want ? EPOLLOUT : 0), .data.ptr = c};
+    epoll_ctl(ep, EPOLL_CTL_MOD, c->fd, &ev);
+    c->want_out = want;
+  }
+}
+
+static void on_connected(conn_t *c) {
+  int err = 0;
+  socklen_t len = sizeof err;
+  getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &len);
+  if (err) {
+    /* A refused connect under a burst of thousands is retried a few times. */
+    epoll_ctl(ep, EPOLL_CTL_DEL, c->fd, NULL);
+    close(c->fd);
+    pending--;
+    if (c->tries >= 5) {
+      c->state = ST_CLOSED;
+      closed_count++;
+      fail_msg(strerror(err));
+      return;
+    }
+    start_connect(c);
+    return;
+  }
+  char req[512];
+  uint8_t key[16];
+  char key64[32];
+  static const char b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  for (int i = 0; i < 16; i++) key[i] = (uint8_t)xorshift();
+  int k = 0;
+  for (int i = 0; i < 15; i += 3) {
+    uint32_t v = (uint32_t)key[i] << 16 | (uint32_t)key[i + 1] << 8 | key[i + 2];
+    key64[k++] = b64[v >> 18 & 63], key64[k++] = b64[v >> 12 & 63];
+    key64[k++] = b64[v >> 6 & 63], key64[k++] = b64[v & 63];
+  }
+  uint32_t v = (uint32_t)key[15] << 16;
+  key64[k++] = b64[v >> 18 & 63], key64[k++] = b64[v >> 12 & 63];
+  key64[k++] = '=', key64[k++] = '=', key64[k] = 0;
+  int n = opt.sio ? snprintf(req, sizeof req, "GET /socket.io/?EIO=4&transport=websocket&username=u%d HTTP/1.1\r\n", c->idx)
+                  : snprintf(req, sizeof req, "GET %su%d HTTP/1.1\r\n", opt.prefix, c->idx);
+  n += snprintf(req + n, sizeof req - (size_t)n,
+                "Host: %s:%d\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                "Sec-WebSocket-Key: %s\r\nSec-WebSocket-Version: 13\r\n\r\n",
+                opt.host, opt.port, key64);
+  buf_append(&c->out, req, (size_t)n);
+  c->state = ST_HTTP;
+  flush_conn(c);
+}
+
+/*
+ * A drain gives up when no delivery has arrived for --drain seconds (lost
+ * messages never come) or after 120 s in all; a slow server that is still
+ * delivering its queued backlog is given the time it needs.
+ */
+static int drain_stalled(double t, double drain_start) {
+  double progress = last_delivery > drain_start ? last_delivery : drain_start;
+  return t - progress > opt.drain || t - drain_start > 120;
+}
+
+static void usage(void) {
+  fprintf(stderr,
+          "usage: wsload --port P [--host 127.0.0.1] [--n 64] [--mode broadcast|direct|idle] [--sio]\n"
+          "              [--window K] [--warmup S] [--duration S] [--drain S (stall)] [--hold S] [--prefix /ws/]\n");
+  exit(2);
+}
+
+static void parse_args(int argc, char **argv) {
+  for (int i = 1; i < argc; i++) {
+    const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+    if (!strcmp(a, "--sio")) { opt.sio = 1; continue; }
+    if (!v) usage();
+    i++;
+    if (!strcmp(a, "--host")) opt.host = v;
+    else if (!strcmp(a, "--port")) opt.port = atoi(v);
+    else if (!strcmp(a, "--n")) opt.n = atoi(v);
+    else if (!strcmp(a, "--window")) opt.window = atoi(v);
+    else if (!strcmp(a, "--warmup")) opt.warmup = atof(v);
+    else if (!strcmp(a, "--duration")) opt.duration = atof(v);
+    else if (!strcmp(a, "--drain")) opt.drain = atof(v);
+    else if (!strcmp(a, "--hold")) opt.hold = atof(v);
+    else if (!strcmp(a, "--prefix")) opt.prefix = v;
+    else if (!strcmp(a, "--mode")) {
+      if (!strcmp(v, "broadcast")) opt.mode = M_BROADCAST;
+      else if (!strcmp(v, "direct")) opt.mode = M_DIRECT;
+      else if (!strcmp(v, "idle")) opt.mode = M_IDLE;
+      else usage();
+    } else usage();
+  }
+  if (opt.port <= 0 || opt.n < 1 || opt.window < 1 || (opt.mode == M_DIRECT && opt.n < 2)) usage();
+  /* Load goes to this machine only. */
+  if (inet_pton(AF_INET, opt.host, &addr.sin_addr) != 1 || (ntohl(addr.sin_addr.s_addr) >> 24) != 127) {
+    fprintf(stderr, "wsload: --host must be a 127.x.x.x address\n");
+    exit(2);
+  }
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons((uint16_t)opt.port);
+}
+
+int main(int argc, char **argv) {
+  parse_args(argc, argv);
+  signal(SIGPIPE, SIG_IGN);
+  prctl(PR_SET_PDEATHSIG, SIGKILL); /* never outlive the orchestrator */
+  struct rlimit rl;
+  if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+    rl.rlim_cur = rl.rlim_max;
+    setrlimit(RLIMIT_NOFILE, &rl);
+  }
+  conns = calloc((size_t)opt.n, sizeof *conns);
+  dirty = calloc((size_t)opt.n, sizeof *dirty);
+  ep = epoll_create1(0);
+  if (!conns || !dirty || ep < 0) die("setup");
+  for (int i = 0; i < opt.n; i++) conns[i].idx = i;
+
+  const char *mode_name = opt.mode == M_BROADCAST ? "broadcast" : opt.mode == M_DIRECT ? "direct" : "idle";
+  int phase = P_CONNECT;
+  double t0 = now_s(), phase_start = t0, connect_s = 0, measure_start = 0;
+  uint64_t warm_sent = 0, warm_lost = 0;
+  struct epoll_event evs[512];
+
+  while (phase != P_DONE) {
+    int ne = epoll_wait(ep, evs, 512, 2);
+    for (int i = 0; i < ne; i++) {
+      conn_t *c = evs[i].data.ptr;
+      if (c->state == ST_CLOSED) continue;
+      if (c->state == ST_CONNECTING) {
+        if (evs[i].events & (EPOLLOUT | EPOLLERR | EPOLLHUP)) on_connected(c);
+        continue;
+      }
+      if (evs[i].events & (EPOLLIN | EPOLLHUP | EPOLLERR)) on_readable(c);
+      if (c->state != ST_CLOSED && (evs[i].events & EPOLLOUT)) mark_dirty(c);
+    }
+    double t = now_s();
+    int sending = phase == P_WARMUP || phase == P_MEASURE;
+    switch (phase) {
+    case P_CONNECT:
+      /* At most 256 handshakes in flight so the listen backlog never overflows. */
+      while (pending < 256 && next_connect < opt.n) start_connect(&conns[next_connect++]);
+      if (error_msg[0]) phase = P_DONE;
+      else if (t - t0 > opt.connect_timeout) { fail_msg("timed out connecting"); phase = P_DONE; }
+      else if (ready_count == opt.n) {
+        if (!connect_s) connect_s = t - t0;
+        if (opt.mode == M_IDLE) {
+          /* Wait for the server's join/presence chatter to stop first. */
+          if (t - last_rx >= 0.5) {
+            printf("{\"event\":\"ready\",\"connected\":%d,\"connect_s\":%.3f}\n", ready_count, connect_s);
+            fflush(stdout);
+            phase = P_HOLD;
+            phase_start = t;
+          }
+        } else {
+          phase = opt.warmup > 0 ? P_WARMUP : P_MEASURE;
+          phase_start = t;
+          if (phase == P_MEASURE) goto measure;
+        }
+      }
+      break;
+    case P_WARMUP:
+      if (t - phase_start >= opt.warmup) { phase = P_WDRAIN; phase_start = t; sending = 0; }
+      break;
+    case P_WDRAIN:
+      if (delivered > expected) {
+        fail_msg("more deliveries than messages sent (stale or duplicate frames)");
+        phase = P_DONE;
+      } else if (delivered == expected) {
+        warm_sent = sent;
+      measure:
+        sent = delivered = expected = 0;
+        measure_start = last_delivery = now_s();
+        printf("{\"event\":\"measure_start\"}\n");
+        fflush(stdout);
+        phase = P_MEASURE;
+        phase_start = measure_start;
+        sending = 1;
+      } else if (drain_stalled(t, phase_start)) {
+        warm_lost = expected > delivered ? expected - delivered : 0;
+        warm_sent = sent;
+        sent = delivered = expected = 0;
+        fail_msg("deliveries missing after the warm-up drain");
+        phase = P_DONE;
+      }
+      break;
+    case P_MEASURE:
+      if (t - phase_start >= opt.duration) { phase = P_MDRAIN; phase_start = t; sending = 0; }
+      break;
+    case P_MDRAIN:
+      if (delivered >= expected || drain_stalled(t, phase_start)) phase = P_DONE;
+      if (delivered > expected) fail_msg("more deliveries than messages sent (stale or duplicate frames)");
+      break;
+    case P_HOLD:
+      if (t - phase_start >= opt.hold) phase = P_DONE;
+      break;
+    }
+    if (closed_count > 0 && phase != P_DONE) {
+      fail_msg("a connection closed");
+      phase = P_DONE;
+    }
+    if (sending)
+      for (int i = 0; i < opt.n; i++) {
+        conn_t *c = &conns[i];
+        while (c->state == ST_READY && c->outstanding < opt.window) send_message(c);
+      }
+    /* One write per socket per loop turn, like the ideal server. */
+    int nd = ndirty;
+    ndirty = 0;
+    for (int i = 0; i < nd; i++) flush_conn(dirty[i]);
+  }
+
+  double elapsed = measure_start > 0 ? last_delivery - measure_start : 0;
+  uint64_t lost = expected > delivered ? expected - delivered : 0;
+  printf("{\"event\":\"result\",\"mode\":\"%s\",\"sio\":%s,\"n\":%d,\"window\":%d,\"connected\":%d,"
+         "\"connect_s\":%.3f,\"warmup_sent\":%llu,\"warmup_lost\":%llu,\"sent\":%llu,\"delivered\":%llu,"
+         "\"expected\":%llu,\"lost\":%llu,\"elapsed_s\":%.4f,\"deliveries_per_s\":%.1f,\"messages_per_s\":%.1f,"
+         "\"error\":%s%s%s}\n",
+         mode_name, opt.sio ? "true" : "false", opt.n, opt.window, ready_count, connect_s,
+         (unsigned long long)warm_sent, (unsigned long long)warm_lost, (unsigned long long)sent,
+         (unsigned long long)delivered, (unsigned long long)expected, (unsigned long long)lost, elapsed,
+         elapsed > 0 ? (double)delivered / elapsed : 0, elapsed > 0 ? (double)sent / elapsed : 0,
+         error_msg[0] ? "\"" : "", error_msg[0] ? error_msg : "null", error_msg[0] ? "\"" : "");
+  fflush(stdout);
+  return error_msg[0] || lost || warm_lost ? 1 : 0;
+}

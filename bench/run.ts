@@ -1,0 +1,130 @@
+/**
+ * wirechat benchmark: `bun run bench` (full, ~10 minutes) or `bun run bench --quick`
+ * (one short repetition, under 90 s; what CI runs).
+ *
+ * Compares wirechat (as users run it: src/index.ts with its durable store),
+ * an A/A twin of it, raw Bun, Node ws, Socket.IO and an ideal C server, on
+ * broadcast and direct throughput (C client), DM latency at fixed rates (Bun
+ * client) and idle memory per connection. A fresh server per scenario, server
+ * pinned to core 0 and client to core 1, repetitions with the server order
+ * rotated. Exits non-zero if any message was lost or any server failed to
+ * answer; timings never fail the run.
+ *
+ * Options: --quick, --reps N, --servers a,b (default: all), --no-pin.
+ * Output: Markdown on stdout; bench/results/latest.json (full) or
+ * bench/results/quick.json (--quick); docs/bench.svg (full runs only, so a
+ * quick run never replaces the published chart).
+ */
+import { mkdirSync, writeFileSync } from "node:fs";
+import { dirname, join } from "node:path";
+import { buildNative } from "./lib/native";
+import { machine, versions } from "./lib/proc";
+import { checkTargets, markdown, ratios, summarizeRuns } from "./lib/report";
+import { runScenario, scenarios, windowFor, type RunResult } from "./lib/scenarios";
+import { assertWirechatPresent, serverSpecs, startServer } from "./lib/servers";
+import { disablePinning, killAll, pinning } from "./lib/spawn";
+import { chart } from "./lib/svg";
+
+const benchDir = import.meta.dir;
+const root = dirname(benchDir);
+const argv = Bun.argv.slice(2);
+const flag = (name: string) => argv.includes(name);
+const option = (name: string) => {
+  const i = argv.findIndex((a) => a === name || a.startsWith(`${name}=`));
+  if (i < 0) return undefined;
+  return argv[i]!.includes("=") ? argv[i]!.split("=")[1] : argv[i + 1];
+};
+
+const quick = flag("--quick");
+const reps = Number(option("--reps") ?? (quick ? 1 : 3));
+if (flag("--no-pin")) disablePinning();
+
+// An interrupted run must not leave servers or clients behind.
+for (const sig of ["SIGINT", "SIGTERM"] as const) {
+  process.on(sig, () => {
+    killAll();
+    process.exit(130);
+  });
+}
+
+const started = Date.now();
+const loadAtStart = (await Bun.file("/proc/loadavg").text()).trim();
+const log = (msg: string) => console.error(`[bench ${((Date.now() - started) / 1000).toFixed(0).padStart(4)}s] ${msg}`);
+
+const bins = buildNative(benchDir);
+let specs = serverSpecs(root, bins.wsserver);
+const only = option("--servers")?.split(",");
+if (only) {
+  const unknown = only.filter((n) => !specs.some((s) => s.name === n));
+  if (unknown.length) throw new Error(`unknown server(s): ${unknown.join(", ")}; known: ${specs.map((s) => s.name).join(", ")}`);
+  specs = specs.filter((s) => only.includes(s.name));
+}
+if (specs.some((s) => s.name.startsWith("wirechat"))) assertWirechatPresent(root);
+
+const list = scenarios(quick);
+const results: RunResult[] = [];
+log(`${quick ? "quick" : "full"} run: ${reps} repetition(s), ${list.length} scenarios, servers ${specs.map((s) => s.name).join(", ")}; pinning ${pinning() ? "on (server core 0, client core 1)" : "off"}`);
+
+for (let rep = 0; rep < reps; rep++) {
+  // Rotate the server order each repetition so no server always runs first (cold) or last.
+  const order = specs.map((_, i) => specs[(i + rep) % specs.length]!);
+  for (const sc of list) {
+    for (const spec of order) {
+      let r: RunResult;
+      try {
+        const server = await startServer(spec, root);
+        try {
+          r = await runScenario(sc, server, rep, { root, wsload: bins.wsload });
+        } finally {
+          await server.stop();
+        }
+      } catch (err) {
+        r = { scenario: sc.id, server: spec.name, rep, ok: false, error: (err as Error).message, lost: 0, value: 0, metrics: {} };
+      }
+      results.push(r);
+      const cpu = r.serverCpu === undefined ? "" : ` cpu ${(r.serverCpu * 100).toFixed(0)}%`;
+      log(`rep ${rep + 1} ${sc.id.padEnd(14)} ${spec.name.padEnd(12)} ${r.ok ? "ok  " : "FAIL"} value ${r.value.toFixed(2)}${cpu} lost ${r.lost}${r.error ? ` error: ${r.error}` : ""}`);
+    }
+  }
+}
+
+const ids = list.map((s) => s.id);
+const names = specs.map((s) => s.name);
+const summary = summarizeRuns(results, ids, names);
+const ratioTable = ratios(results, ids);
+const targets = checkTargets(ratioTable);
+const failures = results.filter((r) => !r.ok);
+const ver = versions(root);
+const mach = { ...machine(), loadavgAtStart: loadAtStart };
+const date = new Date().toISOString();
+const header = `## wirechat benchmark (${quick ? "quick" : "full"}, ${reps} rep${reps > 1 ? "s" : ""}, ${date.slice(0, 10)})\n\n` +
+  `Machine: ${mach.nproc} cores (${mach.cpuModel}), ${mach.memTotalGiB} GiB. bun ${ver.bun}, node ${ver.node}, ws ${ver.ws}, socket.io ${ver["socket.io"]}, ${ver.cc}. ` +
+  `Pinning: ${pinning() ? "server core 0, client core 1" : "off"}. Load average at start: ${loadAtStart.split(" ").slice(0, 3).join(" ")} (anything else running skews the figures).`;
+console.log(markdown({ scenarios: list, servers: names, summary, ratios: ratioTable, targets, failures, header }));
+
+const resultsDir = join(benchDir, "results");
+mkdirSync(resultsDir, { recursive: true });
+const jsonPath = join(resultsDir, quick ? "quick.json" : "latest.json");
+writeFileSync(jsonPath, JSON.stringify({
+  date, quick, repetitions: reps, pinning: pinning(), versions: ver, machine: mach,
+  method: {
+    throughputClient: "bench/native/wsload.c (closed loop, per-connection window)",
+    windows: Object.fromEntries(list.flatMap((s) => (s.kind === "throughput" ? [[s.id, windowFor(s.mode, s.n)]] : []))),
+    latencyClient: "bench/latency.ts (open loop, 64 sockets)",
+    clientBoundBelowCpu: 0.95,
+  },
+  scenarios: list, summary, ratios: ratioTable, targets, runs: results,
+}, null, 2) + "\n");
+log(`wrote ${jsonPath}`);
+if (!quick && !only) {
+  const svgPath = join(root, "docs/bench.svg");
+  mkdirSync(dirname(svgPath), { recursive: true });
+  writeFileSync(svgPath, chart(list, summary, names, `${date.slice(0, 10)} · ${mach.nproc} cores · bun ${ver.bun} · node ${ver.node} · ${reps} repetitions · bench/results/latest.json`));
+  log(`wrote ${svgPath}`);
+}
+
+if (failures.length) {
+  log(`FAILED: ${failures.length} run(s) lost messages or did not answer (see FAILURES above)`);
+  process.exit(1);
+}
+log(`done in ${((Date.now() - started) / 1000).toFixed(0)}s: no message lost, every server answered`);

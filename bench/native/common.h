@@ -15,6 +15,9 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
 
 /* A growable byte buffer; `off` is how much has already been consumed. */
 typedef struct {
@@ -136,6 +139,18 @@ static inline long ws_parse(buf_t *b, uint8_t *fin, uint8_t *opcode, uint8_t **p
 /* memmem for short needles on a payload that is not NUL-terminated. */
 static inline const uint8_t *find(const uint8_t *hay, size_t n, const char *needle) {
   return memmem(hay, n, needle, strlen(needle));
+}
+
+/* Process set-up both programs share: no SIGPIPE on a closed socket, die
+ * with the parent (the benchmark), and as many descriptors as allowed. */
+static inline void process_setup(void) {
+  signal(SIGPIPE, SIG_IGN);
+  prctl(PR_SET_PDEATHSIG, SIGKILL);
+  struct rlimit rl;
+  if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+    rl.rlim_cur = rl.rlim_max;
+    setrlimit(RLIMIT_NOFILE, &rl);
+  }
 }
 
 #endif

@@ -359,13 +359,7 @@ static void parse_args(int argc, char **argv) {
 
 int main(int argc, char **argv) {
   parse_args(argc, argv);
-  signal(SIGPIPE, SIG_IGN);
-  prctl(PR_SET_PDEATHSIG, SIGKILL); /* never outlive the orchestrator */
-  struct rlimit rl;
-  if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
-    rl.rlim_cur = rl.rlim_max;
-    setrlimit(RLIMIT_NOFILE, &rl);
-  }
+  process_setup();
   conns = calloc((size_t)opt.n, sizeof *conns);
   dirty = calloc((size_t)opt.n, sizeof *dirty);
   ep = epoll_create1(0);

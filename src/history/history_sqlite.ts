@@ -3,22 +3,8 @@ import { Database, type SQLQueryBindings, type Statement } from "bun:sqlite";
 import { mkdirSync } from "node:fs";
 import { CID_WINDOW_MS, type History, type StoredMessage } from "./history";
 import { IdIndex, mergeIds } from "./id_index";
+import { migrate } from "./sqlite_schema";
 import type { MessageKind } from "../protocol";
-
-/** Schema migrations, applied in order; the index + 1 is the schema version. */
-const MIGRATIONS: readonly string[] = [
-  `CREATE TABLE messages (
-     id INTEGER PRIMARY KEY,
-     kind TEXT NOT NULL,
-     sender TEXT NOT NULL,
-     target TEXT,
-     text TEXT NOT NULL,
-     at INTEGER NOT NULL,
-     cid TEXT
-   );
-   CREATE TABLE cursors (user TEXT PRIMARY KEY, id INTEGER NOT NULL) WITHOUT ROWID;
-   CREATE TABLE meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;`,
-];
 
 interface Row { id: number; kind: MessageKind; sender: string; target: string | null; text: string; at: number; cid: string | null }
 
@@ -206,18 +192,4 @@ function startCheckpointer(db: Database, path: string): Worker {
   worker.postMessage({ path, everyMs: CHECKPOINT_EVERY_MS });
   (worker as Worker & { unref?: () => void }).unref?.();
   return worker;
-}
-
-function migrate(db: Database): void {
-  db.run("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)");
-  const row = db.query("SELECT version FROM schema_version").get() as { version: number } | null;
-  const from = row?.version ?? 0;
-  if (from > MIGRATIONS.length) {
-    throw new Error(`Database schema version ${from} is newer than this wirechat (${MIGRATIONS.length}): upgrade wirechat`);
-  }
-  db.transaction(() => {
-    for (let v = from; v < MIGRATIONS.length; v++) db.run(MIGRATIONS[v]!);
-    if (row) db.run("UPDATE schema_version SET version = ?", [MIGRATIONS.length]);
-    else db.run("INSERT INTO schema_version (version) VALUES (?)", [MIGRATIONS.length]);
-  })();
 }

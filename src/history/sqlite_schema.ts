@@ -1,0 +1,31 @@
+import type { Database } from "bun:sqlite";
+
+/** Schema migrations, applied in order; the index + 1 is the schema version. */
+const MIGRATIONS: readonly string[] = [
+  `CREATE TABLE messages (
+     id INTEGER PRIMARY KEY,
+     kind TEXT NOT NULL,
+     sender TEXT NOT NULL,
+     target TEXT,
+     text TEXT NOT NULL,
+     at INTEGER NOT NULL,
+     cid TEXT
+   );
+   CREATE TABLE cursors (user TEXT PRIMARY KEY, id INTEGER NOT NULL) WITHOUT ROWID;
+   CREATE TABLE meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;`,
+];
+
+/** Creates or upgrades the schema in one transaction; refuses a newer one than it knows. */
+export function migrate(db: Database): void {
+  db.run("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)");
+  const row = db.query("SELECT version FROM schema_version").get() as { version: number } | null;
+  const from = row?.version ?? 0;
+  if (from > MIGRATIONS.length) {
+    throw new Error(`Database schema version ${from} is newer than this wirechat (${MIGRATIONS.length}): upgrade wirechat`);
+  }
+  db.transaction(() => {
+    for (let v = from; v < MIGRATIONS.length; v++) db.run(MIGRATIONS[v]!);
+    if (row) db.run("UPDATE schema_version SET version = ?", [MIGRATIONS.length]);
+    else db.run("INSERT INTO schema_version (version) VALUES (?)", [MIGRATIONS.length]);
+  })();
+}

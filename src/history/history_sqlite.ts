@@ -67,9 +67,13 @@ export function createSqliteHistory(path: string, sync: SyncMode = "normal"): Hi
       cids.set(key, { id, at });
     }
   };
+  /** Rows stored now: kept here so that pruning by count never has to count. */
+  let rows = 0;
   for (const r of db.query("SELECT id, kind, sender, target, at, cid FROM messages ORDER BY id").iterate() as IterableIterator<Row>) {
     remember(r.id, r.kind, r.sender, r.target, r.at, r.cid);
+    rows++;
   }
+  const oldestQ = db.query("SELECT id, at FROM messages ORDER BY id LIMIT ?");
 
   const meta = (key: string) => (db.query("SELECT value FROM meta WHERE key = ?").get(key) as { value: number } | null)?.value ?? 0;
   const setMeta = db.query("INSERT INTO meta (key, value) VALUES (?1, ?2) ON CONFLICT (key) DO UPDATE SET value = max(value, ?2)");
@@ -122,6 +126,7 @@ export function createSqliteHistory(path: string, sync: SyncMode = "normal"): Hi
     append(batch) {
       if (batch.length === 0) return;
       appendTx(batch);
+      rows += batch.length;
       for (const m of batch) remember(m.id, m.kind, m.from, m.to ?? null, m.at, m.cid ?? null);
       last = Math.max(last, batch[batch.length - 1]!.id);
     },
@@ -144,24 +149,21 @@ export function createSqliteHistory(path: string, sync: SyncMode = "normal"): Hi
     },
     prune(maxMessages, minAt, maxRows) {
       forgetCids(0);
-      const oldest = db.query("SELECT id, at FROM messages ORDER BY id LIMIT 1").get() as { id: number; at: number } | null;
-      if (!oldest) return 0;
-      const keepFrom = db.query("SELECT id FROM messages ORDER BY id DESC LIMIT 1 OFFSET ?").get(maxMessages - 1) as { id: number } | null;
-      let cut = keepFrom ? keepFrom.id - 1 : 0;
-      if (oldest.at < minAt) {
-        const young = db.query("SELECT id FROM messages WHERE at >= ? ORDER BY id LIMIT 1").get(minAt) as { id: number } | null;
-        cut = Math.max(cut, young ? young.id - 1 : last);
-      }
-      if (cut < oldest.id) return 0;
-      const top = db.query("SELECT id FROM messages WHERE id <= ? ORDER BY id LIMIT 1 OFFSET ?").get(cut, maxRows - 1) as { id: number } | null;
-      const upTo = top ? top.id : cut;
+      // Only the oldest `maxRows` rows are read: a step costs the same however
+      // much history is kept, so pruning never holds up delivery for long.
+      const oldest = oldestQ.all(maxRows) as { id: number; at: number }[];
+      let n = Math.min(Math.max(0, rows - maxMessages), oldest.length);
+      while (n < oldest.length && oldest[n]!.at < minAt) n++;
+      if (n === 0) return 0;
+      const upTo = oldest[n - 1]!.id;
       const removed = db.transaction(() => {
-        const n = db.query("DELETE FROM messages WHERE id <= ?").run(upTo).changes;
+        const deleted = db.query("DELETE FROM messages WHERE id <= ?").run(upTo).changes;
         setMeta.run("pruned_through", upTo);
         // max(id) alone would go back once everything is pruned: keep the newest id.
         setMeta.run("last_id", last);
-        return n;
+        return deleted;
       })();
+      rows -= removed;
       pruned = Math.max(pruned, upTo);
       index.dropThrough(upTo);
       forgetCids(upTo);

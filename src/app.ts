@@ -20,6 +20,8 @@ export interface AppDeps {
   broker?: Broker;
   /** Most messages a connect replays before it answers `resumed:false` (default 10,000). */
   replayLimit?: number;
+  /** See HubDeps.closeGraceMs (default 2,000 ms). */
+  closeGraceMs?: number;
 }
 
 /** Bun socket options: they only take effect at the app level, not per route. */
@@ -95,7 +97,7 @@ const guestName = () => {
 export function createApp(deps: AppDeps) {
   const broker = deps.broker ?? createLocalBroker();
   const presence = new Presence();
-  const hub = new Hub({ history: deps.history, broker, presence, replayLimit: deps.replayLimit ?? 10_000 });
+  const hub = new Hub({ history: deps.history, broker, presence, replayLimit: deps.replayLimit ?? 10_000, closeGraceMs: deps.closeGraceMs });
   const startedAt = Date.now();
   /** Hands an upgraded socket to the hub (query already checked in beforeHandle). */
   const join = (ws: { raw: unknown; data: { query: { since?: string; rooms?: string } } }, user: string) => {

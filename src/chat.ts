@@ -16,6 +16,11 @@ export interface HubDeps {
   presence: Presence;
   /** Most messages one connect replays before it answers `resumed:false`. */
   replayLimit: number;
+  /**
+   * How long a closing client may still be receiving (default 2,000 ms):
+   * direct messages committed this shortly before a close stay in its inbox.
+   */
+  closeGraceMs?: number;
 }
 
 /** Counters for /metrics; they only go up. */
@@ -52,6 +57,9 @@ export class Hub {
   readonly #pendingByCid = new Map<string, Pending>();
   #flushQueued = false;
   #lastAssigned: number;
+  #closing = false;
+  /** The first id and commit time of each batch of the last `closeGraceMs`. */
+  readonly #recent: { first: number; at: number }[] = [];
 
   constructor(readonly deps: HubDeps) {
     this.#lastAssigned = deps.history.lastId();
@@ -122,11 +130,13 @@ export class Hub {
     this.stats.closed++;
     if (!this.deps.presence.remove(conn.user)) return;
     // Only a close the client asked for (1000, 1001, or a close frame with no
-    // code: 1005) proves it read what was sent; otherwise the inbox keeps the
-    // messages (a duplicate is better than a loss).
-    if ((code === 1000 || code === 1001 || code === 1005) && conn.live) {
+    // code: 1005) suggests it read what was sent, and not what was published
+    // while its close was on the way: the cursor stops short of the last
+    // `closeGraceMs` of commits. Otherwise, and on shutdown, the inbox keeps
+    // the messages (a duplicate is better than a loss).
+    if ((code === 1000 || code === 1001 || code === 1005) && conn.live && !this.#closing) {
       try {
-        this.deps.history.setCursor(conn.user, this.deps.history.lastId());
+        this.deps.history.setCursor(conn.user, this.#settledId(Date.now()));
       } catch (err) {
         console.error(`wirechat: could not record the inbox cursor of "${conn.user}":`, err);
       }
@@ -137,6 +147,7 @@ export class Hub {
   /** Commits what is pending, then closes every socket with 1001. */
   shutdown(reason = "Server is shutting down: reconnect in a moment"): void {
     this.flush();
+    this.#closing = true;
     for (const ws of this.#sockets) ws.close(CLOSE.goingAway, reason);
   }
 
@@ -158,7 +169,7 @@ export class Hub {
       const prev = this.deps.history.findByCid(conn.user, cid, now - CID_WINDOW_MS);
       if (prev) {
         this.stats.duplicates++;
-        this.#send(ws, this.#ack(prev));
+        this.#send(ws, this.#ack(prev.id, prev.kind, prev.to, cid));
         return;
       }
       const p: Pending = { m: { id: ++this.#lastAssigned, kind, from: conn.user, to, text, at: now, cid }, ws };
@@ -198,10 +209,13 @@ export class Hub {
     }
     const { broker } = this.deps;
     this.stats.accepted += batch.length;
+    const now = Date.now();
+    this.#settledId(now);
+    this.#recent.push({ first: batch[0]!.m.id, at: now });
     for (const p of batch) {
       const m = p.m;
       if (m.cid !== undefined) {
-        const ack = this.#ack(m);
+        const ack = this.#ack(m.id, m.kind, m.to, m.cid);
         this.#send(p.ws, ack);
         for (const d of p.dupes ?? []) this.#send(d, ack);
       }
@@ -215,11 +229,21 @@ export class Hub {
     }
   };
 
-  #ack(m: StoredMessage): string {
-    if (m.kind === "direct" && !this.deps.presence.isOnline(m.to!)) {
-      return encode({ type: "ack", cid: m.cid!, id: m.id, delivered: false });
+  /** The newest id committed more than `closeGraceMs` ago; forgets older batches. */
+  #settledId(now: number): number {
+    const recent = this.#recent;
+    const grace = this.deps.closeGraceMs ?? 2_000;
+    let drop = 0;
+    while (drop < recent.length && recent[drop]!.at <= now - grace) drop++;
+    recent.splice(0, drop);
+    return recent.length > 0 ? recent[0]!.first - 1 : this.deps.history.lastId();
+  }
+
+  #ack(id: number, kind: MessageKind, to: string | undefined, cid: string): string {
+    if (kind === "direct" && !this.deps.presence.isOnline(to!)) {
+      return encode({ type: "ack", cid, id, delivered: false });
     }
-    return encode({ type: "ack", cid: m.cid!, id: m.id });
+    return encode({ type: "ack", cid, id });
   }
 
   /** Streams the replay; drain() calls it again after backpressure. */

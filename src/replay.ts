@@ -39,9 +39,13 @@ export function planReplay(history: History, reader: Reader, since: number | und
     }
     return { messages, resumed, upTo };
   }
-  const inbox = history.inbox(reader.user, history.cursor(reader.user), limit + 1);
+  const cursor = history.cursor(reader.user);
+  let inbox = history.inbox(reader.user, cursor, limit + 1);
+  const resumed = inbox.length <= limit;
+  // Past the limit, the newest are the ones worth showing; resumed:false tells of the gap.
+  if (!resumed) inbox = history.inbox(reader.user, cursor, limit, true);
   const context = history.page(undefined, upTo + 1, CONTEXT_BROADCASTS).reverse();
-  return { messages: mergeById(inbox.slice(-limit), context), resumed: inbox.length <= limit, upTo };
+  return { messages: mergeById(inbox, context), resumed, upTo };
 }
 
 /**

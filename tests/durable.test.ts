@@ -150,7 +150,7 @@ describe("idempotent retries", () => {
 
 describe("offline inbox", () => {
   test("direct messages sent while offline arrive on the next connect, with recent broadcasts", async () => {
-    s = startServer();
+    s = startServer({ closeGraceMs: 0 });
     const a = await join("/ws/alice");
     a.send({ type: "broadcast", text: "context", cid: "b" });
     await a.next(isAck("b"));
@@ -166,6 +166,43 @@ describe("offline inbox", () => {
     await b2.next(isAck("m"));
     const replayed = (await b2.take<MessageFrame>(2, isMessage)).map((m) => m.text);
     expect(replayed).toEqual(["context", "marker"]);
+  });
+
+  test("direct messages committed within closeGraceMs of a clean close stay in the inbox", async () => {
+    s = startServer({ closeGraceMs: 60_000 });
+    const a = await join("/ws/alice");
+    const b1 = await join("/ws/bob");
+    a.send({ type: "direct", to: "bob", text: "just before you left", cid: "d" });
+    await b1.next(isMessage);
+    b1.close();
+    await b1.closedWith();
+    const { c: b2 } = await welcomeOf("/ws/bob");
+    expect((await b2.next<MessageFrame>(isMessage)).text).toBe("just before you left");
+  });
+});
+
+describe("offline inbox past the replay limit", () => {
+  test("the newest direct messages are replayed and resumed is false", async () => {
+    s = startServer({ replayLimit: 3 });
+    const a = await join("/ws/alice");
+    for (let i = 1; i <= 6; i++) a.send({ type: "direct", to: "bob", text: `dm${i}`, cid: `d${i}` });
+    await a.next(isAck("d6"));
+    const { c, w } = await welcomeOf("/ws/bob");
+    expect(w.resumed).toBe(false);
+    expect((await c.take<MessageFrame>(3, isMessage)).map((m) => m.text)).toEqual(["dm4", "dm5", "dm6"]);
+  });
+});
+
+describe("shutdown and the inbox", () => {
+  test("a server shutdown does not move inbox cursors", async () => {
+    s = startServer();
+    const a = await join("/ws/alice");
+    await join("/ws/bob");
+    a.send({ type: "direct", to: "bob", text: "x", cid: "x" });
+    await a.next(isAck("x"));
+    s.app.decorator.hub.shutdown();
+    await a.closedWith();
+    expect(s.history.cursor("bob")).toBe(0);
   });
 });
 

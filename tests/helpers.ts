@@ -17,9 +17,9 @@ export interface TestServer {
 }
 
 /** Starts the app on 127.0.0.1:0 with a history (default: SQLite in memory). */
-export function startServer(opts: { history?: History; replayLimit?: number } = {}): TestServer {
+export function startServer(opts: { history?: History; replayLimit?: number; closeGraceMs?: number } = {}): TestServer {
   const history = opts.history ?? createSqliteHistory(":memory:");
-  const app = createApp({ history, replayLimit: opts.replayLimit }).listen({ port: 0, hostname: "127.0.0.1" });
+  const app = createApp({ history, replayLimit: opts.replayLimit, closeGraceMs: opts.closeGraceMs }).listen({ port: 0, hostname: "127.0.0.1" });
   const port = app.server!.port!;
   return {
     app, history, port,

@@ -71,11 +71,35 @@ for (const impl of implementations) {
         msg(1, "broadcast", "alice", undefined, { cid: "old", at: now - 25 * 3600_000 }),
         msg(2, "direct", "alice", "bob", { cid: "x", at: now - 1000 }),
       ]);
-      expect(history.findByCid("alice", "x", now - 24 * 3600_000)).toEqual(msg(2, "direct", "alice", "bob", { cid: "x", at: now - 1000 }));
+      expect(history.findByCid("alice", "x", now - 24 * 3600_000)).toEqual({ id: 2, kind: "direct", to: "bob" });
       expect(history.findByCid("bob", "x", 0)).toBeUndefined();
       expect(history.findByCid("alice", "y", 0)).toBeUndefined();
       expect(history.findByCid("alice", "x", now)).toBeUndefined();
       expect(history.findByCid("alice", "old", now - 24 * 3600_000)).toBeUndefined();
+    });
+
+    test("findByCid still answers after its message was pruned", () => {
+      const { history } = fresh();
+      const now = Date.now();
+      history.append([msg(1, "broadcast", "alice", undefined, { cid: "k", at: now }), msg(2, "broadcast", "alice", undefined, { at: now })]);
+      expect(history.prune(1, 0, 100)).toBe(1);
+      expect(history.findByCid("alice", "k", now - 1000)).toEqual({ id: 1, kind: "broadcast", to: undefined });
+    });
+
+    test("inbox with newest returns the newest direct messages", () => {
+      const { history } = fresh();
+      history.append([msg(1, "direct", "x", "bob"), msg(2, "direct", "x", "bob"), msg(3, "broadcast", "x"), msg(4, "direct", "x", "bob")]);
+      expect(history.inbox("bob", 0, 2, true).map((m) => m.id)).toEqual([2, 4]);
+      expect(history.inbox("bob", 0, 2).map((m) => m.id)).toEqual([1, 2]);
+    });
+
+    test("lookups skip pruned ids at once", () => {
+      const { history } = fresh();
+      history.append(Array.from({ length: 6 }, (_, i) => msg(i + 1, i % 2 ? "direct" : "broadcast", "x", i % 2 ? "bob" : undefined)));
+      history.prune(3, 0, 100);
+      expect(history.inbox("bob", 0, 10).map((m) => m.id)).toEqual([4, 6]);
+      expect(history.page(undefined, 100, 10).map((m) => m.id)).toEqual([5]);
+      expect(history.visible({ user: "bob", rooms: new Set() }, 0, 100, 10).map((m) => m.id)).toEqual([4, 5, 6]);
     });
 
     test("findByCid still finds a cid after a reopen", () => {

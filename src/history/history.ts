@@ -15,6 +15,12 @@ export interface StoredMessage {
   cid?: string;
 }
 
+/** Most cids remembered for de-duplication: it bounds the memory under heavy load. */
+export const CID_MEMORY_MAX = 1_000_000;
+
+/** What a retry needs of the message its cid first stored: enough to ack it again. */
+export type CidHit = Pick<StoredMessage, "id" | "kind" | "to">;
+
 /** What one connection may read: broadcasts, its user's direct messages, its rooms. */
 export interface Reader {
   user: string;
@@ -36,17 +42,18 @@ export interface History {
    */
   append(batch: readonly StoredMessage[]): void;
   /**
-   * The message `from` sent with `cid` at `notBefore` or later, if stored;
-   * cids are remembered for 24 hours at least.
+   * The message `from` sent with `cid` at `notBefore` or later, if it is
+   * remembered: cids are kept 24 hours (at most `CID_MEMORY_MAX` of them),
+   * also after their message was pruned.
    */
-  findByCid(from: string, cid: string, notBefore: number): StoredMessage | undefined;
+  findByCid(from: string, cid: string, notBefore: number): CidHit | undefined;
   /**
    * Messages `reader` may see with `after` < id <= `upTo`, oldest first, at
    * most `limit`: the oldest of them, or with `newest` the newest.
    */
   visible(reader: Reader, after: number, upTo: number, limit: number, newest?: boolean): StoredMessage[];
-  /** Direct messages to `user` with id > `after`, oldest first, at most `limit`. */
-  inbox(user: string, after: number, limit: number): StoredMessage[];
+  /** Direct messages to `user` with id > `after`, oldest first, at most `limit`: the oldest, or with `newest` the newest. */
+  inbox(user: string, after: number, limit: number, newest?: boolean): StoredMessage[];
   /** Broadcasts (room undefined) or one room's messages with id < `before`, newest first. */
   page(room: string | undefined, before: number, limit: number): StoredMessage[];
   /** Up to which id `user` has received direct messages (0 when never recorded). */

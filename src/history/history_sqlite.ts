@@ -1,7 +1,7 @@
 import { Database, type SQLQueryBindings, type Statement } from "bun:sqlite";
 // No web-standard API creates a folder; node:fs is the one way here.
 import { mkdirSync } from "node:fs";
-import { CID_WINDOW_MS, type History, type StoredMessage } from "./history";
+import { CID_MEMORY_MAX, CID_WINDOW_MS, type CidHit, type History, type StoredMessage } from "./history";
 import { IdIndex, mergeIds } from "./id_index";
 import { migrate } from "./sqlite_schema";
 import type { MessageKind } from "../protocol";
@@ -47,13 +47,14 @@ export function createSqliteHistory(path: string, sync: SyncMode = "normal"): Hi
   const db = new Database(path, { create: true, strict: true });
   db.run("PRAGMA journal_mode = WAL");
   db.run(`PRAGMA synchronous = ${sync === "full" ? "FULL" : "NORMAL"}`);
-  db.run("PRAGMA busy_timeout = 2000");
+  // Short: a commit waits on the event loop; an outside lock should fail it fast (store_failed), not stall delivery.
+  db.run("PRAGMA busy_timeout = 250");
   migrate(db);
   const checkpointer = path === ":memory:" ? undefined : startCheckpointer(db, path);
 
   const index = new IdIndex();
   /** `${sender}\n${cid}` → its message, in id order, for cids of the last CID_WINDOW_MS. */
-  const cids = new Map<string, { id: number; at: number }>();
+  const cids = new Map<string, CidHit & { at: number }>();
   const remember = (id: number, kind: MessageKind, from: string, to: string | null, at: number, cid: string | null) => {
     if (kind === "broadcast") index.add(keyOf.broadcast, id);
     else if (kind === "room") index.add(keyOf.room(to!), id);
@@ -64,7 +65,8 @@ export function createSqliteHistory(path: string, sync: SyncMode = "normal"): Hi
     if (cid !== null && at >= Date.now() - CID_WINDOW_MS) {
       const key = `${from}\n${cid}`;
       cids.delete(key); // a cid reused after the window: keep the map in id order
-      cids.set(key, { id, at });
+      cids.set(key, { id, kind, to: to ?? undefined, at });
+      if (cids.size > CID_MEMORY_MAX) cids.delete(cids.keys().next().value!);
     }
   };
   /** Rows stored now: kept here so that pruning by count never has to count. */
@@ -133,7 +135,7 @@ export function createSqliteHistory(path: string, sync: SyncMode = "normal"): Hi
     findByCid(from, cid, notBefore) {
       const hit = cids.get(`${from}\n${cid}`);
       if (hit === undefined || hit.at < notBefore) return undefined;
-      return fetch([hit.id])[0];
+      return { id: hit.id, kind: hit.kind, to: hit.to };
     },
     visible(reader, after, upTo, limit, newest = false) {
       const keys = [keyOf.broadcast, keyOf.to(reader.user), keyOf.from(reader.user)];
@@ -141,14 +143,14 @@ export function createSqliteHistory(path: string, sync: SyncMode = "normal"): Hi
       const ids = mergeIds(keys.map((k) => index.range(k, after, upTo, limit, newest)), limit, newest);
       return fetch(ids);
     },
-    inbox: (user, after, limit) => fetch(index.range(keyOf.to(user), after, Number.MAX_SAFE_INTEGER, limit)),
+    inbox: (user, after, limit, newest = false) => fetch(index.range(keyOf.to(user), after, Number.MAX_SAFE_INTEGER, limit, newest)),
     page: (room, before, limit) => fetch(index.before(room === undefined ? keyOf.broadcast : keyOf.room(room), before, limit)),
     cursor: (user) => (cursorQ.get(user) as { id: number } | null)?.id ?? 0,
     setCursor(user, id) {
       setCursorQ.run(user, id);
     },
     prune(maxMessages, minAt, maxRows) {
-      forgetCids(0);
+      forgetCids();
       // Only the oldest `maxRows` rows are read: a step costs the same however
       // much history is kept, so pruning never holds up delivery for long.
       const oldest = oldestQ.all(maxRows) as { id: number; at: number }[];
@@ -166,7 +168,6 @@ export function createSqliteHistory(path: string, sync: SyncMode = "normal"): Hi
       rows -= removed;
       pruned = Math.max(pruned, upTo);
       index.dropThrough(upTo);
-      forgetCids(upTo);
       return removed;
     },
     close() {
@@ -177,11 +178,11 @@ export function createSqliteHistory(path: string, sync: SyncMode = "normal"): Hi
     },
   } satisfies History;
 
-  /** Drops remembered cids, oldest first, that were pruned (id <= upTo) or left the window. */
-  function forgetCids(upTo: number) {
+  /** Drops remembered cids, oldest first, that left the window; pruning does not, so a late retry is still known. */
+  function forgetCids() {
     const minAt = Date.now() - CID_WINDOW_MS;
     for (const [key, c] of cids) {
-      if (c.id > upTo && c.at >= minAt) break;
+      if (c.at >= minAt) break;
       cids.delete(key);
     }
   }

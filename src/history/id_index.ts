@@ -7,6 +7,9 @@
  */
 export class IdIndex {
   readonly #ids = new Map<string, number[]>();
+  /** Ids at or below this were pruned: lookups skip them before they are trimmed. */
+  #floor = 0;
+  #trim: Iterator<[string, number[]]> | undefined;
 
   /** Appends `id` under `key`; ids must arrive in increasing order. */
   add(key: string, id: number): void {
@@ -22,7 +25,7 @@ export class IdIndex {
   range(key: string, after: number, upTo: number, limit: number, newest = false): number[] {
     const list = this.#ids.get(key);
     if (!list) return [];
-    const lo = firstAbove(list, after);
+    const lo = firstAbove(list, Math.max(after, this.#floor));
     const hi = firstAbove(list, upTo);
     if (hi - lo <= limit) return list.slice(lo, hi);
     return newest ? list.slice(hi - limit, hi) : list.slice(lo, lo + limit);
@@ -33,14 +36,26 @@ export class IdIndex {
     const list = this.#ids.get(key);
     if (!list) return [];
     const out: number[] = [];
-    for (let i = firstAbove(list, before - 1) - 1; i >= 0 && out.length < limit; i--) out.push(list[i]!);
+    for (let i = firstAbove(list, before - 1) - 1; i >= 0 && out.length < limit && list[i]! > this.#floor; i--) out.push(list[i]!);
     return out;
   }
 
-  /** Forgets every id <= `upTo` (the rows were pruned). */
-  dropThrough(upTo: number): void {
-    for (const [key, list] of this.#ids) {
-      const n = firstAbove(list, upTo);
+  /**
+   * Forgets every id <= `upTo` (the rows were pruned). Lookups skip them at
+   * once; the memory is given back a bounded number of keys per call, so a
+   * store with many users never stalls here.
+   */
+  dropThrough(upTo: number, keysPerCall = 2_000): void {
+    this.#floor = Math.max(this.#floor, upTo);
+    this.#trim ??= this.#ids.entries();
+    for (let i = 0; i < keysPerCall; i++) {
+      const next = this.#trim.next();
+      if (next.done) {
+        this.#trim = undefined;
+        return;
+      }
+      const [key, list] = next.value;
+      const n = firstAbove(list, this.#floor);
       if (n === list.length) this.#ids.delete(key);
       else if (n > 0) list.splice(0, n);
     }
@@ -61,11 +76,25 @@ function firstAbove(list: number[], value: number): number {
 
 /**
  * Merges ascending id lists into one ascending list without duplicates,
- * keeping the first `limit` (or, with `newest`, the last `limit`).
+ * keeping the first `limit` (or, with `newest`, the last `limit`). A k-way
+ * merge that stops at `limit`: it never sorts more than it keeps.
  */
 export function mergeIds(lists: number[][], limit: number, newest: boolean): number[] {
-  const all = lists.length === 1 ? lists[0]! : lists.flat().sort((a, b) => a - b);
+  const live = lists.filter((l) => l.length > 0);
+  if (live.length === 1) return newest ? live[0]!.slice(-limit) : live[0]!.slice(0, limit);
+  const at = live.map((l) => (newest ? l.length - 1 : 0));
   const out: number[] = [];
-  for (const id of all) if (out.length === 0 || out[out.length - 1] !== id) out.push(id);
-  return newest ? out.slice(-limit) : out.slice(0, limit);
+  while (out.length < limit) {
+    let pick = -1;
+    for (let k = 0; k < live.length; k++) {
+      const i = at[k]!;
+      if (i < 0 || i >= live[k]!.length) continue;
+      if (pick < 0 || (newest ? live[k]![i]! > live[pick]![at[pick]!]! : live[k]![i]! < live[pick]![at[pick]!]!)) pick = k;
+    }
+    if (pick < 0) break;
+    const id = live[pick]![at[pick]!]!;
+    at[pick] = at[pick]! + (newest ? -1 : 1);
+    if (out.length === 0 || out[out.length - 1] !== id) out.push(id);
+  }
+  return newest ? out.reverse() : out;
 }

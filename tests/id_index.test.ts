@@ -1,0 +1,22 @@
+import { expect, test } from "bun:test";
+import { IdIndex, mergeIds } from "../src/history/id_index";
+
+test("mergeIds: merges ascending lists without duplicates, first or last `limit`", () => {
+  const lists = [[1, 4, 7, 10], [2, 4, 8], [], [3, 9, 11]];
+  expect(mergeIds(lists, 100, false)).toEqual([1, 2, 3, 4, 7, 8, 9, 10, 11]);
+  expect(mergeIds(lists, 4, false)).toEqual([1, 2, 3, 4]);
+  expect(mergeIds(lists, 4, true)).toEqual([8, 9, 10, 11]);
+  expect(mergeIds([[5, 6]], 1, true)).toEqual([6]);
+  expect(mergeIds([], 3, false)).toEqual([]);
+});
+
+test("IdIndex.dropThrough: hides pruned ids at once and trims a bounded number of keys per call", () => {
+  const index = new IdIndex();
+  for (let k = 0; k < 10; k++) for (let id = 1; id <= 5; id++) index.add(`k${k}`, k * 100 + id);
+  index.dropThrough(503, 3);
+  expect(index.range("k5", 0, 1000, 10)).toEqual([504, 505]);
+  expect(index.before("k5", 1000, 10)).toEqual([505, 504]);
+  expect(index.range("k1", 0, 1000, 10)).toEqual([]);
+  for (let i = 0; i < 5; i++) index.dropThrough(503, 3);
+  expect(index.range("k9", 0, 1000, 2, true)).toEqual([904, 905]);
+});

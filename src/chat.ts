@@ -75,7 +75,7 @@ export class Hub {
     this.stats.opened++;
     const first = presence.add(user);
     const plan = planReplay(history, conn, since, replayLimit);
-    this.#send(sock, encode({ type: "welcome", user, online: presence.users(), lastId: plan.upTo, resumed: plan.resumed }));
+    this.#send(sock, encode({ type: "welcome", user, online: presence.users(), lastId: plan.upTo, resumed: plan.resumed, replay: plan.messages.length }));
     conn.replay = plan.messages;
     conn.replayUpTo = plan.upTo;
     this.#stream(sock, conn);

@@ -99,6 +99,8 @@ export const WelcomeFrame = t.Object({
   lastId: t.Integer({ minimum: 0 }),
   /** False when the replay before live delivery could not be complete: a gap the client must know of. */
   resumed: t.Boolean(),
+  /** How many replayed message frames follow, oldest first, before live delivery. */
+  replay: t.Integer({ minimum: 0 }),
 });
 export type WelcomeFrame = Static<typeof WelcomeFrame>;
 

@@ -137,6 +137,49 @@ describe("sdk", () => {
     await opened(new Recorder(c));
   });
 
+  test("a connection that drops in the middle of its inbox replay loses nothing", async () => {
+    const { c: alice } = await client("inbox-sender");
+    for (let i = 1; i <= 3; i++) await alice.send.direct("inbox-reader", `inbox ${i}`);
+    // A real socket that the network "drops" right after the welcome, before
+    // the replayed frames are read: the first connection only.
+    const urls: string[] = [];
+    class DroppedAfterWelcome extends WebSocket {
+      constructor(url: string) {
+        super(url);
+        urls.push(url);
+        if (urls.length > 1) return;
+        this.addEventListener("message", (e) => {
+          if (JSON.parse(String(e.data)).type === "welcome") this.close(4000, "dropped");
+        });
+      }
+      override set onmessage(h: ((e: MessageEvent) => void) | null) {
+        // Only the welcome gets through on the first connection.
+        super.onmessage = h && ((e: MessageEvent) => (urls.length > 1 || JSON.parse(String(e.data)).type === "welcome" ? h(e) : undefined));
+      }
+      override get onmessage() {
+        return super.onmessage;
+      }
+    }
+    const bob = createChatClient({ url: server.http, username: "inbox-reader", WebSocket: DroppedAfterWelcome, backoff: { initialMs: 10, maxMs: 20 } });
+    clients.push(bob);
+    const rec = new Recorder(bob);
+    const inbox = () => rec.messages.filter((m) => m.kind === "direct").map((m) => m.text);
+    await rec.until(() => inbox().length >= 3, "the whole inbox after the reconnect");
+    expect(inbox()).toEqual(["inbox 1", "inbox 2", "inbox 3"]);
+    expect(urls.length).toBeGreaterThan(1);
+    expect(urls[0]).not.toContain("since=");
+  });
+
+  test("more rooms than the server allows are refused at once, not by an endless reconnect", async () => {
+    const many = Array.from({ length: 101 }, (_, i) => `r${i}`);
+    expect(() => createChatClient({ url: server.http, username: "roomy", rooms: many })).toThrow("Too many rooms");
+    const { c } = await client("roomy", { rooms: many.slice(0, 100) });
+    const err = await c.join("r100").catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(ChatClientError);
+    expect((err as ChatClientError).code).toBe("invalid_room");
+    expect(c.rooms.length).toBe(100);
+  });
+
   test("backoff grows exponentially with jitter, capped", () => {
     expect(backoffDelay(0, { initialMs: 100 }, () => 0)).toBe(50);
     expect(backoffDelay(0, { initialMs: 100 }, () => 0.999)).toBe(100);

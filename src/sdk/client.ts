@@ -4,7 +4,7 @@
  * turns every send into a Promise of its ack. Plain WebSocket API, not Eden's
  * (Eden's never reconnects and rewrites date-like and numeric strings).
  */
-import { isValidName, type ServerFrame } from "../protocol.js";
+import { isValidName, LIMITS, type ServerFrame } from "../protocol.js";
 import type { ChatClient, ChatClientOptions, ChatEvents, SendOptions } from "./api.js";
 import { backoffDelay } from "./backoff.js";
 import { Emitter } from "./emitter.js";
@@ -33,6 +33,8 @@ export function createChatClient(opts: ChatClientOptions): ChatClient {
   }
   const bad = opts.rooms?.find((r) => !isValidName(r));
   if (bad !== undefined) throw new ChatClientError("invalid_room", `Invalid room name ${JSON.stringify(bad)}`);
+  // The server refuses more before the upgrade, which no reconnect could get past.
+  if (new Set(opts.rooms).size > LIMITS.roomsMax) throw new ChatClientError("invalid_room", `Too many rooms: at most ${LIMITS.roomsMax}`);
   const urls = socketUrl(opts.url, opts.username);
   const http = createHttp(urls.http, opts.fetch);
   const WS = opts.WebSocket ?? (globalThis as { WebSocket?: WebSocketConstructor }).WebSocket;
@@ -51,6 +53,13 @@ export function createChatClient(opts: ChatClientOptions): ChatClient {
   let attempt = 0;
   let retry: ReturnType<typeof setTimeout> | undefined;
   let connectedSince: number | undefined; // the `since` the current socket asked for
+  let replayLeft = 0; // replayed frames of this connection still to come
+  let replayUpTo: number | undefined; // where to resume from once they have
+
+  const settleReplay = () => {
+    if (replayUpTo !== undefined) lastId = Math.max(lastId ?? 0, replayUpTo);
+    replayUpTo = undefined;
+  };
 
   const setStatus = (s: ChatStatus) => {
     if (s !== status) events.emit("status", (status = s));
@@ -97,9 +106,12 @@ export function createChatClient(opts: ChatClientOptions): ChatClient {
       case "welcome": {
         welcomed = true;
         attempt = 0;
-        // A connect without `since` replays up to `lastId` by the server's own
-        // choice, so the next resume starts there.
-        if (connectedSince === undefined) lastId = Math.max(lastId ?? 0, f.lastId);
+        // A connect without `since` replays the inbox and recent broadcasts,
+        // all at or below `lastId`: resume from there only once every one of
+        // them has arrived, or a drop mid-replay would skip the rest.
+        replayLeft = f.replay;
+        replayUpTo = connectedSince === undefined ? f.lastId : undefined;
+        if (replayLeft === 0) settleReplay();
         online = new Set(f.online);
         setStatus("open");
         events.emit("welcome", f);
@@ -107,11 +119,16 @@ export function createChatClient(opts: ChatClientOptions): ChatClient {
         for (const p of pending.values()) write(p);
         return;
       }
-      case "message":
-        if (seen.has(f.id)) return;
-        seen.add(f.id);
-        lastId = Math.max(lastId ?? 0, f.id);
-        return events.emit("message", f as ChatMessage);
+      case "message": {
+        const fresh = !seen.has(f.id);
+        if (fresh) {
+          seen.add(f.id);
+          lastId = Math.max(lastId ?? 0, f.id);
+        }
+        if (replayLeft > 0 && --replayLeft === 0) settleReplay();
+        if (fresh) events.emit("message", f as ChatMessage);
+        return;
+      }
       case "presence":
         if (f.event === "join") online.add(f.user);
         else online.delete(f.user);
@@ -138,6 +155,8 @@ export function createChatClient(opts: ChatClientOptions): ChatClient {
   const connect = () => {
     retry = undefined;
     welcomed = false;
+    replayLeft = 0;
+    replayUpTo = undefined;
     connectedSince = lastId;
     const sock = new WS(urls.ws({ since: lastId, rooms: [...rooms], token: opts.token }));
     ws = sock;
@@ -160,6 +179,9 @@ export function createChatClient(opts: ChatClientOptions): ChatClient {
 
   const roomFrame = (type: "join" | "leave", room: string, o?: SendOptions): Promise<RoomAck> => {
     if (!isValidName(room)) return Promise.reject(new ChatClientError("invalid_room", `Invalid room name ${JSON.stringify(room)}`));
+    if (type === "join" && !rooms.has(room) && rooms.size >= LIMITS.roomsMax) {
+      return Promise.reject(new ChatClientError("invalid_room", `Cannot join "${room}": at most ${LIMITS.roomsMax} rooms`));
+    }
     if (type === "join") rooms.add(room);
     else rooms.delete(room);
     return submit<RoomAck>({ type, room, cid: o?.cid ?? newCid() });

@@ -11,10 +11,12 @@ import { ChatView } from "./view.js";
 // Per tab (sessionStorage), so two tabs can be two users.
 const USER_KEY = "wirechat.user";
 const ROOMS_KEY = "wirechat.rooms";
+/** Ack timeouts retried with the same cid before the page tells the user. */
+const RETRIES = 3;
 
 const describe = (err: unknown) => {
   const e = err as Partial<ChatClientError>;
-  if (e.code === "timeout") return "The server did not confirm the message in time: send it again.";
+  if (e.code === "timeout") return "The server did not confirm the message in time; it was not lost if it shows up, otherwise send it again.";
   return e.message ?? String(err);
 };
 
@@ -81,10 +83,14 @@ function chat(root: HTMLElement, me: string): void {
     select,
     send(text) {
       const c = state.open(state.current);
-      const sent = c.kind === "everyone" ? client.send.broadcast(text)
-        : c.kind === "room" ? client.send.room(c.name, text)
-        : client.send.direct(c.name, text);
-      sent.catch((err) => view.notice(describe(err)));
+      // One cid for every try: the server stores and delivers a retried message once.
+      const opts = { cid: crypto.randomUUID() };
+      const once = () => c.kind === "everyone" ? client.send.broadcast(text, opts)
+        : c.kind === "room" ? client.send.room(c.name, text, opts)
+        : client.send.direct(c.name, text, opts);
+      const attempt = (tries: number): Promise<unknown> =>
+        once().catch((err: Partial<ChatClientError>) => (err.code === "timeout" && tries < RETRIES ? attempt(tries + 1) : Promise.reject(err)));
+      attempt(0).catch((err) => view.notice(describe(err)));
     },
     join(room) {
       if (!isValidName(room)) return view.notice("Room names use 1 to 64 letters, digits, _, - or .");

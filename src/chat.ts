@@ -158,26 +158,24 @@ export class Hub {
 
   #accept(ws: ServerWebSocket<Connection>, conn: Connection, kind: MessageKind, to: string | undefined, text: string, cid: string | undefined): void {
     const now = Date.now();
-    if (cid !== undefined) {
-      const key = `${conn.user}\n${cid}`;
+    const key = cid === undefined ? undefined : `${conn.user}\n${cid}`;
+    if (key !== undefined) {
       const waiting = this.#pendingByCid.get(key);
       if (waiting) {
         (waiting.dupes ??= []).push(ws);
         this.stats.duplicates++;
         return;
       }
-      const prev = this.deps.history.findByCid(conn.user, cid, now - CID_WINDOW_MS);
+      const prev = this.deps.history.findByCid(conn.user, cid!, now - CID_WINDOW_MS);
       if (prev) {
         this.stats.duplicates++;
-        this.#send(ws, this.#ack(prev.id, prev.kind, prev.to, cid));
+        this.#send(ws, this.#ack(prev.id, prev.kind, prev.to, cid!));
         return;
       }
-      const p: Pending = { m: { id: ++this.#lastAssigned, kind, from: conn.user, to, text, at: now, cid }, ws };
-      this.#pending.push(p);
-      this.#pendingByCid.set(key, p);
-    } else {
-      this.#pending.push({ m: { id: ++this.#lastAssigned, kind, from: conn.user, to, text, at: now }, ws });
     }
+    const p: Pending = { m: { id: ++this.#lastAssigned, kind, from: conn.user, to, text, at: now, cid }, ws };
+    this.#pending.push(p);
+    if (key !== undefined) this.#pendingByCid.set(key, p);
     if (!this.#flushQueued) {
       this.#flushQueued = true;
       // Group commit: everything that arrives in this turn of the event loop

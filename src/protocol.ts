@@ -17,6 +17,8 @@ export const LIMITS = {
   badFrameWindowMs: 60_000,
   /** Rooms one connection may be in at once. */
   roomsMax: 100,
+  /** Longest bearer token accepted, in characters. */
+  tokenMax: 8192,
 } as const;
 
 /** WebSocket close codes the server uses. */
@@ -27,14 +29,28 @@ export const CLOSE = {
   tooBig: 1009,
   /** The server closed a consumer that fell too far behind; reconnect with `since`. */
   backpressure: 1013,
+  /** The connection's token expired or was revoked: get a new token, then reconnect. */
+  unauthorized: 4001,
+  /** The connection may not act as this user (another user's token, an admin disconnect). */
+  forbidden: 4003,
+  /** The client kept sending for 10 s after `rate_limited`. */
+  rateLimited: 4008,
 } as const;
+
+/**
+ * The WebSocket subprotocol of protocol v1. A browser, which cannot set an
+ * Authorization header, offers `[SUBPROTOCOL, BEARER_PREFIX + token]`; the
+ * server answers with `SUBPROTOCOL` alone.
+ */
+export const SUBPROTOCOL = "wirechat.v1";
+export const BEARER_PREFIX = "bearer.";
 
 /** Letters, digits, `_`, `-` and `.`, 1 to 64 characters: usernames and room names. */
 export const NAME_PATTERN = "^[A-Za-z0-9_.-]{1,64}$";
 const NAME_RE = new RegExp(NAME_PATTERN);
 
-/** True when `name` is a valid username or room name. */
-export const isValidName = (name: string): boolean => NAME_RE.test(name);
+/** True when `name` is a string and a valid username or room name. */
+export const isValidName = (name: unknown): name is string => typeof name === "string" && NAME_RE.test(name);
 
 export const Username = t.String({ pattern: NAME_PATTERN, minLength: 1, maxLength: LIMITS.nameMax });
 export type Username = Static<typeof Username>;
@@ -60,8 +76,12 @@ export type LeaveFrame = Static<typeof LeaveFrame>;
 export const RoomFrame = t.Object({ type: t.Literal("room"), room: RoomName, text: Text, cid: t.Optional(Cid) });
 export type RoomFrame = Static<typeof RoomFrame>;
 
+/** A fresh token for this connection (jwt and accounts modes), before the current one expires. */
+export const AuthFrame = t.Object({ type: t.Literal("auth"), token: t.String({ minLength: 1, maxLength: LIMITS.tokenMax }), cid: t.Optional(Cid) });
+export type AuthFrame = Static<typeof AuthFrame>;
+
 /** Every frame a v1 client sends. */
-export const ClientFrame = t.Union([BroadcastFrame, DirectFrame, JoinFrame, LeaveFrame, RoomFrame]);
+export const ClientFrame = t.Union([BroadcastFrame, DirectFrame, JoinFrame, LeaveFrame, RoomFrame, AuthFrame]);
 export type ClientFrame = Static<typeof ClientFrame>;
 
 /**
@@ -84,6 +104,15 @@ export const ErrorCode = t.Union([
   t.Literal("not_member"),
   t.Literal("store_failed"),
   t.Literal("internal"),
+  /** No valid token: missing, malformed, badly signed, expired or revoked. */
+  t.Literal("unauthorized"),
+  /** A valid token that does not allow this (another user, a room outside its `rooms` claim). */
+  t.Literal("forbidden"),
+  /** Too many messages, connections, replays or login attempts: wait `retryAfterMs`. */
+  t.Literal("rate_limited"),
+  t.Literal("not_found"),
+  /** The username is taken (accounts mode). */
+  t.Literal("conflict"),
 ]);
 export type ErrorCode = Static<typeof ErrorCode>;
 
@@ -139,6 +168,8 @@ export const ErrorFrame = t.Object({
   code: ErrorCode,
   message: t.String(),
   cid: t.Optional(t.String()),
+  /** With `rate_limited`: when the next message would be accepted. */
+  retryAfterMs: t.Optional(t.Integer({ minimum: 0 })),
 });
 export type ErrorFrame = Static<typeof ErrorFrame>;
 
@@ -162,7 +193,7 @@ export type HealthBody = Static<typeof HealthBody>;
 export const OnlineBody = t.Object({ users: t.Array(Username) });
 export type OnlineBody = Static<typeof OnlineBody>;
 
-export const HttpError = t.Object({ error: ErrorCode, message: t.String() });
+export const HttpError = t.Object({ error: ErrorCode, message: t.String(), retryAfterMs: t.Optional(t.Integer({ minimum: 0 })) });
 export type HttpError = Static<typeof HttpError>;
 
 export const HistoryQuery = t.Object({
@@ -173,3 +204,31 @@ export type HistoryQuery = Static<typeof HistoryQuery>;
 
 export const HistoryBody = t.Object({ messages: t.Array(MessageFrame) });
 export type HistoryBody = Static<typeof HistoryBody>;
+
+/** Which identity mode the server runs in (`AUTH`). */
+export const AuthMode = t.Union([t.Literal("open"), t.Literal("jwt"), t.Literal("accounts")]);
+export type AuthMode = Static<typeof AuthMode>;
+
+export const AuthModeBody = t.Object({ mode: AuthMode });
+export type AuthModeBody = Static<typeof AuthModeBody>;
+
+/** Accounts mode: register and log in. */
+export const Credentials = t.Object({
+  username: t.String({ maxLength: 256 }),
+  password: t.String({ maxLength: 1024 }),
+});
+export type Credentials = Static<typeof Credentials>;
+
+export const PASSWORD_MIN = 8;
+export const PASSWORD_MAX = 128;
+
+/** A token and when it expires (epoch milliseconds). */
+export const TokenBody = t.Object({ token: t.String(), expiresAt: t.Integer({ minimum: 0 }) });
+export type TokenBody = Static<typeof TokenBody>;
+
+export const RegisteredBody = t.Object({ username: Username });
+export type RegisteredBody = Static<typeof RegisteredBody>;
+
+/** What an admin action did. */
+export const AdminBody = t.Object({ user: Username, closed: t.Integer({ minimum: 0 }) });
+export type AdminBody = Static<typeof AdminBody>;

@@ -3,15 +3,34 @@ import { Elysia, t } from "elysia";
 import type { Broker } from "./broker/broker";
 import { createLocalBroker } from "./broker/broker_local";
 import type { History } from "./history/history";
-import { Hub } from "./chat";
+import { roomAllowed, type TokenVerifier } from "./auth/auth";
+import type { Accounts } from "./auth/accounts";
+import type { Revocations } from "./auth/store";
+import { ChatError } from "./errors";
+import { Hub, type Session } from "./chat";
 import { toFrame } from "./replay";
 import { Presence } from "./presence";
 import {
-  ClientFrame, HealthBody, HistoryBody, HttpError, LIMITS, OnlineBody, ServerFrame,
-  isValidName, type ErrorCode,
+  AuthModeBody, ClientFrame, HealthBody, HistoryBody, HttpError, LIMITS, OnlineBody, SUBPROTOCOL, ServerFrame,
+  isValidName, type AuthMode,
 } from "./protocol";
 import { metricsText } from "./metrics";
 import { webPage } from "./web/page";
+import { createGate, refusal } from "./http/gate";
+import { accountRoutes } from "./http/accounts";
+import { adminRoutes } from "./http/admin";
+import { consoleLogger, type Logger } from "./log";
+
+/** Identity: the mode and what it needs (see src/auth). Default: open. */
+export interface AuthDeps {
+  mode: AuthMode;
+  /** jwt and accounts: verifies bearer tokens. */
+  verifier?: TokenVerifier;
+  /** accounts: register, log in, refresh. */
+  accounts?: Accounts;
+  /** Token revocations (admin revoke); required for the admin API. */
+  revocations?: Revocations;
+}
 
 /** What the app is built from; `src/index.ts` makes them from the environment. */
 export interface AppDeps {
@@ -22,6 +41,25 @@ export interface AppDeps {
   replayLimit?: number;
   /** See HubDeps.closeGraceMs (default 2,000 ms). */
   closeGraceMs?: number;
+  auth?: AuthDeps;
+  /** Per-user messages per second (default 0: off here; `src/index.ts` applies MSG_RATE's default 10) and burst. */
+  msgRate?: number;
+  msgBurst?: number;
+  /** Default 20; 0: no limit. */
+  maxConnectionsPerUser?: number;
+  /** Default 0: no limit. */
+  maxConnectionsPerIp?: number;
+  /** Connects of one user replaying with `since` at once (default 2; 0: no limit). */
+  replayConcurrency?: number;
+  /** Browser origins allowed to connect; default: the request's own host. */
+  allowedOrigins?: readonly string[] | "*";
+  /** Proxy hops whose X-Forwarded-For is trusted (default 0). */
+  trustProxy?: number;
+  /** Enables `/admin/*` with this bearer token. */
+  adminToken?: string;
+  /** When set, `/metrics` needs this bearer token. */
+  metricsToken?: string;
+  log?: Logger;
 }
 
 /** Bun socket options: they only take effect at the app level, not per route. */
@@ -44,44 +82,29 @@ const socket = {
 const PageQuery = t.Object({ before: t.Optional(t.String()), limit: t.Optional(t.String()) });
 const NAME_RULE = "use 1 to 64 letters, digits, _, - or .";
 
-const fail = (code: ErrorCode, message: string) => ({ error: code, message });
-
-/**
- * HTTP 400 before the upgrade. A ws route's `response` types its frames, not
- * its HTTP answers, so the Response is passed through as `never`.
- */
-const refuse = (code: ErrorCode, message: string) => Response.json(fail(code, message), { status: 400 }) as never;
-
 type ConnectOptions = { since?: number; rooms: string[] };
-type Refusal = { code: ErrorCode; message: string };
 
-/** Reads `?since=N&rooms=a,b`, or says why it cannot. */
-function connectOptions(q: { since?: string; rooms?: string }): ConnectOptions | Refusal {
+/** Reads `?since=N&rooms=a,b`, or throws why it cannot. */
+function connectOptions(q: { since?: string; rooms?: string }): ConnectOptions {
   let since: number | undefined;
   if (q.since !== undefined && q.since !== "") {
     since = /^\d{1,15}$/.test(q.since) ? Number(q.since) : NaN;
     if (!Number.isSafeInteger(since)) {
-      return { code: "invalid_frame", message: `since=${JSON.stringify(q.since.slice(0, 40))} is invalid: expected a message id (a whole number)` };
+      throw new ChatError("invalid_frame", `since=${JSON.stringify(q.since.slice(0, 40))} is invalid: expected a message id (a whole number)`);
     }
   }
   const rooms = q.rooms ? [...new Set(q.rooms.split(","))] : [];
-  if (rooms.length > LIMITS.roomsMax) return { code: "invalid_room", message: `Too many rooms: a connection may be in at most ${LIMITS.roomsMax}` };
+  if (rooms.length > LIMITS.roomsMax) throw new ChatError("invalid_room", `Too many rooms: a connection may be in at most ${LIMITS.roomsMax}`);
   const bad = rooms.find((r) => !isValidName(r));
-  if (bad !== undefined) return { code: "invalid_room", message: `Invalid room name ${JSON.stringify(bad.slice(0, 40))} in rooms: ${NAME_RULE}` };
+  if (bad !== undefined) throw new ChatError("invalid_room", `Invalid room name ${JSON.stringify(String(bad).slice(0, 40))} in rooms: ${NAME_RULE}`);
   return { since, rooms };
 }
 
-/** The HTTP 400 for a connect whose query is wrong, or undefined when it is fine. */
-function refuseQuery(q: { since?: string; rooms?: string }) {
-  const opts = connectOptions(q);
-  return "code" in opts ? refuse(opts.code, opts.message) : undefined;
-}
-
-function pageQuery(q: { before?: string; limit?: string }): { before: number; limit: number } | string {
+function pageQuery(q: { before?: string; limit?: string }): { before: number; limit: number } {
   const before = q.before ? Number(q.before) : Number.MAX_SAFE_INTEGER;
   const limit = q.limit ? Number(q.limit) : 50;
-  if (!Number.isSafeInteger(before) || before < 1) return "before must be a message id (a whole number from 1)";
-  if (!Number.isSafeInteger(limit) || limit < 1 || limit > 200) return "limit must be a whole number from 1 to 200";
+  if (!Number.isSafeInteger(before) || before < 1) throw new ChatError("invalid_frame", "before must be a message id (a whole number from 1)");
+  if (!Number.isSafeInteger(limit) || limit < 1 || limit > 200) throw new ChatError("invalid_frame", "limit must be a whole number from 1 to 200");
   return { before, limit };
 }
 
@@ -90,6 +113,9 @@ const guestName = () => {
   return `guest-${Array.from(b, (x) => x.toString(16).padStart(2, "0")).join("")}`;
 };
 
+/** The session a connect's beforeHandle admitted, kept on the request context for `open`. */
+type Admitted = { wirechat?: Session };
+
 /**
  * Builds the wirechat HTTP and WebSocket app. It does not listen: the caller
  * does (`app.listen`), and stops it with `app.decorator.hub.shutdown()` first.
@@ -97,21 +123,70 @@ const guestName = () => {
 export function createApp(deps: AppDeps) {
   const broker = deps.broker ?? createLocalBroker();
   const presence = new Presence();
-  const hub = new Hub({ history: deps.history, broker, presence, replayLimit: deps.replayLimit ?? 10_000, closeGraceMs: deps.closeGraceMs });
+  const auth = deps.auth ?? { mode: "open" };
+  const log = deps.log ?? consoleLogger;
+  const hub = new Hub({
+    history: deps.history, broker, presence, replayLimit: deps.replayLimit ?? 10_000, closeGraceMs: deps.closeGraceMs,
+    msgRate: deps.msgRate ?? 0, msgBurst: deps.msgBurst, verifier: auth.verifier, log,
+  });
+  const maxPerUser = deps.maxConnectionsPerUser ?? 20;
+  const gate = createGate(hub, {
+    mode: auth.mode,
+    verifier: auth.verifier,
+    allowedOrigins: deps.allowedOrigins,
+    trustProxy: deps.trustProxy ?? 0,
+    maxConnectionsPerUser: maxPerUser,
+    maxConnectionsPerIp: deps.maxConnectionsPerIp ?? 0,
+    replayConcurrency: deps.replayConcurrency ?? 2,
+  });
   const startedAt = Date.now();
-  /** Hands an upgraded socket to the hub (query already checked in beforeHandle). */
-  const join = (ws: { raw: unknown; data: { query: { since?: string; rooms?: string } } }, user: string) => {
-    const opts = connectOptions(ws.data.query) as ConnectOptions;
-    hub.open(ws.raw as ServerWebSocket<unknown>, user, opts.since, opts.rooms);
+
+  /**
+   * Admits a connect before the upgrade; Elysia runs beforeHandle twice per
+   * upgrade, so the second run finds the session already made.
+   */
+  const admit = async (ctx: { request: Request; server: unknown; query: { since?: string; rooms?: string }; set: { headers: Record<string, unknown> } }, named: string | undefined) => {
+    const c = ctx as typeof ctx & Admitted;
+    if (c.wirechat) return;
+    try {
+      if (named !== undefined && !isValidName(named)) {
+        throw new ChatError("invalid_username", `Invalid username ${JSON.stringify(String(named).slice(0, 64))}: ${NAME_RULE}`);
+      }
+      c.wirechat = await gate.admit(ctx.request, ctx.server as never, named, guestName, connectOptions(ctx.query));
+    } catch (err) {
+      if (err instanceof ChatError) return refusal(err) as never;
+      throw err;
+    }
+    // A browser that offered the wirechat subprotocol (to carry its token) must get it back.
+    const offered = ctx.request.headers.get("sec-websocket-protocol");
+    if (offered?.split(",").some((p) => p.trim() === SUBPROTOCOL)) ctx.set.headers["sec-websocket-protocol"] = SUBPROTOCOL;
+  };
+  /** Hands an upgraded socket to the hub with the session its beforeHandle admitted. */
+  const join = (ws: { raw: unknown; data: unknown }) => {
+    const session = (ws.data as Admitted).wirechat!;
+    const raw = ws.raw as ServerWebSocket<unknown>;
+    hub.open(raw, session);
+    // Connects racing through the gate together: the limit holds after the fact too.
+    if (maxPerUser > 0 && hub.connectionsOf(session.user) > maxPerUser) raw.close(1008, "Too many connections for this user");
   };
   const historyPage = (room: string | undefined, query: { before?: string; limit?: string }) => {
     const q = pageQuery(query);
-    if (typeof q === "string") return fail("invalid_frame", q);
     return { messages: deps.history.page(room, q.before, q.limit).map(toFrame) };
   };
 
-  return new Elysia({ websocket })
+  return new Elysia({ websocket, handler: { standardHostname: false } })
     .decorate("hub", hub)
+    .decorate("gate", gate)
+    .error({ ChatError })
+    .onError(({ code, error }) => {
+      if (error instanceof ChatError) return refusal(error);
+      // Elysia's own answers would dump the schema and the input: one short line instead.
+      if (code === "VALIDATION") return refusal(new ChatError("invalid_frame", "The request does not match the API: check its parameters and body"));
+      if (code === "PARSE") return refusal(new ChatError("invalid_frame", "The request body is not valid JSON"));
+      if (code === "NOT_FOUND") return refusal(new ChatError("not_found", "No such route"));
+      log.error(`unexpected error in an HTTP handler: ${error instanceof Error ? error.message : String(error)}`);
+      return refusal(new ChatError("internal", "The server failed to handle the request"));
+    })
     .use(webPage())
     .onStart(({ server }) => {
       if (server) broker.attach(server);
@@ -122,31 +197,47 @@ export function createApp(deps: AppDeps) {
       connections: hub.connections,
       lastId: deps.history.lastId(),
     }), { response: HealthBody })
-    .get("/users/online", () => ({ users: presence.users() }), { response: OnlineBody })
-    .get("/metrics", () => new Response(metricsText(hub, presence, broker), { headers: { "content-type": "text/plain; version=0.0.4" } }))
-    .get("/history", ({ query, status }) => {
-      const page = historyPage(undefined, query);
-      return "error" in page ? status(400, page) : page;
-    }, { query: PageQuery, response: { 200: HistoryBody, 400: HttpError } })
-    .get("/rooms/:room/history", ({ params, query, status }) => {
-      if (!isValidName(params.room)) return status(400, fail("invalid_room", `Invalid room name: ${NAME_RULE}`));
-      const page = historyPage(params.room, query);
-      return "error" in page ? status(400, page) : page;
-    }, { query: PageQuery, response: { 200: HistoryBody, 400: HttpError } })
+    .get("/auth/mode", () => ({ mode: auth.mode }), { response: AuthModeBody })
+    .use(accountRoutes(auth.accounts, gate))
+    .use(adminRoutes({ token: deps.adminToken, hub, revocations: auth.revocations, log }))
+    .get("/metrics", ({ request }) => {
+      if (deps.metricsToken !== undefined && request.headers.get("authorization") !== `Bearer ${deps.metricsToken}`) {
+        throw new ChatError("unauthorized", "Metrics need Authorization: Bearer <METRICS_TOKEN>");
+      }
+      return new Response(metricsText(hub, presence, broker), { headers: { "content-type": "text/plain; version=0.0.4" } });
+    })
+    .get("/users/online", async ({ request }) => {
+      await gate.identify(request.headers);
+      return { users: presence.users() };
+    }, { response: { 200: OnlineBody, 401: HttpError } })
+    .get("/history", async ({ request, query }) => {
+      await gate.identify(request.headers);
+      return historyPage(undefined, query);
+    }, { query: PageQuery, response: { 200: HistoryBody, 400: HttpError, 401: HttpError } })
+    .get("/rooms/:room/history", async ({ request, params, query }) => {
+      if (!isValidName(params.room)) throw new ChatError("invalid_room", `Invalid room name: ${NAME_RULE}`);
+      const caller = await gate.identify(request.headers);
+      if (caller && !roomAllowed(caller.rooms, params.room)) {
+        throw new ChatError("forbidden", `Your token does not allow room "${params.room}"`);
+      }
+      return historyPage(params.room, query);
+    }, { query: PageQuery, response: { 200: HistoryBody, 400: HttpError, 401: HttpError, 403: HttpError } })
+    .get("/users/:name/history", async ({ request, params, query }) => {
+      if (!isValidName(params.name)) throw new ChatError("invalid_username", `Invalid username: ${NAME_RULE}`);
+      const caller = await gate.identify(request.headers);
+      if (!caller) throw new ChatError("forbidden", "Direct-message history needs a token: the server runs in open mode (AUTH=open), where anyone could read it");
+      const q = pageQuery(query);
+      return { messages: deps.history.conversation(caller.user, params.name, q.before, q.limit).map(toFrame) };
+    }, { query: PageQuery, response: { 200: HistoryBody, 400: HttpError, 401: HttpError, 403: HttpError } })
     .ws("/ws/:username", {
       ...socket,
-      beforeHandle({ params, query }) {
-        if (!isValidName(params.username)) {
-          return refuse("invalid_username", `Invalid username ${JSON.stringify(params.username.slice(0, 64))}: ${NAME_RULE}`);
-        }
-        return refuseQuery(query);
-      },
-      open: (ws) => join(ws, ws.data.params.username),
+      beforeHandle: (ctx) => admit(ctx, ctx.params.username ?? (null as never)),
+      open: join,
     })
     .ws("/ws", {
       ...socket,
-      beforeHandle: ({ query }) => refuseQuery(query),
-      open: (ws) => join(ws, guestName()),
+      beforeHandle: (ctx) => admit(ctx, undefined),
+      open: join,
     });
 }
 

@@ -7,7 +7,24 @@ import { ChatError } from "./errors";
 import { decodeFrame } from "./decode";
 import { Connection } from "./connection";
 import { planReplay, streamReplay, toFrame } from "./replay";
-import { CLOSE, LIMITS, encode, type ErrorFrame, type MessageKind } from "./protocol";
+import { CLOSE, LIMITS, encode, type AuthFrame, type ErrorFrame, type MessageKind } from "./protocol";
+import { roomAllowed, type Identity, type TokenVerifier } from "./auth/auth";
+import { RateLimiter } from "./hub/rate";
+import { consoleLogger, limitedErrors, oneLine, type Logger } from "./log";
+
+/** How long a client may go on sending after `rate_limited` before it is closed with 4008. */
+export const RATE_LIMIT_GRACE_MS = 10_000;
+
+/** What a connect brings, checked before the upgrade. */
+export interface Session {
+  user: string;
+  since?: number;
+  rooms: readonly string[];
+  /** The verified token's holder (jwt and accounts modes). */
+  identity?: Identity;
+  /** The client's address (after TRUST_PROXY). */
+  ip: string;
+}
 
 /** What the hub needs; all of it is built outside and passed in. */
 export interface HubDeps {
@@ -21,6 +38,12 @@ export interface HubDeps {
    * direct messages committed this shortly before a close stay in its inbox.
    */
   closeGraceMs?: number;
+  /** Per-user message rate (0: off) and burst. */
+  msgRate?: number;
+  msgBurst?: number;
+  /** Verifies `auth` frames; undefined in open mode. */
+  verifier?: TokenVerifier;
+  log?: Logger;
 }
 
 /** Counters for /metrics; they only go up. */
@@ -35,6 +58,7 @@ export interface HubStats {
   replayPauses: number;
   opened: number;
   closed: number;
+  rateLimited: number;
 }
 
 
@@ -51,8 +75,16 @@ interface Pending {
  * `Connection` as their socket data, nothing of the HTTP request.
  */
 export class Hub {
-  readonly stats: HubStats = { accepted: 0, duplicates: 0, storeFailures: 0, badFrames: 0, droppedSends: 0, replayPauses: 0, opened: 0, closed: 0 };
+  readonly stats: HubStats = { accepted: 0, duplicates: 0, storeFailures: 0, badFrames: 0, droppedSends: 0, replayPauses: 0, opened: 0, closed: 0, rateLimited: 0 };
   readonly #sockets = new Set<ServerWebSocket<Connection>>();
+  /** Each user's open sockets on this node: for limits and admin disconnects. */
+  readonly #byUser = new Map<string, Set<ServerWebSocket<Connection>>>();
+  readonly #byIp = new Map<string, number>();
+  /** Connects per user whose `since` replay is still streaming. */
+  readonly #replaying = new Map<string, number>();
+  readonly #rate: RateLimiter | undefined;
+  readonly #log: Logger;
+  readonly #logError: (kind: string, line: string) => void;
   #pending: Pending[] = [];
   readonly #pendingByCid = new Map<string, Pending>();
   #flushQueued = false;
@@ -63,21 +95,59 @@ export class Hub {
 
   constructor(readonly deps: HubDeps) {
     this.#lastAssigned = deps.history.lastId();
+    this.#rate = deps.msgRate ? new RateLimiter(deps.msgRate, deps.msgBurst ?? deps.msgRate) : undefined;
+    this.#log = deps.log ?? consoleLogger;
+    this.#logError = limitedErrors(this.#log);
+  }
+
+  /** Open sockets of `user` on this node. */
+  connectionsOf(user: string): number {
+    return this.#byUser.get(user)?.size ?? 0;
+  }
+
+  /** Open sockets from client address `ip` on this node. */
+  connectionsFrom(ip: string): number {
+    return this.#byIp.get(ip) ?? 0;
+  }
+
+  /** Connects of `user` whose `since` replay is still streaming. */
+  replaysOf(user: string): number {
+    return this.#replaying.get(user) ?? 0;
+  }
+
+  /** Closes every socket of `user` on this node with `code`; returns how many. */
+  disconnect(user: string, code: number, reason: string): number {
+    const socks = [...(this.#byUser.get(user) ?? [])];
+    for (const ws of socks) ws.close(code, reason);
+    return socks.length;
   }
 
   /** Takes over a freshly upgraded socket: welcome, replay, then live delivery. */
-  open(ws: ServerWebSocket<unknown>, user: string, since: number | undefined, rooms: readonly string[]): void {
+  open(ws: ServerWebSocket<unknown>, session: Session): void {
     const { history, presence, replayLimit } = this.deps;
-    const conn = new Connection(this, user, rooms);
+    const { user, since, rooms } = session;
+    const conn = new Connection(this, user, rooms, session.ip);
     const sock = ws as ServerWebSocket<Connection>;
     sock.data = conn;
     this.#sockets.add(sock);
     this.stats.opened++;
+    let mine = this.#byUser.get(user);
+    if (!mine) this.#byUser.set(user, (mine = new Set()));
+    mine.add(sock);
+    this.#byIp.set(session.ip, (this.#byIp.get(session.ip) ?? 0) + 1);
+    if (session.identity) {
+      conn.allowedRooms = session.identity.rooms;
+      this.#armExpiry(sock, conn, session.identity.validUntil);
+    }
     const first = presence.add(user);
     const plan = planReplay(history, conn, since, replayLimit);
     this.#send(sock, encode({ type: "welcome", user, online: presence.users(), lastId: plan.upTo, resumed: plan.resumed, replay: plan.messages.length }));
     conn.replay = plan.messages;
     conn.replayUpTo = plan.upTo;
+    if (since !== undefined) {
+      conn.countedReplay = true;
+      this.#replaying.set(user, this.replaysOf(user) + 1);
+    }
     this.#stream(sock, conn);
     if (first) this.deps.broker.publish(topics.all, encode({ type: "presence", event: "join", user }));
   }
@@ -92,15 +162,23 @@ export class Hub {
       const f = decodeFrame(raw);
       switch (f.type) {
         case "broadcast":
+          if (this.#rate && !this.#allow(ws, conn, f.cid)) return;
           return this.#accept(ws, conn, "broadcast", undefined, f.text, f.cid);
         case "direct":
+          if (this.#rate && !this.#allow(ws, conn, f.cid)) return;
           return this.#accept(ws, conn, "direct", f.to, f.text, f.cid);
         case "room":
           if (!conn.rooms.has(f.room)) {
             throw new ChatError("not_member", `You are not in room "${f.room}": join it before sending to it`, f.cid);
           }
+          if (this.#rate && !this.#allow(ws, conn, f.cid)) return;
           return this.#accept(ws, conn, "room", f.room, f.text, f.cid);
+        case "auth":
+          return this.#reauth(ws, conn, f);
         case "join":
+          if (!roomAllowed(conn.allowedRooms, f.room)) {
+            throw new ChatError("forbidden", `Your token does not allow room "${f.room}"`, f.cid);
+          }
           if (!conn.rooms.has(f.room) && conn.rooms.size >= LIMITS.roomsMax) {
             throw new ChatError("invalid_room", `Cannot join "${f.room}": a connection may be in at most ${LIMITS.roomsMax} rooms`, f.cid);
           }
@@ -128,6 +206,13 @@ export class Hub {
   close(ws: ServerWebSocket<Connection>, conn: Connection, code: number): void {
     if (!this.#sockets.delete(ws)) return;
     this.stats.closed++;
+    clearTimeout(conn.expiry);
+    this.#doneReplaying(conn);
+    const mine = this.#byUser.get(conn.user);
+    if (mine && mine.delete(ws) && mine.size === 0) this.#byUser.delete(conn.user);
+    const n = (this.#byIp.get(conn.ip) ?? 1) - 1;
+    if (n > 0) this.#byIp.set(conn.ip, n);
+    else this.#byIp.delete(conn.ip);
     if (!this.deps.presence.remove(conn.user)) return;
     // Only a close the client asked for (1000, 1001, or a close frame with no
     // code: 1005) suggests it read what was sent, and not what was published
@@ -138,7 +223,7 @@ export class Hub {
       try {
         this.deps.history.setCursor(conn.user, this.#settledId(Date.now()));
       } catch (err) {
-        console.error(`wirechat: could not record the inbox cursor of "${conn.user}":`, err);
+        this.#logError("cursor", `could not record the inbox cursor of "${conn.user}": ${oneLine(err)}`);
       }
     }
     this.deps.broker.publish(topics.all, encode({ type: "presence", event: "leave", user: conn.user }));
@@ -191,20 +276,53 @@ export class Hub {
     if (batch.length === 0) return;
     this.#pending = [];
     this.#pendingByCid.clear();
+    const stored = this.#store(batch);
+    if (stored.length === 0) return;
+    this.#publish(stored);
+  };
+
+  /**
+   * Appends the batch in one transaction. When that fails for something
+   * one message may cause, each is tried alone, so one bad message never
+   * fails the others; a locked, full or broken store fails them all.
+   * Failed ones get `store_failed`; returns the stored ones.
+   */
+  #store(batch: Pending[]): Pending[] {
     try {
       this.deps.history.append(batch.map((p) => p.m));
+      return batch;
     } catch (err) {
-      console.error(`wirechat: storing ${batch.length} messages failed:`, err);
-      this.stats.storeFailures += batch.length;
-      for (const p of batch) {
-        const frame: ErrorFrame = { type: "error", code: "store_failed", message: "The server could not store the message: send it again later" };
-        if (p.m.cid !== undefined) frame.cid = p.m.cid;
-        const data = encode(frame);
-        this.#send(p.ws, data);
-        for (const d of p.dupes ?? []) this.#send(d, data);
+      this.#logError("store", `storing a batch of ${batch.length} messages failed: ${oneLine(err)}`);
+      if (batch.length === 1 || storeWide(err)) {
+        this.#failed(batch);
+        return [];
       }
-      return;
     }
+    const ok: Pending[] = [];
+    for (const p of batch) {
+      try {
+        this.deps.history.append([p.m]);
+        ok.push(p);
+      } catch {
+        this.#failed([p]);
+      }
+    }
+    return ok;
+  }
+
+  #failed(batch: Pending[]): void {
+    this.stats.storeFailures += batch.length;
+    for (const p of batch) {
+      const frame: ErrorFrame = { type: "error", code: "store_failed", message: "The server could not store the message: send it again later" };
+      if (p.m.cid !== undefined) frame.cid = p.m.cid;
+      const data = encode(frame);
+      this.#send(p.ws, data);
+      for (const d of p.dupes ?? []) this.#send(d, data);
+    }
+  }
+
+  /** Acks and publishes a committed batch, in id order. */
+  #publish(batch: Pending[]): void {
     const { broker } = this.deps;
     this.stats.accepted += batch.length;
     const now = Date.now();
@@ -225,7 +343,7 @@ export class Hub {
         if (m.to !== m.from) broker.publish(topics.user(m.from), data);
       }
     }
-  };
+  }
 
   /** The newest id committed more than `closeGraceMs` ago; forgets older batches. */
   #settledId(now: number): number {
@@ -249,17 +367,86 @@ export class Hub {
     const state = streamReplay(ws, conn, this.deps.history);
     if (state === "dropped") this.stats.droppedSends++;
     else if (state === "paused") this.stats.replayPauses++;
+    else this.#doneReplaying(conn);
+  }
+
+  #doneReplaying(conn: Connection): void {
+    if (!conn.countedReplay) return;
+    conn.countedReplay = false;
+    const n = this.replaysOf(conn.user) - 1;
+    if (n > 0) this.#replaying.set(conn.user, n);
+    else this.#replaying.delete(conn.user);
+  }
+
+  /** Spends a message from the user's bucket; false (and an error frame, or a close) when it is empty. */
+  #allow(ws: ServerWebSocket<Connection>, conn: Connection, cid: string | undefined): boolean {
+    const now = Date.now();
+    const wait = this.#rate!.take(conn.user, now);
+    if (wait === 0) {
+      conn.limitedSince = 0;
+      return true;
+    }
+    this.stats.rateLimited++;
+    if (conn.limitedSince === 0) conn.limitedSince = now;
+    else if (now - conn.limitedSince >= RATE_LIMIT_GRACE_MS) {
+      ws.close(CLOSE.rateLimited, "Kept sending after rate_limited: slow down, then reconnect");
+      return false;
+    }
+    const frame: ErrorFrame = { type: "error", code: "rate_limited", message: `Too many messages: at most ${this.deps.msgRate} a second; wait before sending again`, retryAfterMs: wait };
+    if (cid !== undefined) frame.cid = cid;
+    this.#send(ws, encode(frame));
+    return false;
+  }
+
+  /** A fresh token for a live connection: same user, or the connection is closed. */
+  #reauth(ws: ServerWebSocket<Connection>, conn: Connection, f: AuthFrame): void {
+    const verifier = this.deps.verifier;
+    if (!verifier) {
+      if (f.cid !== undefined) this.#send(ws, encode({ type: "ack", cid: f.cid }));
+      return;
+    }
+    verifier.verify(f.token).then((identity) => {
+      if (!this.#sockets.has(ws)) return;
+      if (identity.user !== conn.user) {
+        this.#reject(ws, conn, new ChatError("forbidden", `The token is for another user: this connection is "${conn.user}"`, f.cid));
+        ws.close(CLOSE.forbidden, "Token for another user");
+        return;
+      }
+      conn.allowedRooms = identity.rooms;
+      for (const room of conn.rooms) {
+        if (roomAllowed(identity.rooms, room)) continue;
+        conn.rooms.delete(room);
+        if (conn.live) ws.unsubscribe(topics.room(room));
+      }
+      this.#armExpiry(ws, conn, identity.validUntil);
+      if (f.cid !== undefined) this.#send(ws, encode({ type: "ack", cid: f.cid }));
+    }, (err) => {
+      if (this.#sockets.has(ws)) this.#reject(ws, conn, err instanceof ChatError ? new ChatError(err.code, err.message, f.cid) : err);
+    });
+  }
+
+  /** Closes the socket with 4001 once its token is no longer valid. */
+  #armExpiry(ws: ServerWebSocket<Connection>, conn: Connection, validUntil: number): void {
+    clearTimeout(conn.expiry);
+    const left = validUntil - Date.now();
+    if (left <= 0) {
+      ws.close(CLOSE.unauthorized, "Token expired: get a new token and reconnect");
+      return;
+    }
+    // setTimeout holds at most 2^31-1 ms (24.8 days): longer tokens re-arm.
+    conn.expiry = setTimeout(() => this.#armExpiry(ws, conn, validUntil), Math.min(left, 2 ** 31 - 1));
   }
 
   #reject(ws: ServerWebSocket<Connection>, conn: Connection, err: unknown): void {
     if (!(err instanceof ChatError)) {
-      console.error("wirechat: unexpected error handling a frame:", err);
+      this.#logError("frame", `unexpected error handling a frame: ${oneLine(err)}`);
       this.#send(ws, encode({ type: "error", code: "internal", message: "The server failed to handle the frame: send it again" }));
       return;
     }
     this.stats.badFrames++;
     const frame: ErrorFrame = { type: "error", code: err.code, message: err.message };
     if (err.cid !== undefined) frame.cid = err.cid;
+    if (err.retryAfterMs !== undefined) frame.retryAfterMs = err.retryAfterMs;
     this.#send(ws, encode(frame));
     if (conn.countBadFrame(Date.now())) {
       ws.close(CLOSE.policyViolation, `More than ${LIMITS.badFramesMax} bad frames in a minute`);
@@ -270,4 +457,10 @@ export class Hub {
     if (ws.readyState !== 1) return;
     if (ws.send(data) === 0) this.stats.droppedSends++;
   }
+}
+
+/** Errors of the whole store (locked, full, I/O), not of one message: retrying apart would only wait longer. */
+function storeWide(err: unknown): boolean {
+  const code = (err as { code?: unknown }).code;
+  return typeof code === "string" && /^SQLITE_(BUSY|LOCKED|FULL|IOERR|CANTOPEN|READONLY|NOMEM|CORRUPT|NOTADB)/.test(code);
 }

@@ -18,9 +18,17 @@ export class Connection {
   replayUpTo = 0;
   /** Backpressure paused the replay; newer messages must be read before going live. */
   paused = false;
+  /** This connect counts against the user's concurrent `since` replays until it is live. */
+  countedReplay = false;
+  /** The token's `rooms` claim; undefined: every room. */
+  allowedRooms: readonly string[] | undefined;
+  /** Closes the socket when its token expires. */
+  expiry: ReturnType<typeof setTimeout> | undefined;
+  /** When the client was first told `rate_limited` in the current run of refusals (0: not limited). */
+  limitedSince = 0;
   #badAt: number[] | undefined;
 
-  constructor(readonly hub: Hub, readonly user: string, rooms: readonly string[]) {
+  constructor(readonly hub: Hub, readonly user: string, rooms: readonly string[], readonly ip: string) {
     this.rooms = new Set(rooms);
   }
 

@@ -5,7 +5,7 @@
 import { TypeCompiler } from "@sinclair/typebox/compiler";
 import { ChatError } from "./errors";
 import {
-  BroadcastFrame, DirectFrame, JoinFrame, LeaveFrame, RoomFrame, TutorialFrame,
+  AuthFrame, BroadcastFrame, DirectFrame, JoinFrame, LeaveFrame, RoomFrame, TutorialFrame,
   LIMITS, isValidName, type ClientFrame,
 } from "./protocol";
 
@@ -15,6 +15,7 @@ const checkers = {
   join: TypeCompiler.Compile(JoinFrame),
   leave: TypeCompiler.Compile(LeaveFrame),
   room: TypeCompiler.Compile(RoomFrame),
+  auth: TypeCompiler.Compile(AuthFrame),
 } as const;
 const checkTutorial = TypeCompiler.Compile(TutorialFrame);
 
@@ -41,17 +42,21 @@ export function decodeFrame(raw: string): ClientFrame {
   const obj = value as Record<string, unknown>;
   const type = obj.type;
   if (isFrameType(type)) {
-    if (checkers[type].Check(obj)) return obj as ClientFrame;
+    if (checkers[type].Check(obj)) {
+      const text = (obj as { text?: string }).text;
+      if (text !== undefined && !text.isWellFormed()) throw illFormed(obj.cid as string | undefined);
+      return obj as ClientFrame;
+    }
     throw explain(type, obj);
   }
   if (type === undefined && "message" in obj) return tutorial(obj);
   const cid = typeof obj.cid === "string" ? obj.cid : undefined;
   if (type === undefined) {
-    throw new ChatError("invalid_frame", 'Frame has no "type": use broadcast, direct, join, leave or room', cid);
+    throw new ChatError("invalid_frame", 'Frame has no "type": use broadcast, direct, join, leave, room or auth', cid);
   }
   throw new ChatError(
     "invalid_frame",
-    `Unknown frame type ${typeof type === "string" ? show(type) : typeof type}: use broadcast, direct, join, leave or room`,
+    `Unknown frame type ${typeof type === "string" ? show(type) : typeof type}: use broadcast, direct, join, leave, room or auth`,
     cid,
   );
 }
@@ -64,8 +69,16 @@ function firstNonSpace(s: string): number {
   return -1;
 }
 
+/**
+ * Text with a lone UTF-16 surrogate cannot be stored as UTF-8 unchanged:
+ * refused, so what is delivered live is exactly what is stored and replayed.
+ */
+const illFormed = (cid?: string) =>
+  new ChatError("invalid_frame", "Text has a lone UTF-16 surrogate (broken \\uD800-\\uDFFF escape): send well-formed Unicode text", cid);
+
 function plainText(raw: string): ClientFrame {
   if (raw.length === 0) throw new ChatError("invalid_frame", "Empty frame: send 1 to 4000 characters of text");
+  if (!raw.isWellFormed()) throw illFormed();
   if (raw.length > LIMITS.textMax) {
     throw new ChatError("invalid_frame", `Text is ${raw.length} characters: send at most ${LIMITS.textMax}`);
   }
@@ -82,6 +95,7 @@ function tutorial(obj: Record<string, unknown>): ClientFrame {
     throw new ChatError("invalid_frame", '"to_user" must be a username, empty or null');
   }
   const f = obj as TutorialFrame;
+  if (!f.message.isWellFormed()) throw illFormed();
   if (f.to_user === undefined || f.to_user === null || f.to_user === "") return { type: "broadcast", text: f.message };
   if (!isValidName(f.to_user)) throw badUser(f.to_user);
   return { type: "direct", to: f.to_user, text: f.message };
@@ -112,5 +126,6 @@ function explain(type: FrameType, obj: Record<string, unknown>): ChatError {
     if (typeof text !== "string") return bad(`"text" must be a string of 1 to ${LIMITS.textMax} characters`);
     return bad(`"text" is ${text.length} characters: send 1 to ${LIMITS.textMax}`);
   }
+  if (type === "auth") return bad(`"token" must be a string of 1 to ${LIMITS.tokenMax} characters`);
   return bad("fields do not match the protocol");
 }

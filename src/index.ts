@@ -2,33 +2,80 @@
  * The server's entry point: the only module that reads the environment,
  * listens and handles signals. `bun run src/index.ts`.
  */
-import { createApp } from "./app";
+import { createApp, type AuthDeps } from "./app";
 import { ConfigError, loadConfig } from "./config";
 import { createSqliteHistory } from "./history/history_sqlite";
 import { startPruning } from "./history/retention";
+import { createSqliteAuthStore } from "./auth/store_sqlite";
+import { createJwtVerifier } from "./auth/auth_jwt";
+import { Accounts, ACCOUNTS_ISSUER } from "./auth/accounts";
+import { consoleLogger as log, oneLine } from "./log";
+
+const fail = (line: string): never => {
+  console.error(`wirechat: ${line}`);
+  process.exit(2);
+};
 
 let config;
 try {
   config = loadConfig(process.env);
 } catch (err) {
   if (!(err instanceof ConfigError)) throw err;
-  console.error(`wirechat: ${err.message}`);
-  process.exit(2);
+  fail(err.message);
 }
+config = config!;
 
 let history;
+let store;
 try {
   history = createSqliteHistory(config.dbPath, config.dbSync);
+  store = createSqliteAuthStore(config.dbPath);
 } catch (err) {
-  console.error(`wirechat: cannot open DB_PATH=${JSON.stringify(config.dbPath)}: ${(err as Error).message}`);
-  process.exit(2);
+  fail(`cannot open DB_PATH=${JSON.stringify(config.dbPath)}: ${oneLine(err)}`);
+}
+history = history!;
+store = store!;
+
+const { mode } = config.auth;
+const auth: AuthDeps = { mode, revocations: store.revocations };
+if (mode === "jwt") {
+  auth.verifier = createJwtVerifier({
+    mode, secrets: config.auth.jwtSecrets, jwksUrl: config.auth.jwksUrl,
+    issuer: config.auth.issuer, audience: config.auth.audience, revocations: store.revocations,
+  });
+} else if (mode === "accounts") {
+  const secret = config.auth.authSecret === undefined ? undefined : new TextEncoder().encode(config.auth.authSecret);
+  auth.accounts = new Accounts({ store: store.accounts, revocations: store.revocations, secret, tokenTtlMs: config.auth.tokenTtlMs });
+  auth.verifier = createJwtVerifier({ mode, secrets: [auth.accounts.key], issuer: ACCOUNTS_ISSUER, revocations: store.revocations });
+} else {
+  log.warn(`AUTH=open: anyone can connect as anyone (usernames come from the URL); set AUTH=jwt or AUTH=accounts for identity`);
 }
 
-const app = createApp({ history, replayLimit: config.replayLimit });
+const app = createApp({
+  history,
+  auth,
+  replayLimit: config.replayLimit,
+  msgRate: config.limits.msgRate,
+  msgBurst: config.limits.msgBurst,
+  maxConnectionsPerUser: config.limits.maxConnectionsPerUser,
+  maxConnectionsPerIp: config.limits.maxConnectionsPerIp,
+  replayConcurrency: config.limits.replayConcurrency,
+  allowedOrigins: config.allowedOrigins,
+  trustProxy: config.trustProxy,
+  adminToken: config.adminToken,
+  metricsToken: config.metricsToken,
+  log,
+});
 const pruning = startPruning(history, config);
-app.listen({ port: config.port, hostname: config.host });
+try {
+  // Elysia turns reusePort on: a second server on a busy port would start and take half the connections.
+  app.listen({ port: config.port, hostname: config.host, reusePort: false });
+} catch (err) {
+  if ((err as { code?: string }).code === "EADDRINUSE") fail(`port ${config.port} is in use`);
+  fail(`cannot listen on ${config.host}:${config.port}: ${oneLine(err)}`);
+}
 const server = app.server!;
-console.log(`wirechat listening on http://${server.hostname}:${server.port} (history: ${config.dbPath})`);
+console.log(`wirechat listening on http://${server.hostname}:${server.port} (auth: ${mode}, history: ${config.dbPath})`);
 
 let stopping = false;
 const stop = async (signal: string) => {
@@ -39,6 +86,7 @@ const stop = async (signal: string) => {
   app.decorator.hub.shutdown();
   await app.stop();
   history.close();
+  store.close();
   process.exit(0);
 };
 process.on("SIGINT", () => void stop("SIGINT"));

@@ -41,7 +41,8 @@ export function planReplay(history: History, reader: Reader, since: number | und
   }
   const cursor = history.cursor(reader.user);
   let inbox = history.inbox(reader.user, cursor, limit + 1);
-  const resumed = inbox.length <= limit;
+  // Pruning removed direct messages this user had not received: say so, never a silent loss.
+  const resumed = inbox.length <= limit && cursor >= history.prunedInbox(reader.user);
   // Past the limit, the newest are the ones worth showing; resumed:false tells of the gap.
   if (!resumed) inbox = history.inbox(reader.user, cursor, limit, true);
   const context = history.page(undefined, upTo + 1, CONTEXT_BROADCASTS).reverse();

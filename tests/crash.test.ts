@@ -102,7 +102,7 @@ async function pump(peer: Peer, s: number, from: number, upTo: number): Promise<
 async function crashRun(seed: number) {
   const random = rng(seed);
   const db = `${tempDir()}/crash.db`;
-  let server = await spawnServer({ DB_PATH: db });
+  let server = await spawnServer({ DB_PATH: db, MSG_RATE: "0" });
   const senders = Array.from({ length: SENDERS }, () => new Peer());
   const receivers = RECEIVERS.map(() => new Peer());
   await Promise.all(receivers.map((r, k) => r.connect(`${server.ws}/ws/${RECEIVERS[k]}?rooms=lobby&since=0`)));
@@ -121,7 +121,7 @@ async function crashRun(seed: number) {
   const seenBefore = receivers.map((r) => r.lastId());
 
   // Restart on the same file; senders resend everything not acked, same cids.
-  server = await spawnServer({ DB_PATH: db });
+  server = await spawnServer({ DB_PATH: db, MSG_RATE: "0" });
   try {
     await Promise.all(receivers.map((r, k) => r.connect(`${server.ws}/ws/${RECEIVERS[k]}?rooms=lobby&since=${seenBefore[k]}`)));
     await Promise.all(senders.map((p, s) => p.connect(`${server.ws}/ws/s${s}?rooms=lobby`)));

@@ -54,6 +54,13 @@ export interface History {
   visible(reader: Reader, after: number, upTo: number, limit: number, newest?: boolean): StoredMessage[];
   /** Direct messages to `user` with id > `after`, oldest first, at most `limit`: the oldest, or with `newest` the newest. */
   inbox(user: string, after: number, limit: number, newest?: boolean): StoredMessage[];
+  /** Direct messages between `a` and `b` (either way) with id < `before`, newest first, at most `limit`. */
+  conversation(a: string, b: string, before: number, limit: number): StoredMessage[];
+  /**
+   * The newest id of a direct message to `user` that pruning removed (0 when
+   * none): an inbox replay from a cursor below it has lost messages.
+   */
+  prunedInbox(user: string): number;
   /** Broadcasts (room undefined) or one room's messages with id < `before`, newest first. */
   page(room: string | undefined, before: number, limit: number): StoredMessage[];
   /** Up to which id `user` has received direct messages (0 when never recorded). */

@@ -31,6 +31,8 @@ const keyOf = {
   to: (user: string) => `d:${user}`,
   from: (user: string) => `s:${user}`,
   room: (room: string) => `r:${room}`,
+  /** Both directions of one direct conversation, whichever user is first. */
+  pair: (a: string, b: string) => (a < b ? `c:${a}\n${b}` : `c:${b}\n${a}`),
 };
 
 /**
@@ -61,6 +63,7 @@ export function createSqliteHistory(path: string, sync: SyncMode = "normal"): Hi
     else {
       index.add(keyOf.to(to!), id);
       if (to !== from) index.add(keyOf.from(from), id);
+      index.add(keyOf.pair(from, to!), id);
     }
     if (cid !== null && at >= Date.now() - CID_WINDOW_MS) {
       const key = `${from}\n${cid}`;
@@ -119,6 +122,11 @@ export function createSqliteHistory(path: string, sync: SyncMode = "normal"): Hi
     return out;
   };
   const cursorQ = db.query("SELECT id FROM cursors WHERE user = ?");
+  const prunedInboxQ = db.query("SELECT id FROM pruned_inbox WHERE user = ?");
+  // Before rows go, note per recipient the newest direct message pruned: their inbox replay must say it is incomplete.
+  const notePrunedInbox = db.query(`INSERT INTO pruned_inbox (user, id)
+    SELECT target, max(id) FROM messages WHERE id <= ?1 AND kind = 'direct' GROUP BY target
+    ON CONFLICT (user) DO UPDATE SET id = max(id, excluded.id)`);
   const setCursorQ = db.query("INSERT INTO cursors (user, id) VALUES (?1, ?2) ON CONFLICT (user) DO UPDATE SET id = max(id, ?2)");
 
   let closed = false;
@@ -144,6 +152,8 @@ export function createSqliteHistory(path: string, sync: SyncMode = "normal"): Hi
       return fetch(ids);
     },
     inbox: (user, after, limit, newest = false) => fetch(index.range(keyOf.to(user), after, Number.MAX_SAFE_INTEGER, limit, newest)),
+    conversation: (a, b, before, limit) => fetch(index.before(keyOf.pair(a, b), before, limit)),
+    prunedInbox: (user) => (prunedInboxQ.get(user) as { id: number } | null)?.id ?? 0,
     page: (room, before, limit) => fetch(index.before(room === undefined ? keyOf.broadcast : keyOf.room(room), before, limit)),
     cursor: (user) => (cursorQ.get(user) as { id: number } | null)?.id ?? 0,
     setCursor(user, id) {
@@ -159,6 +169,7 @@ export function createSqliteHistory(path: string, sync: SyncMode = "normal"): Hi
       if (n === 0) return 0;
       const upTo = oldest[n - 1]!.id;
       const removed = db.transaction(() => {
+        notePrunedInbox.run(upTo);
         const deleted = db.query("DELETE FROM messages WHERE id <= ?").run(upTo).changes;
         setMeta.run("pruned_through", upTo);
         // max(id) alone would go back once everything is pruned: keep the newest id.

@@ -13,6 +13,12 @@ const MIGRATIONS: readonly string[] = [
    );
    CREATE TABLE cursors (user TEXT PRIMARY KEY, id INTEGER NOT NULL) WITHOUT ROWID;
    CREATE TABLE meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;`,
+  // Identity (accounts, revocations, the accounts' signing key) and, per
+  // user, the newest direct message to them that pruning removed.
+  `CREATE TABLE accounts (username TEXT PRIMARY KEY, hash TEXT NOT NULL, created_at INTEGER NOT NULL) WITHOUT ROWID;
+   CREATE TABLE revocations (user TEXT PRIMARY KEY, before INTEGER NOT NULL) WITHOUT ROWID;
+   CREATE TABLE secrets (key TEXT PRIMARY KEY, value BLOB NOT NULL) WITHOUT ROWID;
+   CREATE TABLE pruned_inbox (user TEXT PRIMARY KEY, id INTEGER NOT NULL) WITHOUT ROWID;`,
 ];
 
 /** Creates or upgrades the schema in one transaction; refuses a newer one than it knows. */

@@ -140,6 +140,31 @@ for (const impl of implementations) {
       expect(history.inbox("bob", 0, 1).map((m) => m.id)).toEqual([1]);
     });
 
+    test("conversation returns the direct messages between two users, both ways, newest first", () => {
+      const { history } = fresh();
+      history.append([
+        msg(1, "direct", "alice", "bob"), msg(2, "direct", "bob", "alice"), msg(3, "direct", "alice", "carol"),
+        msg(4, "broadcast", "alice"), msg(5, "direct", "carol", "bob"), msg(6, "direct", "alice", "bob"),
+      ]);
+      const ids = (ms: StoredMessage[]) => ms.map((m) => m.id);
+      expect(ids(history.conversation("alice", "bob", Number.MAX_SAFE_INTEGER, 10))).toEqual([6, 2, 1]);
+      expect(ids(history.conversation("bob", "alice", 6, 10))).toEqual([2, 1]);
+      expect(ids(history.conversation("bob", "alice", Number.MAX_SAFE_INTEGER, 1))).toEqual([6]);
+      expect(ids(history.conversation("alice", "dave", Number.MAX_SAFE_INTEGER, 10))).toEqual([]);
+      history.append([msg(7, "direct", "alice", "alice")]);
+      expect(ids(history.conversation("alice", "alice", Number.MAX_SAFE_INTEGER, 10))).toEqual([7]);
+    });
+
+    test("prunedInbox names the newest pruned direct message to each user", () => {
+      const { history } = fresh();
+      history.append([msg(1, "direct", "alice", "bob"), msg(2, "direct", "alice", "carol"), msg(3, "direct", "alice", "bob"), msg(4, "broadcast", "alice"), msg(5, "direct", "bob", "carol")]);
+      expect(history.prunedInbox("bob")).toBe(0);
+      expect(history.prune(2, 0, 1000)).toBe(3);
+      expect(history.prunedInbox("bob")).toBe(3);
+      expect(history.prunedInbox("carol")).toBe(2);
+      expect(history.prunedInbox("alice")).toBe(0);
+    });
+
     test("page returns broadcasts or one room, newest first, before the id", () => {
       const { history } = fresh();
       history.append([msg(1, "broadcast", "x"), msg(2, "room", "x", "dev"), msg(3, "broadcast", "x"), msg(4, "room", "x", "dev"), msg(5, "broadcast", "x")]);

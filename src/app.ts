@@ -7,8 +7,8 @@ import { roomAllowed, type TokenVerifier } from "./auth/auth";
 import type { Accounts } from "./auth/accounts";
 import type { Revocations } from "./auth/store";
 import { ChatError } from "./errors";
-import { Hub, type Session } from "./chat";
-import { toFrame } from "./replay";
+import { Hub, type Session } from "./hub/hub";
+import { toFrame } from "./hub/replay";
 import { Presence } from "./presence";
 import {
   AuthModeBody, ClientFrame, HealthBody, HistoryBody, HttpError, LIMITS, OnlineBody, SUBPROTOCOL, ServerFrame,
@@ -75,17 +75,17 @@ const websocket = {
 
 /** What every chat socket route declares: Eden types its client from these. */
 const socket = {
-  query: t.Object({ since: t.Optional(t.String()), rooms: t.Optional(t.String()) }),
+  query: t.Object({ since: t.Optional(t.String()), epoch: t.Optional(t.String()), rooms: t.Optional(t.String()) }),
   body: ClientFrame,
   response: ServerFrame,
 } as const;
 const PageQuery = t.Object({ before: t.Optional(t.String()), limit: t.Optional(t.String()) });
 const NAME_RULE = "use 1 to 64 letters, digits, _, - or .";
 
-type ConnectOptions = { since?: number; rooms: string[] };
+type ConnectOptions = { since?: number; epoch?: string; rooms: string[] };
 
-/** Reads `?since=N&rooms=a,b`, or throws why it cannot. */
-function connectOptions(q: { since?: string; rooms?: string }): ConnectOptions {
+/** Reads `?since=N&epoch=E&rooms=a,b`, or throws why it cannot. */
+function connectOptions(q: { since?: string; epoch?: string; rooms?: string }): ConnectOptions {
   let since: number | undefined;
   if (q.since !== undefined && q.since !== "") {
     since = /^\d{1,15}$/.test(q.since) ? Number(q.since) : NaN;
@@ -97,7 +97,12 @@ function connectOptions(q: { since?: string; rooms?: string }): ConnectOptions {
   if (rooms.length > LIMITS.roomsMax) throw new ChatError("invalid_room", `Too many rooms: a connection may be in at most ${LIMITS.roomsMax}`);
   const bad = rooms.find((r) => !isValidName(r));
   if (bad !== undefined) throw new ChatError("invalid_room", `Invalid room name ${JSON.stringify(String(bad).slice(0, 40))} in rooms: ${NAME_RULE}`);
-  return { since, rooms };
+  if (q.epoch !== undefined && !/^[A-Za-z0-9_-]{1,64}$/.test(q.epoch)) {
+    throw new ChatError("invalid_frame", "epoch is invalid: send back the epoch of a welcome frame");
+  }
+  const opts: ConnectOptions = { since, rooms };
+  if (q.epoch) opts.epoch = q.epoch;
+  return opts;
 }
 
 function pageQuery(q: { before?: string; limit?: string }): { before: number; limit: number } {
@@ -145,7 +150,7 @@ export function createApp(deps: AppDeps) {
    * Admits a connect before the upgrade; Elysia runs beforeHandle twice per
    * upgrade, so the second run finds the session already made.
    */
-  const admit = async (ctx: { request: Request; server: unknown; query: { since?: string; rooms?: string }; set: { headers: Record<string, unknown> } }, named: string | undefined) => {
+  const admit = async (ctx: { request: Request; server: unknown; query: { since?: string; epoch?: string; rooms?: string }; set: { headers: Record<string, unknown> } }, named: string | undefined) => {
     const c = ctx as typeof ctx & Admitted;
     if (c.wirechat) return;
     try {
@@ -169,9 +174,9 @@ export function createApp(deps: AppDeps) {
     // Connects racing through the gate together: the limit holds after the fact too.
     if (maxPerUser > 0 && hub.connectionsOf(session.user) > maxPerUser) raw.close(1008, "Too many connections for this user");
   };
-  const historyPage = (room: string | undefined, query: { before?: string; limit?: string }) => {
+  const historyPage = async (room: string | undefined, query: { before?: string; limit?: string }) => {
     const q = pageQuery(query);
-    return { messages: deps.history.page(room, q.before, q.limit).map(toFrame) };
+    return { messages: (await deps.history.page(room, q.before, q.limit)).map(toFrame) };
   };
 
   return new Elysia({ websocket, handler: { standardHostname: false } })
@@ -195,7 +200,7 @@ export function createApp(deps: AppDeps) {
       status: "ok" as const,
       uptimeMs: Date.now() - startedAt,
       connections: hub.connections,
-      lastId: deps.history.lastId(),
+      lastId: broker.deliveredThrough(),
     }), { response: HealthBody })
     .get("/auth/mode", () => ({ mode: auth.mode }), { response: AuthModeBody })
     .use(accountRoutes(auth.accounts, gate))
@@ -227,7 +232,7 @@ export function createApp(deps: AppDeps) {
       const caller = await gate.identify(request.headers);
       if (!caller) throw new ChatError("forbidden", "Direct-message history needs a token: the server runs in open mode (AUTH=open), where anyone could read it");
       const q = pageQuery(query);
-      return { messages: deps.history.conversation(caller.user, params.name, q.before, q.limit).map(toFrame) };
+      return { messages: (await deps.history.conversation(caller.user, params.name, q.before, q.limit)).map(toFrame) };
     }, { query: PageQuery, response: { 200: HistoryBody, 400: HttpError, 401: HttpError, 403: HttpError } })
     .ws("/ws/:username", {
       ...socket,

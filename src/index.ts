@@ -66,6 +66,7 @@ const app = createApp({
   metricsToken: config.metricsToken,
   log,
 });
+await app.decorator.hub.ready;
 const pruning = startPruning(history, config);
 try {
   // Elysia turns reusePort on: a second server on a busy port would start and take half the connections.
@@ -83,9 +84,9 @@ const stop = async (signal: string) => {
   stopping = true;
   console.log(`wirechat: ${signal}, closing connections`);
   pruning.stop();
-  app.decorator.hub.shutdown();
+  await app.decorator.hub.shutdown();
   await app.stop();
-  history.close();
+  await history.close();
   store.close();
   process.exit(0);
 };

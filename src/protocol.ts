@@ -130,6 +130,8 @@ export const WelcomeFrame = t.Object({
   resumed: t.Boolean(),
   /** How many replayed message frames follow, oldest first, before live delivery. */
   replay: t.Integer({ minimum: 0 }),
+  /** The message store's epoch: resume with `?since=N&epoch=E`; another epoch means ids started over. */
+  epoch: t.String(),
 });
 export type WelcomeFrame = Static<typeof WelcomeFrame>;
 

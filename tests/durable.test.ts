@@ -91,7 +91,7 @@ describe("resume with since", () => {
     const a = await join("/ws/alice");
     for (let i = 0; i < 10; i++) a.send({ type: "broadcast", text: `p${i}`, cid: `p${i}` });
     await a.next(isAck("p9"));
-    expect(s.history.prune(3, 0, 1000)).toBe(7);
+    expect(await s.history.prune(3, 0, 1000)).toBe(7);
     const { c, w } = await welcomeOf("/ws/bob?since=2");
     expect(w.resumed).toBe(false);
     expect((await c.take<MessageFrame>(3, isMessage)).map((m) => m.text)).toEqual(["p7", "p8", "p9"]);
@@ -200,9 +200,9 @@ describe("shutdown and the inbox", () => {
     await join("/ws/bob");
     a.send({ type: "direct", to: "bob", text: "x", cid: "x" });
     await a.next(isAck("x"));
-    s.app.decorator.hub.shutdown();
+    await s.app.decorator.hub.shutdown();
     await a.closedWith();
-    expect(s.history.cursor("bob")).toBe(0);
+    expect(await s.history.cursor("bob")).toBe(0);
   });
 });
 

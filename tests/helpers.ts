@@ -26,9 +26,9 @@ export function startServer(opts: Partial<AppDeps> = {}): TestServer {
     http: `http://127.0.0.1:${port}`,
     ws: `ws://127.0.0.1:${port}`,
     async stop() {
-      app.decorator.hub.shutdown();
+      await app.decorator.hub.shutdown();
       await app.stop(true);
-      history.close();
+      await history.close();
     },
   };
 }

@@ -1,18 +1,41 @@
 import type { Server } from "bun";
+import type { StoredMessage } from "../history/history";
+
+export { topics } from "../hub/routing";
+
+/** What a node does with what the broker carries to it. */
+export interface BrokerHandlers {
+  /** Committed messages the broker just published to this node's sockets, in id order, each once. */
+  delivered(batch: readonly StoredMessage[]): void;
+  /**
+   * The broker lost messages it cannot bring back (its log was trimmed past
+   * them, or the store started over with a new epoch): this node's sockets
+   * must resume from the store (`since`).
+   */
+  gap(reason: string): void;
+}
 
 /**
- * Fan-out seam: the only path from an accepted message to the sockets.
- * handler → history → broker → `server.publish`. A node-local broker publishes
- * straight to Bun's topics; a cluster broker carries frames between nodes
- * first. Frames arrive already encoded, once per publish.
+ * Fan-out seam: the only path from a stored message to the sockets of every
+ * node. handler → history → broker → `server.publish`. A node-local broker
+ * delivers what this node committed; a cluster broker tails the store's log,
+ * so every node delivers every message once, in id order, and resumes after
+ * a lost connection without a gap (or reports one).
  */
 export interface Broker {
   /** Binds the broker to the server that owns this node's sockets; called once on start. */
   attach(server: Server<unknown>): void;
+  /** Starts delivering committed messages with id > `after` to `handlers`. */
+  start(after: number, handlers: BrokerHandlers): Promise<void>;
   /**
-   * Delivers `data` to every connection subscribed to `topic`, on every node,
-   * in publish order per topic. Returns once the frame is handed on; it never throws.
+   * This node committed `batch` (ids ascending) whose encoded frames are
+   * `frames`. The local broker delivers them now; a cluster broker lets its
+   * log tail deliver them, so that every node sees one order.
    */
+  committed(batch: readonly StoredMessage[], frames: readonly string[]): void;
+  /** The newest id delivered to this node's sockets: live delivery covers everything after it. */
+  deliveredThrough(): number;
+  /** A volatile frame (presence, typing) for `topic` on every node: at most once, never stored; never throws. */
   publish(topic: string, data: string): void;
   /** Publishes Bun reported as dropped for some subscriber, on this node. */
   readonly dropped: number;
@@ -21,10 +44,3 @@ export interface Broker {
   /** Stops delivering; idempotent. */
   close(): Promise<void>;
 }
-
-/** Topic names: one place that spells them. */
-export const topics = {
-  all: "all",
-  user: (name: string) => `user:${name}`,
-  room: (name: string) => `room:${name}`,
-} as const;

@@ -1,23 +1,39 @@
 import type { Server } from "bun";
-import type { Broker } from "./broker";
+import type { Broker, BrokerHandlers } from "./broker";
+import { topicsOf } from "../hub/routing";
 
-/** A broker for one node: publishes on Bun's own pub/sub (`server.publish`). */
+/** A broker for one node: what this node commits is all there is; it goes out on Bun's own pub/sub. */
 export function createLocalBroker(): Broker {
   let server: Server<unknown> | undefined;
+  let handlers: BrokerHandlers | undefined;
+  let through = 0;
   let dropped = 0;
   let backpressured = 0;
+  const publish = (topic: string, data: string) => {
+    // Before attach there is no socket to deliver to.
+    if (!server) return;
+    const status = server.publish(topic, data, false);
+    // 0 also means "no subscribers", which is no loss.
+    if (status === 0 && server.subscriberCount(topic) > 0) dropped++;
+    else if (status === -1) backpressured++;
+  };
   return {
     attach(s) {
       server = s;
     },
-    publish(topic, data) {
-      // Before attach there is no socket to deliver to.
-      if (!server) return;
-      const status = server.publish(topic, data, false);
-      // 0 also means "no subscribers", which is no loss.
-      if (status === 0 && server.subscriberCount(topic) > 0) dropped++;
-      else if (status === -1) backpressured++;
+    async start(after, h) {
+      through = after;
+      handlers = h;
     },
+    committed(batch, frames) {
+      for (let i = 0; i < batch.length; i++) {
+        for (const topic of topicsOf(batch[i]!)) publish(topic, frames[i]!);
+      }
+      if (batch.length > 0) through = batch[batch.length - 1]!.id;
+      handlers?.delivered(batch);
+    },
+    deliveredThrough: () => through,
+    publish,
     get dropped() {
       return dropped;
     },

@@ -3,23 +3,31 @@ import type { MessageKind } from "../protocol";
 /** How long a cid is remembered for de-duplicating retries. */
 export const CID_WINDOW_MS = 24 * 3600_000;
 
-/** A message as stored: the message frame's fields plus the sender's cid. */
-export interface StoredMessage {
-  id: number;
+/** Most cids remembered for de-duplication: it bounds the memory under heavy load. */
+export const CID_MEMORY_MAX = 1_000_000;
+
+/** A message as a sender hands it to the store, before it has an id. */
+export interface NewMessage {
   kind: MessageKind;
   from: string;
   /** The recipient (direct) or the room (room); absent on broadcasts. */
   to?: string;
   text: string;
+  /** Epoch milliseconds when the server accepted the message. */
   at: number;
   cid?: string;
 }
 
-/** Most cids remembered for de-duplication: it bounds the memory under heavy load. */
-export const CID_MEMORY_MAX = 1_000_000;
+/** A message as stored: the message frame's fields plus the sender's cid. */
+export interface StoredMessage extends NewMessage {
+  id: number;
+}
 
 /** What a retry needs of the message its cid first stored: enough to ack it again. */
 export type CidHit = Pick<StoredMessage, "id" | "kind" | "to">;
+
+/** The store's answer for one message of a batch: stored now, or a retry of one stored before. */
+export type Appended = { stored: StoredMessage; duplicate?: undefined } | { stored?: undefined; duplicate: CidHit };
 
 /** What one connection may read: broadcasts, its user's direct messages, its rooms. */
 export interface Reader {
@@ -28,50 +36,52 @@ export interface Reader {
 }
 
 /**
- * Durable message history. Every implementation passes
- * tests/history_contract.test.ts.
+ * Durable message history: the source of truth for ids, bodies, the indexes
+ * replay reads, cid de-duplication and inbox cursors. Every implementation
+ * passes tests/history_contract.test.ts; methods never throw synchronously.
  */
 export interface History {
-  /** The newest id ever stored, 0 when none; it never goes back, pruning included. */
+  /** Fixed for the life of the store's data; new whenever it starts empty. */
+  readonly epoch: string;
+  /** The newest id this node knows to be stored (0 when none); it never goes back. */
   lastId(): number;
-  /** The highest id removed by pruning (0 when none): a replay from below it has a gap. */
-  prunedThrough(): number;
+  /** The newest id stored, as the store knows it now (other nodes' appends included). */
+  newest(): Promise<number>;
   /**
-   * Stores the whole batch in one transaction, or none of it (then throws).
-   * Once it returns, every message survives a crash of the process.
+   * Assigns ids (strictly increasing, across every node sharing the store)
+   * and stores the batch's new messages with their indexes in one atomic
+   * step; a message whose sender and cid were stored within CID_WINDOW_MS
+   * (or earlier in the same batch) is not stored again but answered as a
+   * duplicate. Resolves, in batch order, once every stored message survives
+   * a crash of the process; rejects with nothing stored.
    */
-  append(batch: readonly StoredMessage[]): void;
-  /**
-   * The message `from` sent with `cid` at `notBefore` or later, if it is
-   * remembered: cids are kept 24 hours (at most `CID_MEMORY_MAX` of them),
-   * also after their message was pruned.
-   */
-  findByCid(from: string, cid: string, notBefore: number): CidHit | undefined;
+  append(batch: readonly NewMessage[]): Promise<Appended[]>;
+  /** The message `from` sent with `cid` at `notBefore` or later, if it is remembered. */
+  findByCid(from: string, cid: string, notBefore: number): Promise<CidHit | undefined>;
   /**
    * Messages `reader` may see with `after` < id <= `upTo`, oldest first, at
    * most `limit`: the oldest of them, or with `newest` the newest.
    */
-  visible(reader: Reader, after: number, upTo: number, limit: number, newest?: boolean): StoredMessage[];
-  /** Direct messages to `user` with id > `after`, oldest first, at most `limit`: the oldest, or with `newest` the newest. */
-  inbox(user: string, after: number, limit: number, newest?: boolean): StoredMessage[];
+  visible(reader: Reader, after: number, upTo: number, limit: number, newest?: boolean): Promise<StoredMessage[]>;
+  /** Direct messages to `user` with `after` < id <= `upTo`, oldest first, at most `limit` (the newest with `newest`). */
+  inbox(user: string, after: number, upTo: number, limit: number, newest?: boolean): Promise<StoredMessage[]>;
   /** Direct messages between `a` and `b` (either way) with id < `before`, newest first, at most `limit`. */
-  conversation(a: string, b: string, before: number, limit: number): StoredMessage[];
-  /**
-   * The newest id of a direct message to `user` that pruning removed (0 when
-   * none): an inbox replay from a cursor below it has lost messages.
-   */
-  prunedInbox(user: string): number;
+  conversation(a: string, b: string, before: number, limit: number): Promise<StoredMessage[]>;
   /** Broadcasts (room undefined) or one room's messages with id < `before`, newest first. */
-  page(room: string | undefined, before: number, limit: number): StoredMessage[];
+  page(room: string | undefined, before: number, limit: number): Promise<StoredMessage[]>;
+  /** The highest id removed by pruning (0 when none): a replay from below it has a gap. */
+  prunedThrough(): Promise<number>;
+  /** The newest id of a direct message to `user` that pruning removed (0 when none). */
+  prunedInbox(user: string): Promise<number>;
   /** Up to which id `user` has received direct messages (0 when never recorded). */
-  cursor(user: string): number;
+  cursor(user: string): Promise<number>;
   /** Records that `user` has received direct messages up to `id`; never moves it back. */
-  setCursor(user: string, id: number): void;
+  setCursor(user: string, id: number): Promise<void>;
   /**
    * Removes up to `maxRows` messages beyond retention (more than `maxMessages`,
-   * or older than `minAt`). Returns how many it removed; call again while > 0.
+   * or older than `minAt`). Resolves with how many it removed; call again while > 0.
    */
-  prune(maxMessages: number, minAt: number, maxRows: number): number;
+  prune(maxMessages: number, minAt: number, maxRows: number): Promise<number>;
   /** Releases the store; idempotent. */
-  close(): void;
+  close(): Promise<void>;
 }

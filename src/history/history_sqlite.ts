@@ -1,7 +1,8 @@
 import { Database, type SQLQueryBindings, type Statement } from "bun:sqlite";
 // No web-standard API creates a folder; node:fs is the one way here.
 import { mkdirSync } from "node:fs";
-import { CID_MEMORY_MAX, CID_WINDOW_MS, type CidHit, type History, type StoredMessage } from "./history";
+import { CID_MEMORY_MAX, CID_WINDOW_MS, type Appended, type CidHit, type History, type NewMessage, type StoredMessage } from "./history";
+import { indexKeys as keyOf, keysOf, readerKeys } from "../hub/routing";
 import { IdIndex, mergeIds } from "./id_index";
 import { migrate } from "./sqlite_schema";
 import type { MessageKind } from "../protocol";
@@ -25,15 +26,6 @@ const CHECKPOINT_EVERY_MS = 1000;
 /** `normal` (WAL) survives a crash of the process; `full` also fsyncs every commit. */
 export type SyncMode = "full" | "normal";
 
-/** Index keys: broadcasts, direct messages to and from a user, a room's messages. */
-const keyOf = {
-  broadcast: "b",
-  to: (user: string) => `d:${user}`,
-  from: (user: string) => `s:${user}`,
-  room: (room: string) => `r:${room}`,
-  /** Both directions of one direct conversation, whichever user is first. */
-  pair: (a: string, b: string) => (a < b ? `c:${a}\n${b}` : `c:${b}\n${a}`),
-};
 
 /**
  * History in a SQLite file, WAL mode; "normal" sync by default, "full" to
@@ -58,13 +50,7 @@ export function createSqliteHistory(path: string, sync: SyncMode = "normal"): Hi
   /** `${sender}\n${cid}` → its message, in id order, for cids of the last CID_WINDOW_MS. */
   const cids = new Map<string, CidHit & { at: number }>();
   const remember = (id: number, kind: MessageKind, from: string, to: string | null, at: number, cid: string | null) => {
-    if (kind === "broadcast") index.add(keyOf.broadcast, id);
-    else if (kind === "room") index.add(keyOf.room(to!), id);
-    else {
-      index.add(keyOf.to(to!), id);
-      if (to !== from) index.add(keyOf.from(from), id);
-      index.add(keyOf.pair(from, to!), id);
-    }
+    for (const key of keysOf({ kind, from, to: to ?? undefined })) index.add(key, id);
     if (cid !== null && at >= Date.now() - CID_WINDOW_MS) {
       const key = `${from}\n${cid}`;
       cids.delete(key); // a cid reused after the window: keep the map in id order
@@ -88,6 +74,7 @@ export function createSqliteHistory(path: string, sync: SyncMode = "normal"): Hi
   const inserts: Statement[] = [];
   const insertOf = (n: number) =>
     (inserts[n] ??= db.query(`INSERT INTO messages (${COLS}) VALUES ${Array(n).fill("(?, ?, ?, ?, ?, ?, ?)").join(", ")}`));
+  const epoch = readEpoch(db);
   const appendTx = db.transaction((batch: readonly StoredMessage[]) => {
     for (let i = 0; i < batch.length; i += CHUNK) {
       const n = Math.min(CHUNK, batch.length - i);
@@ -129,37 +116,84 @@ export function createSqliteHistory(path: string, sync: SyncMode = "normal"): Hi
     ON CONFLICT (user) DO UPDATE SET id = max(id, excluded.id)`);
   const setCursorQ = db.query("INSERT INTO cursors (user, id) VALUES (?1, ?2) ON CONFLICT (user) DO UPDATE SET id = max(id, ?2)");
 
+  /** Finds a remembered cid: the store's de-duplication, within the window. */
+  const findCid = (from: string, cid: string, notBefore: number): CidHit | undefined => {
+    const hit = cids.get(`${from}\n${cid}`);
+    if (hit === undefined || hit.at < notBefore) return undefined;
+    return { id: hit.id, kind: hit.kind, to: hit.to };
+  };
+
+  /**
+   * Gives the new messages their ids and commits them in one transaction;
+   * only once it committed do the counters, indexes and cids move, so a
+   * failed batch leaves no trace.
+   */
+  const appendSync = (batch: readonly NewMessage[]): Appended[] => {
+    const out: Appended[] = new Array(batch.length);
+    const rows_: StoredMessage[] = [];
+    let seen: Map<string, CidHit> | undefined;
+    let id = last;
+    const window = Date.now() - CID_WINDOW_MS;
+    for (let i = 0; i < batch.length; i++) {
+      const n = batch[i]!;
+      if (n.cid !== undefined) {
+        const key = `${n.from}\n${n.cid}`;
+        const dup = seen?.get(key) ?? findCid(n.from, n.cid, window);
+        if (dup) {
+          out[i] = { duplicate: dup };
+          continue;
+        }
+        (seen ??= new Map()).set(key, { id: id + 1, kind: n.kind, to: n.to });
+      }
+      const m: StoredMessage = { id: ++id, kind: n.kind, from: n.from, text: n.text, at: n.at };
+      if (n.to !== undefined) m.to = n.to;
+      if (n.cid !== undefined) m.cid = n.cid;
+      rows_.push(m);
+      out[i] = { stored: m };
+    }
+    if (rows_.length === 0) return out;
+    appendTx(rows_);
+    rows += rows_.length;
+    for (const m of rows_) remember(m.id, m.kind, m.from, m.to ?? null, m.at, m.cid ?? null);
+    last = id;
+    return out;
+  };
+
+  /** Runs a synchronous read as the interface's promise: a throw becomes a rejection. */
+  const later = <T>(f: () => T): Promise<T> => {
+    try {
+      return Promise.resolve(f());
+    } catch (err) {
+      return Promise.reject(err);
+    }
+  };
+
   let closed = false;
   return {
+    epoch,
     lastId: () => last,
-    prunedThrough: () => pruned,
-    append(batch) {
-      if (batch.length === 0) return;
-      appendTx(batch);
-      rows += batch.length;
-      for (const m of batch) remember(m.id, m.kind, m.from, m.to ?? null, m.at, m.cid ?? null);
-      last = Math.max(last, batch[batch.length - 1]!.id);
+    newest: () => Promise.resolve(last),
+    prunedThrough: () => Promise.resolve(pruned),
+    append: (batch) => later(() => appendSync(batch)),
+    findByCid: (from, cid, notBefore) => Promise.resolve(findCid(from, cid, notBefore)),
+    visible: (reader, after, upTo, limit, newest = false) =>
+      later(() => fetch(mergeIds(readerKeys(reader.user, reader.rooms).map((k) => index.range(k, after, upTo, limit, newest)), limit, newest))),
+    inbox: (user, after, upTo, limit, newest = false) => later(() => fetch(index.range(keyOf.to(user), after, upTo, limit, newest))),
+    conversation: (a, b, before, limit) => later(() => fetch(index.before(keyOf.pair(a, b), before, limit))),
+    prunedInbox: (user) => later(() => (prunedInboxQ.get(user) as { id: number } | null)?.id ?? 0),
+    page: (room, before, limit) => later(() => fetch(index.before(room === undefined ? keyOf.broadcast : keyOf.room(room), before, limit))),
+    cursor: (user) => later(() => (cursorQ.get(user) as { id: number } | null)?.id ?? 0),
+    setCursor: (user, id) => later(() => void setCursorQ.run(user, id)),
+    prune: (maxMessages, minAt, maxRows) => later(() => pruneSync(maxMessages, minAt, maxRows)),
+    async close() {
+      if (closed) return;
+      closed = true;
+      checkpointer?.terminate();
+      db.close();
     },
-    findByCid(from, cid, notBefore) {
-      const hit = cids.get(`${from}\n${cid}`);
-      if (hit === undefined || hit.at < notBefore) return undefined;
-      return { id: hit.id, kind: hit.kind, to: hit.to };
-    },
-    visible(reader, after, upTo, limit, newest = false) {
-      const keys = [keyOf.broadcast, keyOf.to(reader.user), keyOf.from(reader.user)];
-      for (const room of reader.rooms) keys.push(keyOf.room(room));
-      const ids = mergeIds(keys.map((k) => index.range(k, after, upTo, limit, newest)), limit, newest);
-      return fetch(ids);
-    },
-    inbox: (user, after, limit, newest = false) => fetch(index.range(keyOf.to(user), after, Number.MAX_SAFE_INTEGER, limit, newest)),
-    conversation: (a, b, before, limit) => fetch(index.before(keyOf.pair(a, b), before, limit)),
-    prunedInbox: (user) => (prunedInboxQ.get(user) as { id: number } | null)?.id ?? 0,
-    page: (room, before, limit) => fetch(index.before(room === undefined ? keyOf.broadcast : keyOf.room(room), before, limit)),
-    cursor: (user) => (cursorQ.get(user) as { id: number } | null)?.id ?? 0,
-    setCursor(user, id) {
-      setCursorQ.run(user, id);
-    },
-    prune(maxMessages, minAt, maxRows) {
+  } satisfies History;
+
+  function pruneSync(maxMessages: number, minAt: number, maxRows: number): number {
       forgetCids();
       // Only the oldest `maxRows` rows are read: a step costs the same however
       // much history is kept, so pruning never holds up delivery for long.
@@ -180,14 +214,7 @@ export function createSqliteHistory(path: string, sync: SyncMode = "normal"): Hi
       pruned = Math.max(pruned, upTo);
       index.dropThrough(upTo);
       return removed;
-    },
-    close() {
-      if (closed) return;
-      closed = true;
-      checkpointer?.terminate();
-      db.close();
-    },
-  } satisfies History;
+  }
 
   /** Drops remembered cids, oldest first, that left the window; pruning does not, so a late retry is still known. */
   function forgetCids() {
@@ -206,4 +233,11 @@ function startCheckpointer(db: Database, path: string): Worker {
   worker.postMessage({ path, everyMs: CHECKPOINT_EVERY_MS });
   (worker as Worker & { unref?: () => void }).unref?.();
   return worker;
+}
+
+/** The store's epoch: made once, when the store is created empty, and kept with it. */
+function readEpoch(db: Database): string {
+  const fresh = Array.from(crypto.getRandomValues(new Uint8Array(8)), (b) => b.toString(16).padStart(2, "0")).join("");
+  db.query("INSERT OR IGNORE INTO secrets (key, value) VALUES ('epoch', ?)").run(fresh);
+  return String((db.query("SELECT value FROM secrets WHERE key = 'epoch'").get() as { value: string }).value);
 }

@@ -16,7 +16,7 @@ export function startPruning(history: History, retention: Retention, everyMs = E
   const run = async (): Promise<number> => {
     let total = 0;
     for (;;) {
-      const n = history.prune(retention.historyMaxMessages, Date.now() - retention.historyMaxAgeMs, STEP_ROWS);
+      const n = await history.prune(retention.historyMaxMessages, Date.now() - retention.historyMaxAgeMs, STEP_ROWS);
       total += n;
       if (n < STEP_ROWS) return total;
       await new Promise((r) => setTimeout(r, 1));

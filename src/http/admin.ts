@@ -5,7 +5,7 @@
 import { Elysia } from "elysia";
 import { timingSafeEqual } from "node:crypto";
 import type { Revocations } from "../auth/store";
-import type { Hub } from "../chat";
+import type { Hub } from "../hub/hub";
 import { ChatError } from "../errors";
 import type { Logger } from "../log";
 import { AdminBody, CLOSE, HttpError, isValidName } from "../protocol";

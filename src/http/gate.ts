@@ -6,7 +6,7 @@
 import type { Server } from "bun";
 import { bearerToken, roomAllowed, type Identity, type TokenVerifier } from "../auth/auth";
 import { ChatError } from "../errors";
-import type { Hub, Session } from "../chat";
+import type { Hub, Session } from "../hub/hub";
 import type { AuthMode, ErrorCode } from "../protocol";
 
 export interface GateOptions {
@@ -75,7 +75,7 @@ export function createGate(hub: Hub, o: GateOptions) {
    * Checks a WebSocket connect. `named` is the user in the path
    * (`/ws/:username`), undefined for `/ws`; `guest` names an open-mode `/ws`.
    */
-  const admit = async (request: Request, server: Server<unknown> | null | undefined, named: string | undefined, guest: () => string, opts: { since?: number; rooms: string[] }): Promise<Session> => {
+  const admit = async (request: Request, server: Server<unknown> | null | undefined, named: string | undefined, guest: () => string, opts: { since?: number; epoch?: string; rooms: string[] }): Promise<Session> => {
     if (!originAllowed(request.headers, o.allowedOrigins)) {
       throw new ChatError("forbidden", "This origin may not connect: the server's ALLOWED_ORIGINS does not list it");
     }
@@ -97,6 +97,7 @@ export function createGate(hub: Hub, o: GateOptions) {
       throw new ChatError("rate_limited", `"${user}" already has ${o.replayConcurrency} resumes in progress: retry in a moment`, undefined, 1000);
     }
     const session: Session = { user, since: opts.since, rooms: opts.rooms, ip };
+    if (opts.epoch !== undefined) session.epoch = opts.epoch;
     if (identity) session.identity = identity;
     return session;
   };

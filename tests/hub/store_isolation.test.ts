@@ -46,7 +46,7 @@ test("Hub.flush: one message the store refuses fails alone; the rest of its batc
   expect(await b.next<ErrorFrame>(isError)).toMatchObject({ code: "store_failed", cid: "2" });
   const texts = (await b.take<MessageFrame>(2, isMessage)).map((m) => m.text);
   expect(texts).toEqual(["before", "after"]);
-  expect(history.page(undefined, Number.MAX_SAFE_INTEGER, 10).map((m) => m.text)).toEqual(["after", "before"]);
+  expect((await history.page(undefined, Number.MAX_SAFE_INTEGER, 10)).map((m) => m.text)).toEqual(["after", "before"]);
   // One short line for the failed batch, no stack trace.
   const errors = lines.filter((l) => l.startsWith("error "));
   expect(errors.length).toBe(1);
@@ -80,7 +80,7 @@ test("planReplay: an inbox replay after pruning removed undelivered direct messa
   for (let i = 0; i < 5; i++) a.send({ type: "broadcast", text: `b${i}`, cid: `b${i}` });
   await a.next(isAck("b4"));
   // Keeps the 5 broadcasts: every direct message to carol is gone before she read it.
-  expect(s.history.prune(5, 0, 1000)).toBe(5);
+  expect(await s.history.prune(5, 0, 1000)).toBe(5);
   const c = new (await import("../helpers")).Client(`${s.ws}/ws/carol`);
   open.push(c);
   const w = await c.next<WelcomeFrame>((f) => f.type === "welcome");

@@ -1,7 +1,7 @@
 import type { ServerWebSocket } from "bun";
-import type { StoredMessage } from "./history/history";
-import type { Hub } from "./chat";
-import { LIMITS } from "./protocol";
+import type { StoredMessage } from "../history/history";
+import type { Hub } from "./hub";
+import { LIMITS } from "../protocol";
 
 /**
  * What one socket keeps: its user, its rooms and its replay position. It is
@@ -16,8 +16,13 @@ export class Connection {
   replay: StoredMessage[] = [];
   replayAt = 0;
   replayUpTo = 0;
-  /** Backpressure paused the replay; newer messages must be read before going live. */
-  paused = false;
+  /** The welcome went out; frames that came before it wait in `early`. */
+  welcomed = false;
+  early: (string | Buffer)[] | undefined;
+  /** The socket closed; async work for it stops. */
+  closed = false;
+  /** A replay read or send is under way (drain must not start a second one). */
+  streaming = false;
   /** This connect counts against the user's concurrent `since` replays until it is live. */
   countedReplay = false;
   /** The token's `rooms` claim; undefined: every room. */

@@ -1,0 +1,119 @@
+/**
+ * Group commit: every message accepted in one turn of the event loop goes to
+ * the store in one append, which assigns the ids and answers retries of a
+ * stored cid; then each sender gets its ack and the broker the batch. One
+ * append is in flight at a time, so batches reach the broker in id order.
+ */
+import type { ServerWebSocket } from "bun";
+import type { Broker } from "../broker/broker";
+import type { Appended, CidHit, History, NewMessage, StoredMessage } from "../history/history";
+import { encode, type ErrorFrame } from "../protocol";
+import { toFrame } from "./replay";
+
+/** A message waiting for its batch's commit, and who to answer. */
+interface Pending {
+  m: NewMessage;
+  ws: ServerWebSocket<unknown>;
+}
+
+/** What the committer reports to the hub. */
+export interface CommitEvents {
+  /** The ack for a stored message or a retry of one (`hit`). */
+  ack(ws: ServerWebSocket<unknown>, cid: string, hit: CidHit): void;
+  /** The message could not be stored: the sender is told `store_failed`. */
+  failed(ws: ServerWebSocket<unknown>, data: string): void;
+  /** One line for the log about a failed append (the hub rate-limits it). */
+  log(line: string, err: unknown): void;
+  /** The store started over (another epoch): the hub must make every socket resume. */
+  epochChanged(): void;
+}
+
+/** Counters the committer keeps for /metrics. */
+export interface CommitStats {
+  accepted: number;
+  duplicates: number;
+  storeFailures: number;
+  batches: number;
+}
+
+export class Committer {
+  readonly stats: CommitStats = { accepted: 0, duplicates: 0, storeFailures: 0, batches: 0 };
+  #pending: Pending[] = [];
+  #queued = false;
+  #inFlight: Promise<void> | undefined;
+
+  constructor(readonly history: History, readonly broker: Broker, readonly events: CommitEvents) {}
+
+  /** Queues a message for the next batch. */
+  add(ws: ServerWebSocket<unknown>, m: NewMessage): void {
+    this.#pending.push({ m, ws });
+    if (!this.#queued && this.#inFlight === undefined) {
+      this.#queued = true;
+      setImmediate(this.flush);
+    }
+  }
+
+  /** Commits what is pending now; resolves once it and anything in flight is done. */
+  readonly flush = async (): Promise<void> => {
+    this.#queued = false;
+    while (this.#inFlight) await this.#inFlight;
+    const batch = this.#pending;
+    if (batch.length === 0) return;
+    this.#pending = [];
+    this.#inFlight = this.#commit(batch).finally(() => {
+      this.#inFlight = undefined;
+      // What arrived during the append is the next batch.
+      if (this.#pending.length > 0 && !this.#queued) {
+        this.#queued = true;
+        setImmediate(this.flush);
+      }
+    });
+    return this.#inFlight;
+  };
+
+  async #commit(batch: Pending[]): Promise<void> {
+    let results: Appended[] | undefined;
+    try {
+      results = await this.history.append(batch.map((p) => p.m));
+    } catch (err) {
+      this.events.log(`storing a batch of ${batch.length} messages failed`, err);
+      if ((err as { code?: unknown }).code === "EPOCH") this.events.epochChanged();
+      if (batch.length === 1 || storeWide(err)) return this.#fail(batch);
+      // Something one message may cause: try each alone, so the others are stored.
+      for (const p of batch) await this.#commit([p]);
+      return;
+    }
+    this.stats.batches++;
+    const stored: StoredMessage[] = [];
+    const frames: string[] = [];
+    for (let i = 0; i < batch.length; i++) {
+      const r = results[i]!;
+      const p = batch[i]!;
+      if (r.duplicate) {
+        this.stats.duplicates++;
+        this.events.ack(p.ws, p.m.cid!, r.duplicate);
+        continue;
+      }
+      stored.push(r.stored);
+      frames.push(encode(toFrame(r.stored)));
+      if (p.m.cid !== undefined) this.events.ack(p.ws, p.m.cid, r.stored);
+    }
+    this.stats.accepted += stored.length;
+    if (stored.length > 0) this.broker.committed(stored, frames);
+  }
+
+  #fail(batch: Pending[]): void {
+    this.stats.storeFailures += batch.length;
+    for (const p of batch) {
+      const frame: ErrorFrame = { type: "error", code: "store_failed", message: "The server could not store the message: send it again later" };
+      if (p.m.cid !== undefined) frame.cid = p.m.cid;
+      this.events.failed(p.ws, encode(frame));
+    }
+  }
+}
+
+/** Errors of the whole store (locked, full, I/O, another epoch), not of one message: retrying apart would only wait longer. */
+function storeWide(err: unknown): boolean {
+  const code = (err as { code?: unknown }).code;
+  return typeof code === "string" && (code === "EPOCH" || /^SQLITE_(BUSY|LOCKED|FULL|IOERR|CANTOPEN|READONLY|NOMEM|CORRUPT|NOTADB)/.test(code) || /^(ECONN|ETIMEDOUT|ERR_REDIS)/.test(code));
+}

@@ -1,0 +1,366 @@
+import type { ServerWebSocket } from "bun";
+import type { Broker } from "../broker/broker";
+import type { CidHit, History } from "../history/history";
+import type { Presence } from "../presence";
+import type { Identity, TokenVerifier } from "../auth/auth";
+import { roomAllowed } from "../auth/auth";
+import { ChatError } from "../errors";
+import { decodeFrame } from "../decode";
+import { consoleLogger, limitedErrors, oneLine, type Logger } from "../log";
+import { CLOSE, LIMITS, encode, type ErrorFrame, type MessageKind } from "../protocol";
+import { Committer } from "./commit";
+import { Connection } from "./connection";
+import { Cursors } from "./cursors";
+import { armExpiry, reauth } from "./identity";
+import { RateLimiter } from "./rate";
+import { planReplay, streamReplay } from "./replay";
+import { topics } from "./routing";
+
+/** How long a client may go on sending after `rate_limited` before it is closed with 4008. */
+export const RATE_LIMIT_GRACE_MS = 10_000;
+/** Frames a client may send before its welcome; they are handled right after it. */
+const EARLY_FRAMES_MAX = 100;
+
+/** What a connect brings, checked before the upgrade. */
+export interface Session {
+  user: string;
+  since?: number;
+  /** The epoch `since` belongs to, when the client knows it. */
+  epoch?: string;
+  rooms: readonly string[];
+  /** The verified token's holder (jwt and accounts modes). */
+  identity?: Identity;
+  /** The client's address (after TRUST_PROXY). */
+  ip: string;
+}
+
+/** What the hub needs; all of it is built outside and passed in. */
+export interface HubDeps {
+  history: History;
+  broker: Broker;
+  presence: Presence;
+  /** Most messages one connect replays before it answers `resumed:false`. */
+  replayLimit: number;
+  /** How long a closing client may still be receiving (default 2,000 ms); see Cursors. */
+  closeGraceMs?: number;
+  /** Per-user message rate (0: off) and burst. */
+  msgRate?: number;
+  msgBurst?: number;
+  /** Verifies `auth` frames; undefined in open mode. */
+  verifier?: TokenVerifier;
+  log?: Logger;
+}
+
+/** Counters for /metrics; they only go up. */
+export interface HubStats {
+  badFrames: number;
+  /** Sends Bun reported as dropped (0) rather than sent or queued. */
+  droppedSends: number;
+  /** Replays that met backpressure and waited for the socket to drain. */
+  replayPauses: number;
+  opened: number;
+  closed: number;
+  rateLimited: number;
+  /** Times every socket was told to resume because the broker lost messages. */
+  gaps: number;
+}
+
+/**
+ * Socket events in, the hub's parts out: decode → check → commit (group
+ * commit, ids from the store) → broker → `server.publish`; replay before
+ * live delivery; inbox cursors; limits. Connections hold a small
+ * `Connection` as their socket data, nothing of the HTTP request.
+ */
+export class Hub {
+  readonly stats: HubStats = { badFrames: 0, droppedSends: 0, replayPauses: 0, opened: 0, closed: 0, rateLimited: 0, gaps: 0 };
+  readonly committer: Committer;
+  readonly cursors: Cursors;
+  readonly #sockets = new Set<ServerWebSocket<Connection>>();
+  /** Each user's open sockets on this node: for limits and admin disconnects. */
+  readonly #byUser = new Map<string, Set<ServerWebSocket<Connection>>>();
+  readonly #byIp = new Map<string, number>();
+  /** Connects per user whose `since` replay is still streaming. */
+  readonly #replaying = new Map<string, number>();
+  readonly #rate: RateLimiter | undefined;
+  readonly log: Logger;
+  readonly #logError: (kind: string, line: string) => void;
+  #closing = false;
+  /** Resolves once the broker delivers: `index.ts` waits for it before listening. */
+  readonly ready: Promise<void>;
+
+  constructor(readonly deps: HubDeps) {
+    this.#rate = deps.msgRate ? new RateLimiter(deps.msgRate, deps.msgBurst ?? deps.msgRate) : undefined;
+    this.log = deps.log ?? consoleLogger;
+    this.#logError = limitedErrors(this.log);
+    const { history, broker } = deps;
+    this.cursors = new Cursors(history, () => broker.deliveredThrough(), deps.closeGraceMs);
+    this.committer = new Committer(history, broker, {
+      ack: (ws, cid, hit) => this.#send(ws, this.#ack(cid, hit)),
+      failed: (ws, data) => this.#send(ws, data),
+      log: (line, err) => this.#logError("store", `${line}: ${oneLine(err)}`),
+      epochChanged: () => this.resync("the message store started over"),
+    });
+    this.ready = broker.start(history.lastId(), {
+      delivered: (batch) => this.cursors.delivered(batch[0]!.id, Date.now()),
+      gap: (reason) => this.resync(reason),
+    });
+  }
+
+  /** Open sockets of `user` on this node. */
+  connectionsOf(user: string): number {
+    return this.#byUser.get(user)?.size ?? 0;
+  }
+
+  /** Open sockets from client address `ip` on this node. */
+  connectionsFrom(ip: string): number {
+    return this.#byIp.get(ip) ?? 0;
+  }
+
+  /** Connects of `user` whose `since` replay is still streaming. */
+  replaysOf(user: string): number {
+    return this.#replaying.get(user) ?? 0;
+  }
+
+  /** Closes every socket of `user` on this node with `code`; returns how many. */
+  disconnect(user: string, code: number, reason: string): number {
+    const socks = [...(this.#byUser.get(user) ?? [])];
+    for (const ws of socks) ws.close(code, reason);
+    return socks.length;
+  }
+
+  /**
+   * This node missed messages it cannot deliver live (`reason`): every
+   * socket is closed with 1013 and resumes from the store with `since`.
+   */
+  resync(reason: string): void {
+    this.stats.gaps++;
+    this.#logError("gap", `closing ${this.#sockets.size} connections so they resume from the store: ${reason}`);
+    for (const ws of this.#sockets) ws.close(CLOSE.backpressure, "Missed messages: reconnect with since to resume");
+  }
+
+  /** Takes over a freshly upgraded socket: welcome, replay, then live delivery. */
+  open(ws: ServerWebSocket<unknown>, session: Session): void {
+    const { user } = session;
+    const conn = new Connection(this, user, session.rooms, session.ip);
+    const sock = ws as ServerWebSocket<Connection>;
+    sock.data = conn;
+    this.#sockets.add(sock);
+    this.stats.opened++;
+    let mine = this.#byUser.get(user);
+    if (!mine) this.#byUser.set(user, (mine = new Set()));
+    mine.add(sock);
+    this.#byIp.set(session.ip, (this.#byIp.get(session.ip) ?? 0) + 1);
+    if (session.identity) {
+      conn.allowedRooms = session.identity.rooms;
+      armExpiry(sock, conn, session.identity.validUntil);
+    }
+    if (session.since !== undefined) {
+      conn.countedReplay = true;
+      this.#replaying.set(user, this.replaysOf(user) + 1);
+    }
+    const first = this.deps.presence.add(user);
+    void this.#welcome(sock, conn, session, first);
+  }
+
+  /** Plans the replay, sends the welcome, streams the replay; `first`: announce the user once subscribed. */
+  async #welcome(ws: ServerWebSocket<Connection>, conn: Connection, session: Session, first: boolean): Promise<void> {
+    const { history, broker, presence, replayLimit } = this.deps;
+    let plan;
+    try {
+      plan = await planReplay(history, conn, session, broker.deliveredThrough(), replayLimit);
+    } catch (err) {
+      this.#logError("replay", `could not read the replay of "${conn.user}": ${oneLine(err)}`);
+      ws.close(1011, "Could not read history: reconnect in a moment");
+      return;
+    }
+    if (conn.closed) return;
+    this.#send(ws, encode({
+      type: "welcome", user: conn.user, online: presence.users(), lastId: plan.upTo, resumed: plan.resumed,
+      replay: plan.messages.length, epoch: history.epoch,
+    }));
+    conn.welcomed = true;
+    conn.replay = plan.messages;
+    conn.replayUpTo = plan.upTo;
+    // Runs synchronously up to its first wait: usually subscribed by the time it returns.
+    void this.#stream(ws, conn);
+    if (first) this.deps.broker.publish(topics.all, encode({ type: "presence", event: "join", user: conn.user }));
+    const early = conn.early;
+    conn.early = undefined;
+    for (const raw of early ?? []) this.message(ws, conn, raw);
+  }
+
+  /** One incoming frame. Never throws: bad input gets an error frame. */
+  message(ws: ServerWebSocket<Connection>, conn: Connection, raw: string | Buffer): void {
+    if (!conn.welcomed) {
+      const early = (conn.early ??= []);
+      if (early.length >= EARLY_FRAMES_MAX) ws.close(CLOSE.policyViolation, "Too many frames before the welcome");
+      else early.push(raw);
+      return;
+    }
+    if (typeof raw !== "string") {
+      ws.close(CLOSE.unsupportedData, "Binary frames are not supported: send JSON text frames");
+      return;
+    }
+    try {
+      const f = decodeFrame(raw);
+      switch (f.type) {
+        case "broadcast":
+          return this.#accept(ws, conn, "broadcast", undefined, f.text, f.cid);
+        case "direct":
+          return this.#accept(ws, conn, "direct", f.to, f.text, f.cid);
+        case "room":
+          if (!conn.rooms.has(f.room)) {
+            throw new ChatError("not_member", `You are not in room "${f.room}": join it before sending to it`, f.cid);
+          }
+          return this.#accept(ws, conn, "room", f.room, f.text, f.cid);
+        case "auth":
+          return reauth(ws, conn, f, this.deps.verifier, {
+            ack: (cid) => this.#send(ws, encode({ type: "ack", cid })),
+            reject: (err) => this.#reject(ws, conn, err),
+            open: () => this.#sockets.has(ws),
+          });
+        case "join":
+          if (!roomAllowed(conn.allowedRooms, f.room)) {
+            throw new ChatError("forbidden", `Your token does not allow room "${f.room}"`, f.cid);
+          }
+          if (!conn.rooms.has(f.room) && conn.rooms.size >= LIMITS.roomsMax) {
+            throw new ChatError("invalid_room", `Cannot join "${f.room}": a connection may be in at most ${LIMITS.roomsMax} rooms`, f.cid);
+          }
+          conn.rooms.add(f.room);
+          if (conn.live) ws.subscribe(topics.room(f.room));
+          if (f.cid !== undefined) this.#send(ws, encode({ type: "ack", cid: f.cid }));
+          return;
+        case "leave":
+          conn.rooms.delete(f.room);
+          if (conn.live) ws.unsubscribe(topics.room(f.room));
+          if (f.cid !== undefined) this.#send(ws, encode({ type: "ack", cid: f.cid }));
+          return;
+      }
+    } catch (err) {
+      this.#reject(ws, conn, err);
+    }
+  }
+
+  /** The socket can take more: go on with a replay that backpressure paused. */
+  drain(ws: ServerWebSocket<Connection>, conn: Connection): void {
+    if (conn.welcomed && !conn.live && !conn.streaming) void this.#stream(ws, conn);
+  }
+
+  /** A socket closed, for whatever reason. */
+  close(ws: ServerWebSocket<Connection>, conn: Connection, code: number): void {
+    if (!this.#sockets.delete(ws)) return;
+    conn.closed = true;
+    this.stats.closed++;
+    clearTimeout(conn.expiry);
+    this.#doneReplaying(conn);
+    const mine = this.#byUser.get(conn.user);
+    if (mine && mine.delete(ws) && mine.size === 0) this.#byUser.delete(conn.user);
+    const n = (this.#byIp.get(conn.ip) ?? 1) - 1;
+    if (n > 0) this.#byIp.set(conn.ip, n);
+    else this.#byIp.delete(conn.ip);
+    if (!this.deps.presence.remove(conn.user)) return;
+    // Only a close the client asked for (1000, 1001, or a close frame with no
+    // code: 1005) suggests it read what was sent; otherwise, and on shutdown,
+    // the inbox keeps the messages (a duplicate is better than a loss).
+    if ((code === 1000 || code === 1001 || code === 1005) && conn.live && !this.#closing) {
+      this.cursors.closed(conn.user, Date.now()).catch((err) => {
+        this.#logError("cursor", `could not record the inbox cursor of "${conn.user}": ${oneLine(err)}`);
+      });
+    }
+    this.deps.broker.publish(topics.all, encode({ type: "presence", event: "leave", user: conn.user }));
+  }
+
+  /** Commits what is pending, then closes every socket with 1001. */
+  async shutdown(reason = "Server is shutting down: reconnect in a moment"): Promise<void> {
+    this.#closing = true;
+    await this.committer.flush();
+    for (const ws of this.#sockets) ws.close(CLOSE.goingAway, reason);
+  }
+
+  /** Open sockets on this node. */
+  get connections(): number {
+    return this.#sockets.size;
+  }
+
+  #accept(ws: ServerWebSocket<Connection>, conn: Connection, kind: MessageKind, to: string | undefined, text: string, cid: string | undefined): void {
+    if (this.#rate && !this.#allow(ws, conn, cid)) return;
+    const m: { kind: MessageKind; from: string; to?: string; text: string; at: number; cid?: string } = { kind, from: conn.user, text, at: Date.now() };
+    if (to !== undefined) m.to = to;
+    if (cid !== undefined) m.cid = cid;
+    this.committer.add(ws, m);
+  }
+
+  #ack(cid: string, hit: CidHit): string {
+    if (hit.kind === "direct" && !this.deps.presence.isOnline(hit.to!)) {
+      return encode({ type: "ack", cid, id: hit.id, delivered: false });
+    }
+    return encode({ type: "ack", cid, id: hit.id });
+  }
+
+  /** Streams the replay; drain() calls it again after backpressure. */
+  async #stream(ws: ServerWebSocket<Connection>, conn: Connection): Promise<void> {
+    conn.streaming = true;
+    let state;
+    try {
+      state = await streamReplay(ws, conn, { history: this.deps.history, deliveredThrough: () => this.deps.broker.deliveredThrough() });
+    } catch (err) {
+      this.#logError("replay", `could not read the catch-up of "${conn.user}": ${oneLine(err)}`);
+      ws.close(1011, "Could not read history: reconnect with since");
+      return;
+    } finally {
+      conn.streaming = false;
+    }
+    if (state === "dropped") this.stats.droppedSends++;
+    else if (state === "paused") this.stats.replayPauses++;
+    else this.#doneReplaying(conn);
+  }
+
+  #doneReplaying(conn: Connection): void {
+    if (!conn.countedReplay) return;
+    conn.countedReplay = false;
+    const n = this.replaysOf(conn.user) - 1;
+    if (n > 0) this.#replaying.set(conn.user, n);
+    else this.#replaying.delete(conn.user);
+  }
+
+  /** Spends a message from the user's bucket; false (and an error frame, or a close) when it is empty. */
+  #allow(ws: ServerWebSocket<Connection>, conn: Connection, cid: string | undefined): boolean {
+    const now = Date.now();
+    const wait = this.#rate!.take(conn.user, now);
+    if (wait === 0) {
+      conn.limitedSince = 0;
+      return true;
+    }
+    this.stats.rateLimited++;
+    if (conn.limitedSince === 0) conn.limitedSince = now;
+    else if (now - conn.limitedSince >= RATE_LIMIT_GRACE_MS) {
+      ws.close(CLOSE.rateLimited, "Kept sending after rate_limited: slow down, then reconnect");
+      return false;
+    }
+    const frame: ErrorFrame = { type: "error", code: "rate_limited", message: `Too many messages: at most ${this.deps.msgRate} a second; wait before sending again`, retryAfterMs: wait };
+    if (cid !== undefined) frame.cid = cid;
+    this.#send(ws, encode(frame));
+    return false;
+  }
+
+  #reject(ws: ServerWebSocket<Connection>, conn: Connection, err: unknown): void {
+    if (!(err instanceof ChatError)) {
+      this.#logError("frame", `unexpected error handling a frame: ${oneLine(err)}`);
+      this.#send(ws, encode({ type: "error", code: "internal", message: "The server failed to handle the frame: send it again" }));
+      return;
+    }
+    this.stats.badFrames++;
+    const frame: ErrorFrame = { type: "error", code: err.code, message: err.message };
+    if (err.cid !== undefined) frame.cid = err.cid;
+    if (err.retryAfterMs !== undefined) frame.retryAfterMs = err.retryAfterMs;
+    this.#send(ws, encode(frame));
+    if (conn.countBadFrame(Date.now())) {
+      ws.close(CLOSE.policyViolation, `More than ${LIMITS.badFramesMax} bad frames in a minute`);
+    }
+  }
+
+  #send(ws: ServerWebSocket<unknown>, data: string): void {
+    if (ws.readyState !== 1) return;
+    if (ws.send(data) === 0) this.stats.droppedSends++;
+  }
+}

@@ -1,0 +1,121 @@
+/**
+ * What a connect replays before it goes live, and the streaming of it: plan
+ * from the store, send under backpressure, catch up with what was delivered
+ * meanwhile, then subscribe in the same turn as the last check, so no message
+ * falls between the replay and the live stream.
+ */
+import type { ServerWebSocket } from "bun";
+import type { History, Reader, StoredMessage } from "../history/history";
+import type { Connection } from "./connection";
+import { readerTopics } from "./routing";
+import { encode, type MessageFrame } from "../protocol";
+
+/** Recent broadcasts replayed for context on a connect without `since`. */
+const CONTEXT_BROADCASTS = 50;
+/** Rows read per catch-up query. */
+const CATCH_UP_ROWS = 1000;
+
+/** Turns a stored message into the frame clients see. */
+export const toFrame = (m: StoredMessage): MessageFrame => ({
+  type: "message", id: m.id, kind: m.kind, from: m.from, to: m.to, text: m.text, at: m.at,
+});
+
+/** What one connect replays before going live, and whether that is complete. */
+export interface ReplayPlan {
+  messages: StoredMessage[];
+  /** False when the replay cannot be complete: a gap the client must know of. */
+  resumed: boolean;
+  /** Live delivery covers every id above this one. */
+  upTo: number;
+}
+
+/** Where a connect asks to resume from: after id `since` of the store whose epoch is `epoch`. */
+export interface ResumePoint {
+  since?: number;
+  epoch?: string;
+}
+
+/**
+ * With a `since` of this store's epoch: everything the reader may see after
+ * it (the newest `limit` when there is more). Otherwise (no `since`, another
+ * epoch, or a `since` the store never reached): the user's inbox (direct
+ * messages since they last received) and the last 50 broadcasts, with
+ * `resumed:false` when a `since` was given, since it cannot be honoured.
+ */
+export async function planReplay(history: History, reader: Reader, at: ResumePoint, upTo: number, limit: number): Promise<ReplayPlan> {
+  let since = at.since;
+  let honoured = true;
+  if (since !== undefined && ((at.epoch !== undefined && at.epoch !== history.epoch) || (since > upTo && since > (await history.newest())))) {
+    since = undefined;
+    honoured = false;
+  }
+  if (since !== undefined) {
+    let resumed = since >= (await history.prunedThrough());
+    let messages = await history.visible(reader, since, upTo, limit + 1);
+    if (messages.length > limit) {
+      resumed = false;
+      messages = await history.visible(reader, since, upTo, limit, true);
+    }
+    return { messages, resumed, upTo };
+  }
+  const [cursor, prunedInbox] = await Promise.all([history.cursor(reader.user), history.prunedInbox(reader.user)]);
+  let inbox = await history.inbox(reader.user, cursor, upTo, limit + 1);
+  // Pruning removed direct messages this user had not received: say so, never a silent loss.
+  const resumed = honoured && inbox.length <= limit && cursor >= prunedInbox;
+  // Past the limit, the newest are the ones worth showing; resumed:false tells of the gap.
+  if (inbox.length > limit) inbox = await history.inbox(reader.user, cursor, upTo, limit, true);
+  const context = (await history.page(undefined, upTo + 1, CONTEXT_BROADCASTS)).reverse();
+  return { messages: mergeById(inbox, context), resumed, upTo };
+}
+
+/** What streaming needs of the node: the store, and how far live delivery has got. */
+export interface ReplaySource {
+  history: History;
+  deliveredThrough(): number;
+}
+
+/**
+ * Sends the connection's replay until Bun reports backpressure ("paused":
+ * call again on drain) or a drop ("dropped"). Once everything is sent, it
+ * reads what was delivered meanwhile and, when nothing is left, subscribes
+ * the socket to its topics in that same turn ("live"). Resolves "closed" when
+ * the socket closed on the way.
+ */
+export async function streamReplay(ws: ServerWebSocket<Connection>, conn: Connection, src: ReplaySource): Promise<"live" | "paused" | "dropped" | "closed"> {
+  for (;;) {
+    while (conn.replayAt < conn.replay.length) {
+      const r = ws.send(encode(toFrame(conn.replay[conn.replayAt++]!)));
+      if (r === 0) return "dropped";
+      if (r === -1) return "paused";
+    }
+    if (conn.closed) return "closed";
+    const through = src.deliveredThrough();
+    if (through <= conn.replayUpTo) break;
+    // Delivered while the replay was read or sent, without this socket: read it from the store.
+    const upTo = Math.min(through, conn.replayUpTo + CATCH_UP_ROWS * 4);
+    const next = await src.history.visible(conn, conn.replayUpTo, upTo, CATCH_UP_ROWS);
+    if (conn.closed) return "closed";
+    conn.replay = next;
+    conn.replayAt = 0;
+    conn.replayUpTo = next.length === CATCH_UP_ROWS ? next[CATCH_UP_ROWS - 1]!.id : upTo;
+  }
+  conn.replay = [];
+  conn.replayAt = 0;
+  for (const topic of readerTopics(conn.user, conn.rooms)) ws.subscribe(topic);
+  conn.live = true;
+  return "live";
+}
+
+/** Merges two id-ordered lists that share no id into one. */
+function mergeById(a: StoredMessage[], b: StoredMessage[]): StoredMessage[] {
+  if (a.length === 0) return b;
+  if (b.length === 0) return a;
+  const out: StoredMessage[] = [];
+  let i = 0;
+  let j = 0;
+  while (i < a.length || j < b.length) {
+    if (j >= b.length || (i < a.length && a[i]!.id < b[j]!.id)) out.push(a[i++]!);
+    else out.push(b[j++]!);
+  }
+  return out;
+}

@@ -1,0 +1,59 @@
+/**
+ * Who may see a message, in one table: the topics it is published to, the
+ * index keys a store files it under, and the topics and keys a reader
+ * subscribes to and reads from are all derived here.
+ */
+import type { MessageKind } from "../protocol";
+
+/** Topic names: one place that spells them. */
+export const topics = {
+  all: "all",
+  user: (name: string) => `user:${name}`,
+  room: (name: string) => `room:${name}`,
+} as const;
+
+/** Index keys of a store: broadcasts, direct messages to and from a user, a room, one direct conversation. */
+export const indexKeys = {
+  broadcast: "b",
+  to: (user: string) => `d:${user}`,
+  from: (user: string) => `s:${user}`,
+  room: (room: string) => `r:${room}`,
+  /** Both directions of one direct conversation, whichever user is first. */
+  pair: (a: string, b: string) => (a < b ? `c:${a}\n${b}` : `c:${b}\n${a}`),
+} as const;
+
+/** What routing needs of a message. */
+export interface Routed {
+  kind: MessageKind;
+  from: string;
+  to?: string;
+}
+
+/** The topics a message is published to: everyone, the room, or both ends of a direct message (once for oneself). */
+export function topicsOf(m: Routed): string[] {
+  if (m.kind === "broadcast") return [topics.all];
+  if (m.kind === "room") return [topics.room(m.to!)];
+  return m.to === m.from ? [topics.user(m.to!)] : [topics.user(m.to!), topics.user(m.from)];
+}
+
+/** The index keys a message is filed under. */
+export function keysOf(m: Routed): string[] {
+  if (m.kind === "broadcast") return [indexKeys.broadcast];
+  if (m.kind === "room") return [indexKeys.room(m.to!)];
+  const pair = indexKeys.pair(m.from, m.to!);
+  return m.to === m.from ? [indexKeys.to(m.to!), pair] : [indexKeys.to(m.to!), indexKeys.from(m.from), pair];
+}
+
+/** The topics a connection of `user` in `rooms` subscribes to: the same set `topicsOf` publishes to. */
+export function readerTopics(user: string, rooms: Iterable<string>): string[] {
+  const out = [topics.all, topics.user(user)];
+  for (const r of rooms) out.push(topics.room(r));
+  return out;
+}
+
+/** The index keys holding what `user` in `rooms` may read: the same set `keysOf` files under. */
+export function readerKeys(user: string, rooms: Iterable<string>): string[] {
+  const out: string[] = [indexKeys.broadcast, indexKeys.to(user), indexKeys.from(user)];
+  for (const r of rooms) out.push(indexKeys.room(r));
+  return out;
+}

@@ -9,7 +9,8 @@ import type { Revocations } from "./auth/store";
 import { ChatError } from "./errors";
 import { Hub, type Session } from "./hub/hub";
 import { toFrame } from "./hub/replay";
-import { Presence } from "./presence";
+import type { Presence } from "./presence/presence";
+import { createLocalPresence } from "./presence/presence_local";
 import {
   AuthModeBody, ClientFrame, HealthBody, HistoryBody, HttpError, LIMITS, OnlineBody, SUBPROTOCOL, ServerFrame,
   isValidName, type AuthMode,
@@ -37,6 +38,10 @@ export interface AppDeps {
   history: History;
   /** Fan-out; defaults to this node's own Bun pub/sub. */
   broker?: Broker;
+  /** Who is online; defaults to this node's own count. */
+  presence?: Presence;
+  /** Users online up to which everyone hears of every join and leave (default 500). */
+  presenceGlobalMax?: number;
   /** Most messages a connect replays before it answers `resumed:false` (default 10,000). */
   replayLimit?: number;
   /** See HubDeps.closeGraceMs (default 2,000 ms). */
@@ -127,12 +132,12 @@ type Admitted = { wirechat?: Session };
  */
 export function createApp(deps: AppDeps) {
   const broker = deps.broker ?? createLocalBroker();
-  const presence = new Presence();
+  const presence = deps.presence ?? createLocalPresence();
   const auth = deps.auth ?? { mode: "open" };
   const log = deps.log ?? consoleLogger;
   const hub = new Hub({
     history: deps.history, broker, presence, replayLimit: deps.replayLimit ?? 10_000, closeGraceMs: deps.closeGraceMs,
-    msgRate: deps.msgRate ?? 0, msgBurst: deps.msgBurst, verifier: auth.verifier, log,
+    msgRate: deps.msgRate ?? 0, msgBurst: deps.msgBurst, verifier: auth.verifier, log, presenceGlobalMax: deps.presenceGlobalMax,
   });
   const maxPerUser = deps.maxConnectionsPerUser ?? 20;
   const gate = createGate(hub, {
@@ -213,8 +218,15 @@ export function createApp(deps: AppDeps) {
     })
     .get("/users/online", async ({ request }) => {
       await gate.identify(request.headers);
-      return { users: presence.users() };
+      return { users: presence.users(), count: presence.count() };
     }, { response: { 200: OnlineBody, 401: HttpError } })
+    .get("/rooms/:room/online", async ({ request, params }) => {
+      if (!isValidName(params.room)) throw new ChatError("invalid_room", `Invalid room name: ${NAME_RULE}`);
+      const caller = await gate.identify(request.headers);
+      if (caller && !roomAllowed(caller.rooms, params.room)) throw new ChatError("forbidden", `Your token does not allow room "${params.room}"`);
+      const users = presence.roomUsers(params.room);
+      return { users, count: users.length };
+    }, { response: { 200: OnlineBody, 400: HttpError, 401: HttpError, 403: HttpError } })
     .get("/history", async ({ request, query }) => {
       await gate.identify(request.headers);
       return historyPage(undefined, query);

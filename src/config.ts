@@ -43,6 +43,14 @@ export interface Config {
   adminToken?: string;
   /** When set, `/metrics` needs this bearer token. */
   metricsToken?: string;
+  /** Cluster mode: history, fan-out, presence and identity live in this Redis. */
+  redisUrl?: string;
+  /** Prefix of every Redis key (several clusters may share one Redis). */
+  redisPrefix: string;
+  /** Up to this many users online, everyone hears of every join and leave. */
+  presenceGlobalMax: number;
+  /** Cluster mode: a node silent this long is gone, and its users offline. */
+  presenceTtlMs: number;
   /** SQLite file for durable history; `:memory:` keeps it in memory (tests). */
   dbPath: string;
   /** `normal`: a commit survives a process crash; `full`: also an OS crash or power loss (an fsync per commit). */
@@ -59,6 +67,9 @@ export const DEFAULTS: Config = {
   auth: { mode: "open", implicit: true, jwtSecrets: [], tokenTtlMs: 12 * 3600_000 },
   limits: { msgRate: 10, msgBurst: 50, maxConnectionsPerUser: 20, maxConnectionsPerIp: 0, replayConcurrency: 2 },
   trustProxy: 0,
+  redisPrefix: "wc:",
+  presenceGlobalMax: 500,
+  presenceTtlMs: 10_000,
   dbPath: "./data/wirechat.db",
   dbSync: "normal",
   replayLimit: 10_000,
@@ -194,6 +205,10 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     trustProxy: trustProxyVar(env),
     adminToken: secretVar(env, "ADMIN_TOKEN"),
     metricsToken: secretVar(env, "METRICS_TOKEN"),
+    redisUrl: urlVar(env, "REDIS_URL", ["redis:", "rediss:"]),
+    redisPrefix: prefixVar(env),
+    presenceGlobalMax: intVar(env, "PRESENCE_GLOBAL_MAX", DEFAULTS.presenceGlobalMax, 0, 1_000_000),
+    presenceTtlMs: durationVar(env, "PRESENCE_TTL", DEFAULTS.presenceTtlMs),
     dbPath,
     dbSync,
     replayLimit: intVar(env, "REPLAY_LIMIT", DEFAULTS.replayLimit, 1, 1_000_000),
@@ -212,5 +227,11 @@ function trustProxyVar(env: Record<string, string | undefined>): number {
 function secretVar(env: Record<string, string | undefined>, name: string): string | undefined {
   const v = optional(env, name);
   if (v !== undefined && v.length < 16) throw new ConfigError(`${name} is invalid: use at least 16 characters`);
+  return v;
+}
+
+function prefixVar(env: Record<string, string | undefined>): string {
+  const v = optional(env, "REDIS_PREFIX") ?? DEFAULTS.redisPrefix;
+  if (!/^[A-Za-z0-9_.:-]{1,64}$/.test(v)) throw new ConfigError(`REDIS_PREFIX=${JSON.stringify(v)} is invalid: use 1 to 64 letters, digits, _ . : or -`);
   return v;
 }

@@ -5,7 +5,7 @@
 import { TypeCompiler } from "@sinclair/typebox/compiler";
 import { ChatError } from "./errors";
 import {
-  AuthFrame, BroadcastFrame, DirectFrame, JoinFrame, LeaveFrame, RoomFrame, TutorialFrame,
+  AuthFrame, BroadcastFrame, DirectFrame, UnwatchFrame, WatchFrame, JoinFrame, LeaveFrame, RoomFrame, TutorialFrame,
   LIMITS, isValidName, type ClientFrame,
 } from "./protocol";
 
@@ -16,6 +16,8 @@ const checkers = {
   leave: TypeCompiler.Compile(LeaveFrame),
   room: TypeCompiler.Compile(RoomFrame),
   auth: TypeCompiler.Compile(AuthFrame),
+  watch: TypeCompiler.Compile(WatchFrame),
+  unwatch: TypeCompiler.Compile(UnwatchFrame),
 } as const;
 const checkTutorial = TypeCompiler.Compile(TutorialFrame);
 
@@ -44,7 +46,7 @@ export function decodeFrame(raw: string): ClientFrame {
   if (isFrameType(type)) {
     if (checkers[type].Check(obj)) {
       const text = (obj as { text?: string }).text;
-      if (text !== undefined && !text.isWellFormed()) throw illFormed(obj.cid as string | undefined);
+      if (typeof text === "string" && !text.isWellFormed()) throw illFormed(obj.cid as string | undefined);
       return obj as ClientFrame;
     }
     throw explain(type, obj);
@@ -52,11 +54,11 @@ export function decodeFrame(raw: string): ClientFrame {
   if (type === undefined && "message" in obj) return tutorial(obj);
   const cid = typeof obj.cid === "string" ? obj.cid : undefined;
   if (type === undefined) {
-    throw new ChatError("invalid_frame", 'Frame has no "type": use broadcast, direct, join, leave, room or auth', cid);
+    throw new ChatError("invalid_frame", 'Frame has no "type": use broadcast, direct, join, leave, room, auth, watch or unwatch', cid);
   }
   throw new ChatError(
     "invalid_frame",
-    `Unknown frame type ${typeof type === "string" ? show(type) : typeof type}: use broadcast, direct, join, leave, room or auth`,
+    `Unknown frame type ${typeof type === "string" ? show(type) : typeof type}: use broadcast, direct, join, leave, room, auth, watch or unwatch`,
     cid,
   );
 }
@@ -127,5 +129,6 @@ function explain(type: FrameType, obj: Record<string, unknown>): ChatError {
     return bad(`"text" is ${text.length} characters: send 1 to ${LIMITS.textMax}`);
   }
   if (type === "auth") return bad(`"token" must be a string of 1 to ${LIMITS.tokenMax} characters`);
+  if (type === "watch" || type === "unwatch") return bad(`"users" must be a list of at most ${LIMITS.watchMax} usernames`);
   return bad("fields do not match the protocol");
 }

@@ -4,9 +4,8 @@
  */
 import { createApp, type AuthDeps } from "./app";
 import { ConfigError, loadConfig } from "./config";
-import { createSqliteHistory } from "./history/history_sqlite";
 import { startPruning } from "./history/retention";
-import { createSqliteAuthStore } from "./auth/store_sqlite";
+import { openStores, type Stores } from "./stores";
 import { createJwtVerifier } from "./auth/auth_jwt";
 import { Accounts, ACCOUNTS_ISSUER } from "./auth/accounts";
 import { consoleLogger as log, oneLine } from "./log";
@@ -25,16 +24,14 @@ try {
 }
 config = config!;
 
-let history;
-let store;
+let store: Stores;
 try {
-  history = createSqliteHistory(config.dbPath, config.dbSync);
-  store = createSqliteAuthStore(config.dbPath);
+  store = await openStores(config, log);
 } catch (err) {
-  fail(`cannot open DB_PATH=${JSON.stringify(config.dbPath)}: ${oneLine(err)}`);
+  fail(config.redisUrl === undefined ? `cannot open DB_PATH=${JSON.stringify(config.dbPath)}: ${oneLine(err)}` : `cannot use REDIS_URL: ${oneLine(err)}`);
 }
-history = history!;
 store = store!;
+const { history } = store;
 
 const { mode } = config.auth;
 const auth: AuthDeps = { mode, revocations: store.revocations };
@@ -44,15 +41,18 @@ if (mode === "jwt") {
     issuer: config.auth.issuer, audience: config.auth.audience, revocations: store.revocations,
   });
 } else if (mode === "accounts") {
-  const secret = config.auth.authSecret === undefined ? undefined : new TextEncoder().encode(config.auth.authSecret);
-  auth.accounts = new Accounts({ store: store.accounts, revocations: store.revocations, secret, tokenTtlMs: config.auth.tokenTtlMs });
-  auth.verifier = createJwtVerifier({ mode, secrets: [auth.accounts.key], issuer: ACCOUNTS_ISSUER, revocations: store.revocations });
+  const key = config.auth.authSecret === undefined ? await store.accounts.signingKey() : new TextEncoder().encode(config.auth.authSecret);
+  auth.accounts = new Accounts({ store: store.accounts, revocations: store.revocations, key, tokenTtlMs: config.auth.tokenTtlMs });
+  auth.verifier = createJwtVerifier({ mode, secrets: [key], issuer: ACCOUNTS_ISSUER, revocations: store.revocations });
 } else {
   log.warn(`AUTH=open: anyone can connect as anyone (usernames come from the URL); set AUTH=jwt or AUTH=accounts for identity`);
 }
 
 const app = createApp({
   history,
+  broker: store.broker,
+  presence: store.presence,
+  presenceGlobalMax: config.presenceGlobalMax,
   auth,
   replayLimit: config.replayLimit,
   msgRate: config.limits.msgRate,
@@ -76,7 +76,7 @@ try {
   fail(`cannot listen on ${config.host}:${config.port}: ${oneLine(err)}`);
 }
 const server = app.server!;
-console.log(`wirechat listening on http://${server.hostname}:${server.port} (auth: ${mode}, history: ${config.dbPath})`);
+console.log(`wirechat listening on http://${server.hostname}:${server.port} (auth: ${mode}, ${store.where})`);
 
 let stopping = false;
 const stop = async (signal: string) => {
@@ -86,8 +86,7 @@ const stop = async (signal: string) => {
   pruning.stop();
   await app.decorator.hub.shutdown();
   await app.stop();
-  await history.close();
-  store.close();
+  await store.close();
   process.exit(0);
 };
 process.on("SIGINT", () => void stop("SIGINT"));

@@ -1,6 +1,6 @@
 import type { Broker } from "./broker/broker";
 import type { Hub } from "./hub/hub";
-import type { Presence } from "./presence";
+import type { Presence } from "./presence/presence";
 
 /** The hub's counters in the Prometheus text format. */
 export function metricsText(hub: Hub, presence: Presence, broker: Broker): string {
@@ -11,7 +11,8 @@ export function metricsText(hub: Hub, presence: Presence, broker: Broker): strin
     lines.push(`# HELP wirechat_${name} ${help}`, `# TYPE wirechat_${name} ${type}`, `wirechat_${name} ${value}`);
   };
   metric("connections", "gauge", "Open WebSocket connections on this node.", hub.connections);
-  metric("users_online", "gauge", "Distinct users with an open connection on this node.", presence.users().length);
+  metric("users_online", "gauge", "Distinct users with an open connection on this node.", presence.localCount());
+  metric("cluster_users_online", "gauge", "Distinct users with an open connection on any node.", presence.count());
   metric("messages_accepted_total", "counter", "Messages stored and published.", c.accepted);
   metric("messages_duplicate_total", "counter", "Retries answered with the first ack (same sender and cid).", c.duplicates);
   metric("store_failures_total", "counter", "Messages refused with store_failed.", c.storeFailures);

@@ -19,6 +19,8 @@ export const LIMITS = {
   roomsMax: 100,
   /** Longest bearer token accepted, in characters. */
   tokenMax: 8192,
+  /** Users one connection may watch for presence. */
+  watchMax: 500,
 } as const;
 
 /** WebSocket close codes the server uses. */
@@ -80,8 +82,14 @@ export type RoomFrame = Static<typeof RoomFrame>;
 export const AuthFrame = t.Object({ type: t.Literal("auth"), token: t.String({ minLength: 1, maxLength: LIMITS.tokenMax }), cid: t.Optional(Cid) });
 export type AuthFrame = Static<typeof AuthFrame>;
 
+/** Presence of these users from now on (join/leave), and in the ack which of them are online. */
+export const WatchFrame = t.Object({ type: t.Literal("watch"), users: t.Array(Username, { maxItems: LIMITS.watchMax }), cid: t.Optional(Cid) });
+export type WatchFrame = Static<typeof WatchFrame>;
+export const UnwatchFrame = t.Object({ type: t.Literal("unwatch"), users: t.Array(Username, { maxItems: LIMITS.watchMax }), cid: t.Optional(Cid) });
+export type UnwatchFrame = Static<typeof UnwatchFrame>;
+
 /** Every frame a v1 client sends. */
-export const ClientFrame = t.Union([BroadcastFrame, DirectFrame, JoinFrame, LeaveFrame, RoomFrame, AuthFrame]);
+export const ClientFrame = t.Union([BroadcastFrame, DirectFrame, JoinFrame, LeaveFrame, RoomFrame, AuthFrame, WatchFrame, UnwatchFrame]);
 export type ClientFrame = Static<typeof ClientFrame>;
 
 /**
@@ -122,8 +130,14 @@ export type MessageKind = Static<typeof MessageKind>;
 export const WelcomeFrame = t.Object({
   type: t.Literal("welcome"),
   user: Username,
-  /** Distinct users connected now, this one included. */
-  online: t.Array(Username),
+  /**
+   * Distinct users connected now on every node, this one included: only
+   * while at most the server's PRESENCE_GLOBAL_MAX are; above it, watch the
+   * users you care about.
+   */
+  online: t.Optional(t.Array(Username)),
+  /** How many distinct users are connected now, on every node. */
+  onlineCount: t.Integer({ minimum: 0 }),
   /** The newest stored message id (0 when nothing is stored). */
   lastId: t.Integer({ minimum: 0 }),
   /** False when the replay before live delivery could not be complete: a gap the client must know of. */
@@ -155,13 +169,21 @@ export const AckFrame = t.Object({
   id: t.Optional(MessageId),
   /** Present and false on a direct message to a user with no open connection (it waits in their inbox). */
   delivered: t.Optional(t.Boolean()),
+  /** On a watch: which of the watched users are online now. */
+  online: t.Optional(t.Array(Username)),
 });
 export type AckFrame = Static<typeof AckFrame>;
 
+/**
+ * Users came online or went offline (or, with `room`, into or out of that
+ * room). One user: `user`; several in one tick: `users`.
+ */
 export const PresenceFrame = t.Object({
   type: t.Literal("presence"),
   event: t.Union([t.Literal("join"), t.Literal("leave")]),
-  user: Username,
+  user: t.Optional(Username),
+  users: t.Optional(t.Array(Username)),
+  room: t.Optional(RoomName),
 });
 export type PresenceFrame = Static<typeof PresenceFrame>;
 
@@ -192,7 +214,7 @@ export const HealthBody = t.Object({
 });
 export type HealthBody = Static<typeof HealthBody>;
 
-export const OnlineBody = t.Object({ users: t.Array(Username) });
+export const OnlineBody = t.Object({ users: t.Array(Username), count: t.Integer({ minimum: 0 }) });
 export type OnlineBody = Static<typeof OnlineBody>;
 
 export const HttpError = t.Object({ error: ErrorCode, message: t.String(), retryAfterMs: t.Optional(t.Integer({ minimum: 0 })) });

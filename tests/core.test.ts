@@ -202,7 +202,7 @@ describe("presence", () => {
     a2.close();
     expect(await watcher.next<PresenceFrame>((f) => f.type === "presence")).toEqual({ type: "presence", event: "leave", user: "alice" });
     const r = await (await fetch(`${s.http}/users/online`)).json();
-    expect(r).toEqual({ users: ["watcher"] });
+    expect(r).toEqual({ users: ["watcher"], count: 1 });
   });
 });
 

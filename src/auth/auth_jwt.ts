@@ -78,7 +78,7 @@ export function createJwtVerifier(opts: JwtOptions): TokenVerifier {
         throw unauthorized(reason(err));
       }
       if (!isValidName(p.sub)) throw unauthorized('Token "sub" is not a valid username');
-      const before = opts.revocations.revokedBefore(p.sub);
+      const before = await opts.revocations.revokedBefore(p.sub);
       if (before > 0 && (typeof p.iat !== "number" || p.iat < before)) throw unauthorized("Token was revoked: log in again");
       const rooms = (p as { rooms?: unknown }).rooms;
       if (rooms !== undefined && !(Array.isArray(rooms) && rooms.every((r) => typeof r === "string"))) {

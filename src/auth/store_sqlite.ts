@@ -21,9 +21,9 @@ export function createSqliteAuthStore(path: string): { accounts: AccountStore; r
   let key: Uint8Array | undefined;
 
   const accounts: AccountStore = {
-    create: (username, passwordHash) => insertAccount.run(username, passwordHash, Date.now()).changes === 1,
-    passwordHash: (username) => (hashQ.get(username) as { hash: string } | null)?.hash,
-    signingKey() {
+    create: async (username, passwordHash) => insertAccount.run(username, passwordHash, Date.now()).changes === 1,
+    passwordHash: async (username) => (hashQ.get(username) as { hash: string } | null)?.hash,
+    async signingKey() {
       if (key) return key;
       // INSERT OR IGNORE then read: two processes on one file agree on one key.
       db.query("INSERT OR IGNORE INTO secrets (key, value) VALUES ('accounts_hs256', ?)").run(crypto.getRandomValues(new Uint8Array(32)));
@@ -33,14 +33,14 @@ export function createSqliteAuthStore(path: string): { accounts: AccountStore; r
   } satisfies AccountStore;
 
   const revocations: Revocations = {
-    revoke(user, nowMs) {
+    async revoke(user, nowMs) {
       const before = Math.ceil(nowMs / 1000);
       revokeQ.run(user, before);
       const row = revokedQ.get(user) as { before: number };
       revoked.set(user, row.before);
       return row.before;
     },
-    revokedBefore: (user) => revoked.get(user) ?? 0,
+    revokedBefore: async (user) => revoked.get(user) ?? 0,
   } satisfies Revocations;
 
   return { accounts, revocations, close: () => db.close() };

@@ -5,8 +5,8 @@ export { topics } from "../hub/routing";
 
 /** What a node does with what the broker carries to it. */
 export interface BrokerHandlers {
-  /** Committed messages the broker just published to this node's sockets, in id order, each once. */
-  delivered(batch: readonly StoredMessage[]): void;
+  /** The broker just published committed messages `firstId`..`lastId` (ascending) to this node's sockets. */
+  delivered(firstId: number, lastId: number): void;
   /**
    * The broker lost messages it cannot bring back (its log was trimmed past
    * them, or the store started over with a new epoch): this node's sockets
@@ -35,8 +35,10 @@ export interface Broker {
   committed(batch: readonly StoredMessage[], frames: readonly string[]): void;
   /** The newest id delivered to this node's sockets: live delivery covers everything after it. */
   deliveredThrough(): number;
-  /** A volatile frame (presence, typing) for `topic` on every node: at most once, never stored; never throws. */
+  /** A volatile frame (typing) for `topic` on every node: at most once, never stored; never throws. */
   publish(topic: string, data: string): void;
+  /** A frame for `topic` on this node's sockets only (presence, which every node derives itself). */
+  publishLocal(topic: string, data: string): void;
   /** Publishes Bun reported as dropped for some subscriber, on this node. */
   readonly dropped: number;
   /** Publishes that met backpressure (queued, not dropped) for some subscriber, on this node. */

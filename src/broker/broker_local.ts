@@ -29,11 +29,13 @@ export function createLocalBroker(): Broker {
       for (let i = 0; i < batch.length; i++) {
         for (const topic of topicsOf(batch[i]!)) publish(topic, frames[i]!);
       }
-      if (batch.length > 0) through = batch[batch.length - 1]!.id;
-      handlers?.delivered(batch);
+      if (batch.length === 0) return;
+      through = batch[batch.length - 1]!.id;
+      handlers?.delivered(batch[0]!.id, through);
     },
     deliveredThrough: () => through,
     publish,
+    publishLocal: publish,
     get dropped() {
       return dropped;
     },

@@ -43,6 +43,11 @@ export interface Reader {
 export interface History {
   /** Fixed for the life of the store's data; new whenever it starts empty. */
   readonly epoch: string;
+  /**
+   * Reads the epoch again (a shared store may have started over since):
+   * creates one when the store has none, updates `epoch`, resolves with it.
+   */
+  refreshEpoch(): Promise<string>;
   /** The newest id this node knows to be stored (0 when none); it never goes back. */
   lastId(): number;
   /** The newest id stored, as the store knows it now (other nodes' appends included). */

@@ -171,6 +171,7 @@ export function createSqliteHistory(path: string, sync: SyncMode = "normal"): Hi
   let closed = false;
   return {
     epoch,
+    refreshEpoch: () => Promise.resolve(epoch),
     lastId: () => last,
     newest: () => Promise.resolve(last),
     prunedThrough: () => Promise.resolve(pruned),

@@ -41,10 +41,10 @@ export const adminRoutes = (o: AdminOptions) => {
       o.log.info(`admin: disconnected "${params.name}" (${closed} connections)`);
       return { user: params.name, closed };
     }, { response: { 200: AdminBody, 401: HttpError, 404: HttpError } })
-    .post("/admin/users/:name/revoke", ({ request, params }) => {
+    .post("/admin/users/:name/revoke", async ({ request, params }) => {
       check(request, params.name);
       if (!o.revocations) throw new ChatError("not_found", "Revocation needs a token mode: this server runs with AUTH=open");
-      o.revocations.revoke(params.name, Date.now());
+      await o.revocations.revoke(params.name, Date.now());
       const closed = o.hub.disconnect(params.name, CLOSE.unauthorized, "Tokens revoked: log in again");
       o.log.info(`admin: revoked the tokens of "${params.name}" (${closed} connections closed)`);
       return { user: params.name, closed };

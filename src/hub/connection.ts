@@ -23,14 +23,18 @@ export class Connection {
   closed = false;
   /** A replay read or send is under way (drain must not start a second one). */
   streaming = false;
+  /** Users whose presence this connection watches. */
+  watching: Set<string> | undefined;
   /** This connect counts against the user's concurrent `since` replays until it is live. */
   countedReplay = false;
   /** The token's `rooms` claim; undefined: every room. */
   allowedRooms: readonly string[] | undefined;
   /** Closes the socket when its token expires. */
   expiry: ReturnType<typeof setTimeout> | undefined;
-  /** When the client was first told `rate_limited` in the current run of refusals (0: not limited). */
+  /** When the client was first told `rate_limited` in the current run of refusals (0: never). */
   limitedSince = 0;
+  /** When it was last told. */
+  lastRefusedAt = 0;
   #badAt: number[] | undefined;
 
   constructor(readonly hub: Hub, readonly user: string, rooms: readonly string[], readonly ip: string) {

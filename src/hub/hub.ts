@@ -1,7 +1,8 @@
 import type { ServerWebSocket } from "bun";
 import type { Broker } from "../broker/broker";
 import type { CidHit, History } from "../history/history";
-import type { Presence } from "../presence";
+import type { Presence } from "../presence/presence";
+import { presenceFrames } from "../presence/notify";
 import type { Identity, TokenVerifier } from "../auth/auth";
 import { roomAllowed } from "../auth/auth";
 import { ChatError } from "../errors";
@@ -39,6 +40,8 @@ export interface HubDeps {
   history: History;
   broker: Broker;
   presence: Presence;
+  /** Up to this many users online, everyone hears of every join and leave; above it, watchers only (default 500). */
+  presenceGlobalMax?: number;
   /** Most messages one connect replays before it answers `resumed:false`. */
   replayLimit: number;
   /** How long a closing client may still be receiving (default 2,000 ms); see Cursors. */
@@ -85,6 +88,9 @@ export class Hub {
   readonly log: Logger;
   readonly #logError: (kind: string, line: string) => void;
   #closing = false;
+  get #globalMax(): number {
+    return this.deps.presenceGlobalMax ?? 500;
+  }
   /** Resolves once the broker delivers: `index.ts` waits for it before listening. */
   readonly ready: Promise<void>;
 
@@ -100,8 +106,11 @@ export class Hub {
       log: (line, err) => this.#logError("store", `${line}: ${oneLine(err)}`),
       epochChanged: () => this.resync("the message store started over"),
     });
+    deps.presence.onChanges((c) => {
+      for (const [topic, data] of presenceFrames(c, deps.presence.count(), this.#globalMax)) broker.publishLocal(topic, data);
+    });
     this.ready = broker.start(history.lastId(), {
-      delivered: (batch) => this.cursors.delivered(batch[0]!.id, Date.now()),
+      delivered: (first) => this.cursors.delivered(first, Date.now()),
       gap: (reason) => this.resync(reason),
     });
   }
@@ -134,6 +143,7 @@ export class Hub {
    */
   resync(reason: string): void {
     this.stats.gaps++;
+    this.deps.history.refreshEpoch().catch((err) => this.#logError("epoch", `could not read the store's epoch: ${oneLine(err)}`));
     this.#logError("gap", `closing ${this.#sockets.size} connections so they resume from the store: ${reason}`);
     for (const ws of this.#sockets) ws.close(CLOSE.backpressure, "Missed messages: reconnect with since to resume");
   }
@@ -158,12 +168,13 @@ export class Hub {
       conn.countedReplay = true;
       this.#replaying.set(user, this.replaysOf(user) + 1);
     }
-    const first = this.deps.presence.add(user);
-    void this.#welcome(sock, conn, session, first);
+    this.deps.presence.add(user);
+    for (const room of conn.rooms) this.deps.presence.addRoom(user, room);
+    void this.#welcome(sock, conn, session);
   }
 
-  /** Plans the replay, sends the welcome, streams the replay; `first`: announce the user once subscribed. */
-  async #welcome(ws: ServerWebSocket<Connection>, conn: Connection, session: Session, first: boolean): Promise<void> {
+  /** Plans the replay, sends the welcome, then streams the replay. */
+  async #welcome(ws: ServerWebSocket<Connection>, conn: Connection, session: Session): Promise<void> {
     const { history, broker, presence, replayLimit } = this.deps;
     let plan;
     try {
@@ -174,16 +185,15 @@ export class Hub {
       return;
     }
     if (conn.closed) return;
+    const onlineCount = presence.count();
     this.#send(ws, encode({
-      type: "welcome", user: conn.user, online: presence.users(), lastId: plan.upTo, resumed: plan.resumed,
-      replay: plan.messages.length, epoch: history.epoch,
+      type: "welcome", user: conn.user, online: onlineCount <= this.#globalMax ? presence.users() : undefined, onlineCount,
+      lastId: plan.upTo, resumed: plan.resumed, replay: plan.messages.length, epoch: history.epoch,
     }));
     conn.welcomed = true;
     conn.replay = plan.messages;
     conn.replayUpTo = plan.upTo;
-    // Runs synchronously up to its first wait: usually subscribed by the time it returns.
     void this.#stream(ws, conn);
-    if (first) this.deps.broker.publish(topics.all, encode({ type: "presence", event: "join", user: conn.user }));
     const early = conn.early;
     conn.early = undefined;
     for (const raw of early ?? []) this.message(ws, conn, raw);
@@ -218,7 +228,14 @@ export class Hub {
             ack: (cid) => this.#send(ws, encode({ type: "ack", cid })),
             reject: (err) => this.#reject(ws, conn, err),
             open: () => this.#sockets.has(ws),
+            left: (room) => this.deps.presence.removeRoom(conn.user, room),
           });
+        case "watch":
+          return this.#watch(ws, conn, f.users, f.cid);
+        case "unwatch":
+          for (const u of f.users) if (conn.watching?.delete(u)) ws.unsubscribe(topics.watch(u));
+          if (f.cid !== undefined) this.#send(ws, encode({ type: "ack", cid: f.cid }));
+          return;
         case "join":
           if (!roomAllowed(conn.allowedRooms, f.room)) {
             throw new ChatError("forbidden", `Your token does not allow room "${f.room}"`, f.cid);
@@ -226,13 +243,18 @@ export class Hub {
           if (!conn.rooms.has(f.room) && conn.rooms.size >= LIMITS.roomsMax) {
             throw new ChatError("invalid_room", `Cannot join "${f.room}": a connection may be in at most ${LIMITS.roomsMax} rooms`, f.cid);
           }
-          conn.rooms.add(f.room);
-          if (conn.live) ws.subscribe(topics.room(f.room));
+          if (!conn.rooms.has(f.room)) {
+            conn.rooms.add(f.room);
+            this.deps.presence.addRoom(conn.user, f.room);
+            if (conn.live) ws.subscribe(topics.room(f.room));
+          }
           if (f.cid !== undefined) this.#send(ws, encode({ type: "ack", cid: f.cid }));
           return;
         case "leave":
-          conn.rooms.delete(f.room);
-          if (conn.live) ws.unsubscribe(topics.room(f.room));
+          if (conn.rooms.delete(f.room)) {
+            this.deps.presence.removeRoom(conn.user, f.room);
+            if (conn.live) ws.unsubscribe(topics.room(f.room));
+          }
           if (f.cid !== undefined) this.#send(ws, encode({ type: "ack", cid: f.cid }));
           return;
       }
@@ -253,12 +275,14 @@ export class Hub {
     this.stats.closed++;
     clearTimeout(conn.expiry);
     this.#doneReplaying(conn);
-    const mine = this.#byUser.get(conn.user);
-    if (mine && mine.delete(ws) && mine.size === 0) this.#byUser.delete(conn.user);
     const n = (this.#byIp.get(conn.ip) ?? 1) - 1;
     if (n > 0) this.#byIp.set(conn.ip, n);
     else this.#byIp.delete(conn.ip);
-    if (!this.deps.presence.remove(conn.user)) return;
+    for (const room of conn.rooms) this.deps.presence.removeRoom(conn.user, room);
+    this.deps.presence.remove(conn.user);
+    const mine = this.#byUser.get(conn.user);
+    if (!mine || !mine.delete(ws) || mine.size > 0) return;
+    this.#byUser.delete(conn.user);
     // Only a close the client asked for (1000, 1001, or a close frame with no
     // code: 1005) suggests it read what was sent; otherwise, and on shutdown,
     // the inbox keeps the messages (a duplicate is better than a loss).
@@ -267,7 +291,6 @@ export class Hub {
         this.#logError("cursor", `could not record the inbox cursor of "${conn.user}": ${oneLine(err)}`);
       });
     }
-    this.deps.broker.publish(topics.all, encode({ type: "presence", event: "leave", user: conn.user }));
   }
 
   /** Commits what is pending, then closes every socket with 1001. */
@@ -288,6 +311,20 @@ export class Hub {
     if (to !== undefined) m.to = to;
     if (cid !== undefined) m.cid = cid;
     this.committer.add(ws, m);
+  }
+
+  /** Subscribes to the presence of up to LIMITS.watchMax users; the ack says which are online. */
+  #watch(ws: ServerWebSocket<Connection>, conn: Connection, users: string[], cid: string | undefined): void {
+    const watching = (conn.watching ??= new Set());
+    const fresh = users.filter((u) => !watching.has(u));
+    if (watching.size + new Set(fresh).size > LIMITS.watchMax) {
+      throw new ChatError("invalid_frame", `Cannot watch ${fresh.length} more users: a connection may watch at most ${LIMITS.watchMax}`, cid);
+    }
+    for (const u of fresh) {
+      watching.add(u);
+      ws.subscribe(topics.watch(u));
+    }
+    if (cid !== undefined) this.#send(ws, encode({ type: "ack", cid, online: users.filter((u) => this.deps.presence.isOnline(u)) }));
   }
 
   #ack(cid: string, hit: CidHit): string {
@@ -327,13 +364,13 @@ export class Hub {
   #allow(ws: ServerWebSocket<Connection>, conn: Connection, cid: string | undefined): boolean {
     const now = Date.now();
     const wait = this.#rate!.take(conn.user, now);
-    if (wait === 0) {
-      conn.limitedSince = 0;
-      return true;
-    }
+    if (wait === 0) return true;
     this.stats.rateLimited++;
-    if (conn.limitedSince === 0) conn.limitedSince = now;
-    else if (now - conn.limitedSince >= RATE_LIMIT_GRACE_MS) {
+    // A run of refusals ends only after a quiet grace period: messages the
+    // bucket lets through in between do not restart the clock.
+    if (conn.limitedSince === 0 || now - conn.lastRefusedAt > RATE_LIMIT_GRACE_MS) conn.limitedSince = now;
+    conn.lastRefusedAt = now;
+    if (now - conn.limitedSince >= RATE_LIMIT_GRACE_MS) {
       ws.close(CLOSE.rateLimited, "Kept sending after rate_limited: slow down, then reconnect");
       return false;
     }

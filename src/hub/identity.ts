@@ -26,6 +26,8 @@ export interface ReauthReplies {
   reject(err: unknown): void;
   /** False once the socket closed: a late verification then does nothing. */
   open(): boolean;
+  /** The new token no longer allows `room`: the connection left it. */
+  left(room: string): void;
 }
 
 /**
@@ -51,6 +53,7 @@ export function reauth(ws: ServerWebSocket<Connection>, conn: Connection, f: Aut
     for (const room of conn.rooms) {
       if (roomAllowed(identity.rooms, room)) continue;
       conn.rooms.delete(room);
+      r.left(room);
       if (conn.live) ws.unsubscribe(topics.room(room));
     }
     armExpiry(ws, conn, identity.validUntil);

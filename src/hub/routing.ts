@@ -10,6 +10,8 @@ export const topics = {
   all: "all",
   user: (name: string) => `user:${name}`,
   room: (name: string) => `room:${name}`,
+  /** Presence of one user, for the connections watching them. */
+  watch: (name: string) => `presence:${name}`,
 } as const;
 
 /** Index keys of a store: broadcasts, direct messages to and from a user, a room, one direct conversation. */

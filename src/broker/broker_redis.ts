@@ -1,0 +1,163 @@
+import { RedisClient, type Server } from "bun";
+import type { Broker, BrokerHandlers } from "./broker";
+import type { Logger } from "../log";
+
+export interface RedisBrokerOptions {
+  url: string;
+  /** Key prefix shared with the Redis history (default `wc:`). */
+  prefix?: string;
+  /** Most volatile frames kept in their stream (default 10,000): they are at most once anyway. */
+  volatileMax?: number;
+  log: Logger;
+}
+
+/** Entries read per XREAD, and how long one blocks before it looks again. */
+const READ_COUNT = 1000;
+const BLOCK_MS = 2000;
+
+type Entry = [id: string, fields: string[]];
+
+/**
+ * A broker for several nodes on one Redis. Every node tails the store's
+ * message log (`{p}log`, whose entry ids are the message ids, written by the
+ * Redis history in the same step that stores a message) and a stream of
+ * volatile frames (`{p}vlog`) with XREAD on a connection of its own, and
+ * publishes what it reads to its own sockets: one order on every node, and
+ * no loss window, since after a lost connection it reads on from the last id
+ * it delivered. Only what Redis itself no longer has (trimmed, or Redis
+ * restarted empty) is reported to the hub as a gap.
+ */
+export async function createRedisBroker(o: RedisBrokerOptions): Promise<Broker> {
+  const p = o.prefix ?? "wc:";
+  const logKey = `${p}log`;
+  const vKey = `${p}vlog`;
+  const volatileMax = String(o.volatileMax ?? 10_000);
+  // A blocked XREAD holds its connection: commands go on another one.
+  const tail = new RedisClient(o.url, { autoReconnect: true, enableOfflineQueue: true });
+  const cmd = new RedisClient(o.url, { autoReconnect: true, enableOfflineQueue: true });
+  await Promise.all([tail.connect(), cmd.connect()]);
+
+  let server: Server<unknown> | undefined;
+  let handlers: BrokerHandlers | undefined;
+  let through = 0;
+  let vId = "0-0";
+  let epoch = String((await cmd.send("GET", [`${p}epoch`])) ?? "");
+  let closed = false;
+  let dropped = 0;
+  let backpressured = 0;
+  let failing = false;
+  let loop: Promise<void> | undefined;
+
+  const publishLocal = (topic: string, data: string) => {
+    if (!server) return;
+    const status = server.publish(topic, data, false);
+    if (status === 0 && server.subscriberCount(topic) > 0) dropped++;
+    else if (status === -1) backpressured++;
+  };
+
+  const field = (fields: string[], name: string) => {
+    for (let i = 0; i < fields.length; i += 2) if (fields[i] === name) return fields[i + 1]!;
+    return "";
+  };
+
+  /** Publishes a run of log entries, in order, and reports them delivered. */
+  const deliver = (entries: Entry[]) => {
+    const first = Number.parseInt(entries[0]![0], 10);
+    for (const [id, fields] of entries) {
+      const frame = field(fields, "f");
+      for (const topic of field(fields, "k").split("\n")) publishLocal(topic, frame);
+      through = Number.parseInt(id, 10);
+    }
+    handlers?.delivered(first, through);
+  };
+
+  /**
+   * After a lost connection, or when ids jump: did Redis drop entries this
+   * node never read? The store started over (another epoch), or the log was
+   * trimmed past `through`.
+   */
+  const checkGap = async (): Promise<void> => {
+    const now = String((await cmd.send("GET", [`${p}epoch`])) ?? "");
+    if (now !== epoch) {
+      const was = epoch;
+      epoch = now;
+      if (was !== "") {
+        through = 0;
+        handlers?.gap("the message store started over (Redis lost its data)");
+      }
+      return;
+    }
+    const info = (await cmd.send("XINFO", ["STREAM", logKey]).catch(() => null)) as Record<string, unknown> | null;
+    const maxDeleted = info ? Number.parseInt(String(info["max-deleted-entry-id"] ?? "0-0"), 10) : 0;
+    if (maxDeleted > through) {
+      through = maxDeleted;
+      handlers?.gap("this node fell behind the message log's retention");
+    }
+  };
+
+  const run = async () => {
+    while (!closed) {
+      try {
+        if (failing) await checkGap();
+        const r = (await tail.send("XREAD", ["COUNT", String(READ_COUNT), "BLOCK", String(BLOCK_MS), "STREAMS", logKey, vKey, `${through}-0`, vId])) as Record<string, Entry[]> | null;
+        if (failing) {
+          failing = false;
+          o.log.info("redis broker: connected again; delivery resumed from the last id delivered");
+        }
+        if (!r) continue;
+        const log = r[logKey];
+        if (log && log.length > 0) {
+          const first = Number.parseInt(log[0]![0], 10);
+          if (first > through + 1) await checkGap();
+          deliver(log);
+        }
+        for (const [id, fields] of r[vKey] ?? []) {
+          vId = id;
+          publishLocal(field(fields, "t"), field(fields, "d"));
+        }
+      } catch (err) {
+        if (closed) return;
+        if (!failing) o.log.error(`redis broker: reading the log failed (${(err as Error).message}); retrying`);
+        failing = true;
+        await Bun.sleep(200);
+      }
+    }
+  };
+
+  return {
+    attach(s) {
+      server = s;
+    },
+    async start(after, h) {
+      handlers = h;
+      through = after;
+      // Volatile frames from before this node started are not news.
+      const last = (await cmd.send("XREVRANGE", [vKey, "+", "-", "COUNT", "1"])) as Entry[] | null;
+      vId = last?.[0]?.[0] ?? "0-0";
+      loop = run();
+    },
+    committed() {
+      // The log tail delivers this node's messages too, in the one order every node sees.
+    },
+    deliveredThrough: () => through,
+    publishLocal,
+    publish(topic, data) {
+      cmd.send("XADD", [vKey, "MAXLEN", "~", volatileMax, "*", "t", topic, "d", data]).catch(() => {
+        // Volatile: at most once. A lost presence or typing frame is not a lost message.
+      });
+    },
+    get dropped() {
+      return dropped;
+    },
+    get backpressured() {
+      return backpressured;
+    },
+    async close() {
+      if (closed) return;
+      closed = true;
+      tail.close();
+      cmd.close();
+      await loop?.catch(() => {});
+    },
+  } satisfies Broker;
+}

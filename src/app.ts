@@ -21,6 +21,7 @@ import { createGate, refusal } from "./http/gate";
 import { accountRoutes } from "./http/accounts";
 import { adminRoutes } from "./http/admin";
 import { consoleLogger, type Logger } from "./log";
+import { assertElysiaDispatch } from "./hub/dispatch";
 
 /** Identity: the mode and what it needs (see src/auth). Default: open. */
 export interface AuthDeps {
@@ -131,6 +132,7 @@ type Admitted = { wirechat?: Session };
  * does (`app.listen`), and stops it with `app.decorator.hub.shutdown()` first.
  */
 export function createApp(deps: AppDeps) {
+  assertElysiaDispatch();
   const broker = deps.broker ?? createLocalBroker();
   const presence = deps.presence ?? createLocalPresence();
   const auth = deps.auth ?? { mode: "open" };

@@ -1,4 +1,4 @@
-import { RedisClient } from "bun";
+import { Redis, redisKeys } from "../cluster/redis";
 import type { AccountStore, Revocations } from "./store";
 
 /**
@@ -7,11 +7,12 @@ import type { AccountStore, Revocations } from "./store";
  * seconds), `{p}secret:accounts_hs256`.
  */
 export async function createRedisAuthStore(url: string, prefix = "wc:"): Promise<{ accounts: AccountStore; revocations: Revocations; close(): void }> {
-  const r = new RedisClient(url, { autoReconnect: true, enableOfflineQueue: true });
+  const r = new Redis(url);
   await r.connect();
-  const accountsKey = `${prefix}accounts`;
-  const revokedKey = `${prefix}revoked`;
-  const secretKey = `${prefix}secret:accounts_hs256`;
+  const keys = redisKeys(prefix);
+  const accountsKey = keys.accounts;
+  const revokedKey = keys.revoked;
+  const secretKey = keys.accountsKey;
   let key: Uint8Array | undefined;
 
   const accounts: AccountStore = {

@@ -1,4 +1,5 @@
-import { RedisClient, type Server } from "bun";
+import type { Server } from "bun";
+import { Redis, redisKeys } from "../cluster/redis";
 import type { Broker, BrokerHandlers } from "./broker";
 import type { Logger } from "../log";
 
@@ -28,20 +29,20 @@ type Entry = [id: string, fields: string[]];
  * restarted empty) is reported to the hub as a gap.
  */
 export async function createRedisBroker(o: RedisBrokerOptions): Promise<Broker> {
-  const p = o.prefix ?? "wc:";
-  const logKey = `${p}log`;
-  const vKey = `${p}vlog`;
+  const keys = redisKeys(o.prefix ?? "wc:");
+  const logKey = keys.log;
+  const vKey = keys.volatileLog;
   const volatileMax = String(o.volatileMax ?? 10_000);
   // A blocked XREAD holds its connection: commands go on another one.
-  const tail = new RedisClient(o.url, { autoReconnect: true, enableOfflineQueue: true });
-  const cmd = new RedisClient(o.url, { autoReconnect: true, enableOfflineQueue: true });
+  const tail = new Redis(o.url);
+  const cmd = new Redis(o.url);
   await Promise.all([tail.connect(), cmd.connect()]);
 
   let server: Server<unknown> | undefined;
   let handlers: BrokerHandlers | undefined;
   let through = 0;
   let vId = "0-0";
-  let epoch = String((await cmd.send("GET", [`${p}epoch`])) ?? "");
+  let epoch = String((await cmd.send("GET", [keys.epoch])) ?? "");
   let closed = false;
   let dropped = 0;
   let backpressured = 0;
@@ -77,7 +78,7 @@ export async function createRedisBroker(o: RedisBrokerOptions): Promise<Broker> 
    * trimmed past `through`.
    */
   const checkGap = async (): Promise<void> => {
-    const now = String((await cmd.send("GET", [`${p}epoch`])) ?? "");
+    const now = String((await cmd.send("GET", [keys.epoch])) ?? "");
     if (now !== epoch) {
       const was = epoch;
       epoch = now;

@@ -23,6 +23,22 @@ export function redisKeys(prefix: string) {
     prunedInbox: `${prefix}pruned_inbox`,
     /** Stream of committed messages, entry id `<id>-0`, fields `f` (frame) and `k` (topics joined by "\n"). */
     log: `${prefix}log`,
+    /** Stream of volatile frames (typing), fields `t` (topic) and `d` (frame). */
+    volatileLog: `${prefix}vlog`,
+    /** Stream of presence changes, fields `n` (node) and `d` (JSON list of changes). */
+    presenceLog: `${prefix}plog`,
+    /** Sorted set node → its last heartbeat (epoch ms). */
+    nodes: `${prefix}nodes`,
+    /** Set of the users with a connection on `node`. */
+    nodeUsers: (node: string) => `${prefix}pu:${node}`,
+    /** Set of `room\nuser` with a connection in the room on `node`. */
+    nodeRooms: (node: string) => `${prefix}pr:${node}`,
+    /** Hash username → password hash (accounts mode). */
+    accounts: `${prefix}accounts`,
+    /** Hash user → epoch seconds before which their tokens are refused. */
+    revoked: `${prefix}revoked`,
+    /** The accounts' HS256 key (base64). */
+    accountsKey: `${prefix}secret:accounts_hs256`,
   } as const;
 }
 

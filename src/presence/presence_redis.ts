@@ -1,4 +1,4 @@
-import { RedisClient } from "bun";
+import { Redis, randomHex, redisKeys } from "../cluster/redis";
 import type { Logger } from "../log";
 import type { Presence } from "./presence";
 import { Coalescer, Tally } from "./tally";
@@ -52,15 +52,15 @@ class View {
  * ttlMs). After a lost connection the view is rebuilt from the sets.
  */
 export async function createRedisPresence(o: RedisPresenceOptions): Promise<Presence> {
-  const p = o.prefix ?? "wc:";
+  const keys = redisKeys(o.prefix ?? "wc:");
   const ttl = o.ttlMs ?? 10_000;
-  const node = Array.from(crypto.getRandomValues(new Uint8Array(6)), (b) => b.toString(16).padStart(2, "0")).join("");
-  const nodesKey = `${p}nodes`;
-  const logKey = `${p}plog`;
-  const usersOf = (n: string) => `${p}pu:${n}`;
-  const roomsOf = (n: string) => `${p}pr:${n}`;
-  const cmd = new RedisClient(o.url, { autoReconnect: true, enableOfflineQueue: true });
-  const tail = new RedisClient(o.url, { autoReconnect: true, enableOfflineQueue: true });
+  const node = randomHex(6);
+  const nodesKey = keys.nodes;
+  const logKey = keys.presenceLog;
+  const usersOf = keys.nodeUsers;
+  const roomsOf = keys.nodeRooms;
+  const cmd = new Redis(o.url);
+  const tail = new Redis(o.url);
   await Promise.all([cmd.connect(), tail.connect()]);
 
   const mine = new Tally<string>();
@@ -97,18 +97,19 @@ export async function createRedisPresence(o: RedisPresenceOptions): Promise<Pres
     const ops = pending;
     pending = [];
     try {
-      await cmd.send("MULTI", []);
+      // Sent without waiting in between, so nothing else on this connection lands inside the MULTI.
+      const replies: Promise<unknown>[] = [cmd.send("MULTI", [])];
       for (const op of ops) {
-        if (op[0] === "+u") await cmd.send("SADD", [usersOf(node), op[1]]);
-        else if (op[0] === "-u") await cmd.send("SREM", [usersOf(node), op[1]]);
-        else if (op[0] === "+r") await cmd.send("SADD", [roomsOf(node), `${op[1]}\n${op[2]}`]);
-        else if (op[0] === "-r") await cmd.send("SREM", [roomsOf(node), `${op[1]}\n${op[2]}`]);
+        if (op[0] === "+u") replies.push(cmd.send("SADD", [usersOf(node), op[1]]));
+        else if (op[0] === "-u") replies.push(cmd.send("SREM", [usersOf(node), op[1]]));
+        else if (op[0] === "+r") replies.push(cmd.send("SADD", [roomsOf(node), `${op[1]}\n${op[2]}`]));
+        else if (op[0] === "-r") replies.push(cmd.send("SREM", [roomsOf(node), `${op[1]}\n${op[2]}`]));
       }
-      await cmd.send("XADD", [logKey, "MAXLEN", "~", "100000", "*", "n", node, "d", JSON.stringify(ops)]);
-      await cmd.send("EXEC", []);
+      replies.push(cmd.send("XADD", [logKey, "MAXLEN", "~", "100000", "*", "n", node, "d", JSON.stringify(ops)]));
+      replies.push(cmd.send("EXEC", []));
+      await Promise.all(replies);
     } catch (err) {
       // Redis is away: the resync after it comes back rewrites this node's sets whole.
-      await cmd.send("DISCARD", []).catch(() => {});
       o.log.warn(`redis presence: could not write ${ops.length} changes (${(err as Error).message}); they are rewritten on reconnect`);
     } finally {
       flushing = false;

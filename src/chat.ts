@@ -382,13 +382,13 @@ export class Hub {
   #allow(ws: ServerWebSocket<Connection>, conn: Connection, cid: string | undefined): boolean {
     const now = Date.now();
     const wait = this.#rate!.take(conn.user, now);
-    if (wait === 0) {
-      conn.limitedSince = 0;
-      return true;
-    }
+    if (wait === 0) return true;
     this.stats.rateLimited++;
-    if (conn.limitedSince === 0) conn.limitedSince = now;
-    else if (now - conn.limitedSince >= RATE_LIMIT_GRACE_MS) {
+    // A run of refusals ends only after a quiet grace period: messages the
+    // bucket lets through in between do not restart the clock.
+    if (conn.limitedSince === 0 || now - conn.lastRefusedAt > RATE_LIMIT_GRACE_MS) conn.limitedSince = now;
+    conn.lastRefusedAt = now;
+    if (now - conn.limitedSince >= RATE_LIMIT_GRACE_MS) {
       ws.close(CLOSE.rateLimited, "Kept sending after rate_limited: slow down, then reconnect");
       return false;
     }

@@ -24,8 +24,10 @@ export class Connection {
   allowedRooms: readonly string[] | undefined;
   /** Closes the socket when its token expires. */
   expiry: ReturnType<typeof setTimeout> | undefined;
-  /** When the client was first told `rate_limited` in the current run of refusals (0: not limited). */
+  /** When the client was first told `rate_limited` in the current run of refusals (0: never). */
   limitedSince = 0;
+  /** When it was last told. */
+  lastRefusedAt = 0;
   #badAt: number[] | undefined;
 
   constructor(readonly hub: Hub, readonly user: string, rooms: readonly string[], readonly ip: string) {

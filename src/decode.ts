@@ -44,7 +44,7 @@ export function decodeFrame(raw: string): ClientFrame {
   if (isFrameType(type)) {
     if (checkers[type].Check(obj)) {
       const text = (obj as { text?: string }).text;
-      if (text !== undefined && !text.isWellFormed()) throw illFormed(obj.cid as string | undefined);
+      if (typeof text === "string" && !text.isWellFormed()) throw illFormed(obj.cid as string | undefined);
       return obj as ClientFrame;
     }
     throw explain(type, obj);

@@ -6,7 +6,7 @@ import type { AccountStore, Revocations } from "./store";
 
 /** Failed logins one username may have before it waits: 5, then one more every 3 minutes. */
 const USER_ATTEMPTS = { burst: 5, perSecond: 1 / 180 };
-/** Logins and registrations one client address may try: 30, then one every 10 s. */
+/** Failed logins, and registrations, one client address may have: 30, then one every 10 s. */
 const ADDRESS_ATTEMPTS = { burst: 30, perSecond: 1 / 10 };
 
 /** Issuer of accounts-mode tokens, so that a jwt-mode token of another system is never taken for one. */
@@ -47,13 +47,17 @@ export class Accounts {
   async login(username: unknown, password: unknown, address: string): Promise<TokenBody> {
     const wrong = new ChatError("unauthorized", "Wrong username or password");
     if (!isValidName(username) || typeof password !== "string" || password.length > PASSWORD_MAX) throw wrong;
-    this.#spend(this.#byAddress, address, "login attempts from this address");
-    const wait = this.#byUser.peek(username, Date.now());
+    // Only failures spend: many good logins from one NAT must not lock it out.
+    const now = Date.now();
+    const addressWait = this.#byAddress.peek(address, now);
+    if (addressWait > 0) throw limited("Too many failed logins from this address: try again later", addressWait);
+    const wait = this.#byUser.peek(username, now);
     if (wait > 0) throw limited(`Too many failed logins for "${username}": try again later`, wait);
     const hash = this.opts.store.passwordHash(username);
     const ok = await Bun.password.verify(password, hash ?? (await this.#dummyHash()));
     if (!ok || hash === undefined) {
       this.#byUser.take(username, Date.now());
+      this.#byAddress.take(address, Date.now());
       throw wrong;
     }
     return this.issue(username);

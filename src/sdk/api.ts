@@ -3,22 +3,51 @@ import type { DirectFrame, RoomName, Text } from "../protocol.js";
 import type { BackoffOptions } from "./backoff.js";
 import type { ChatClientError } from "./errors.js";
 import type { ChatHttp, FetchLike } from "./http.js";
+import type { TokenOption } from "./token.js";
 import type { ChatMessage, ChatStatus, MessageAck, PresenceFrame, RoomAck, WebSocketConstructor, WelcomeFrame } from "./types.js";
 
 /** How to reach the server and how patient to be with it. */
 export interface ChatClientOptions {
   /** The server's base URL, `http(s)://host:port` or `ws(s)://host:port`. */
   url: string;
-  /** 1 to 64 letters, digits, `_`, `-` or `.`; the same on every reconnect. */
+  /**
+   * 1 to 64 letters, digits, `_`, `-` or `.`; the same on every reconnect.
+   * With a token it must be the token's subject (`sub`), or the server
+   * refuses the connect.
+   */
   username: string;
-  /** Sent as the `token` query parameter (for servers that authenticate). */
-  token?: string;
+  /**
+   * The bearer token for servers in `jwt` or `accounts` mode (open mode
+   * needs none). It goes in the WebSocket subprotocols
+   * `["wirechat.v1", "bearer.<token>"]`, never in the URL, and in
+   * `Authorization: Bearer` on the HTTP queries.
+   *
+   * A function is called before each connect and reconnect, and, while
+   * connected, about 60 s before the current token expires (at 80% of the
+   * lifetime of a short one): the client sends the new token on the open
+   * connection. If it rejects with a ChatClientError coded `unauthorized` or
+   * `forbidden` (as `refresh()` does for a revoked token) the client stops;
+   * any other rejection is tried again with backoff. A string cannot be
+   * renewed: when it expires the server closes the connection and the client
+   * stops with an `unauthorized` error.
+   */
+  token?: TokenOption;
   /** Rooms to be in from the first connect on. */
   rooms?: readonly RoomName[];
   /** Resume after this message id (e.g. saved from an earlier session's `lastId`). */
   since?: number;
   /** How long a written frame waits for its ack before it rejects with `timeout` (default 10,000 ms). */
   ackTimeoutMs?: number;
+  /**
+   * How many `rate_limited` answers one send may get before it rejects with
+   * that error (default 5). Until then the client writes it again, with the
+   * same cid, when the server's `retryAfterMs` has passed, and sends the
+   * rest one at a time at that pace until the queue is empty. Frames already
+   * on the wire when the first refusal came are refused too and resent in
+   * order; one the server accepted in between (its budget refilled) is
+   * stored ahead of them.
+   */
+  rateLimitRetries?: number;
   backoff?: BackoffOptions;
   /** A WebSocket class, for runtimes without a global one (Node 20: the `ws` package). */
   WebSocket?: WebSocketConstructor;
@@ -38,7 +67,12 @@ export interface ChatEvents {
   presence: PresenceFrame;
   /** Each (re)connect's welcome; `resumed: false` means some messages could not be replayed. */
   welcome: WelcomeFrame;
-  /** Error frames that answer no pending send, and `resume_incomplete`. */
+  /**
+   * Error frames that answer no pending send, `resume_incomplete`, a refused
+   * token refresh, and `token_failed` (the token function rejected; the
+   * client tries again). `unauthorized` or `forbidden` while `status` is
+   * `closed` means the client stopped: it needs a new token or user.
+   */
   error: ChatClientError;
   status: ChatStatus;
 }

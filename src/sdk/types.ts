@@ -4,11 +4,11 @@
  * restates a frame's shape by hand.
  */
 import type {
-  AckFrame, BroadcastFrame, DirectFrame, ErrorCode, JoinFrame, LeaveFrame, MessageFrame, MessageKind,
+  AckFrame, AuthMode, BroadcastFrame, DirectFrame, ErrorCode, JoinFrame, LeaveFrame, MessageFrame, MessageKind,
   PresenceFrame, RoomFrame, WelcomeFrame,
 } from "../protocol.js";
 
-export type { AckFrame, ErrorCode, MessageFrame, MessageKind, PresenceFrame, WelcomeFrame };
+export type { AckFrame, AuthMode, ErrorCode, MessageFrame, MessageKind, PresenceFrame, WelcomeFrame };
 
 /**
  * A message, narrowed on `kind`: a broadcast has no `to`; a direct message
@@ -40,6 +40,8 @@ export type SdkErrorCode =
   | "closed"
   /** A reconnect could not replay everything missed (`welcome.resumed` was false). */
   | "resume_incomplete"
+  /** The `token` function rejected (other than with `unauthorized` or `forbidden`); the client tries again with backoff. */
+  | "token_failed"
   /** An HTTP request failed without a protocol error body. */
   | "http";
 
@@ -61,5 +63,9 @@ export interface WebSocketLike {
   onerror: ((ev: any) => void) | null;
 }
 
-/** A WebSocket class: `new WebSocket(url)`. */
-export type WebSocketConstructor = new (url: string) => WebSocketLike;
+/**
+ * A WebSocket class: `new WebSocket(url, protocols)`. The token travels as
+ * the subprotocol `bearer.<token>`, the one way every runtime (browsers
+ * included, which cannot set headers) can hand it over on the upgrade.
+ */
+export type WebSocketConstructor = new (url: string, protocols?: string | string[]) => WebSocketLike;

@@ -199,7 +199,7 @@ export function createApp(deps: AppDeps) {
       log.error(`unexpected error in an HTTP handler: ${error instanceof Error ? error.message : String(error)}`);
       return refusal(new ChatError("internal", "The server failed to handle the request"));
     })
-    .use(webPage())
+    .use(webPage({ allowedOrigins: deps.allowedOrigins }))
     .onStart(({ server }) => {
       if (server) broker.attach(server);
     })

@@ -2,7 +2,8 @@
  * The web page in headless Chromium (Debian's /usr/bin/chromium through
  * playwright-core) against the real server process: alice and bob exchange
  * a broadcast, a direct and a room message; the server restarts and both
- * pages reconnect and catch up; markup in a message stays text.
+ * pages reconnect and catch up; markup in a message stays text. In accounts
+ * mode: register, log in, a direct message that survives a reload, log out.
  */
 import { afterAll, beforeAll, expect, test } from "bun:test";
 import { chromium, type Browser, type Page } from "playwright-core";
@@ -139,6 +140,9 @@ test("alice and bob chat through a server restart; markup stays text", async () 
   await select(bob, "room:ops");
   await seen(bob, "carol in ops after the restart");
   expect(await bob.locator("#messages .text").allTextContents()).toEqual(["room hi", "carol in ops after the restart"]);
+  // Open mode serves no direct-message history: the tab kept its own copy.
+  await select(bob, "dm:alice");
+  await seen(bob, "psst, only you");
 
   expect(dialogs).toEqual([]);
   expect(problems).toEqual([]);
@@ -170,4 +174,72 @@ test("on a phone-sized screen the page fits the width and the sidebar opens from
   await violation;
   expect(await page.evaluate(() => document.body.dataset.inline)).toBeUndefined();
   expect(problems.splice(0)).toEqual([expect.stringContaining("Content Security Policy")]);
+}, 60_000);
+
+test("accounts mode: register, log in, a direct message survives a reload, log out shows the form", async () => {
+  const accounts = await spawnServer({ AUTH: "accounts", DB_PATH: `${tempDir()}/accounts.db` });
+  const refused: string[] = [];
+  try {
+    const page = async (user: string) => {
+      const p = await (await browser.newContext({ viewport: { width: 1200, height: 760 } })).newPage();
+      p.on("pageerror", (e) => problems.push(`${user}: ${e.message}`));
+      p.on("console", (m) => {
+        if (m.type() !== "error" || m.location().url.endsWith("/favicon.ico")) return;
+        // Expected once: the wrong password's 401 below.
+        if (/status of 401/.test(m.text())) refused.push(`${user}: ${m.location().url}`);
+        else problems.push(`${user}: ${m.text()} (${m.location().url})`);
+      });
+      const res = await p.goto(accounts.http);
+      expect(res!.headers()["content-security-policy"]).toContain("connect-src 'self'");
+      await p.locator('#login[data-mode="accounts"]').waitFor({ timeout: WAIT });
+      return p;
+    };
+    const enter = async (p: Page, user: string, password: string, button: "#login-button" | "#register-button") => {
+      await p.fill("#username", user);
+      await p.fill("#password", password);
+      await p.click(button);
+    };
+    const isOpen = (p: Page) => p.locator('#status[data-status="open"]').waitFor({ timeout: WAIT });
+
+    const dana = await page("dana");
+    await enter(dana, "dana", "correct horse", "#register-button");
+    await isOpen(dana);
+    expect(await dana.locator("#me").textContent()).toBe("dana");
+    const erin = await page("erin");
+    await enter(erin, "erin", "battery staple", "#register-button");
+    await isOpen(erin);
+
+    // A direct conversation started by name, from the "Message" field.
+    await dana.fill("#dm-name", "erin");
+    await dana.press("#dm-name", "Enter");
+    await dana.locator("#conv-title").getByText("@ erin", { exact: true }).waitFor({ timeout: WAIT });
+    await say(dana, "hello erin, only you");
+    await erin.locator('#convs li[data-key="dm:dana"] .badge').waitFor({ timeout: WAIT });
+
+    // A reload keeps the session and the conversation, read back from the server.
+    await dana.reload();
+    await isOpen(dana);
+    await select(dana, "dm:erin");
+    await seen(dana, "hello erin, only you");
+    expect(await dana.evaluate(() => document.cookie)).toBe("");
+
+    // Log out: the form again, and the tab forgot its token.
+    await erin.click("#logout");
+    await erin.locator('#login[data-mode="accounts"]').waitFor({ timeout: WAIT });
+    expect(await erin.evaluate(() => Object.keys(sessionStorage).filter((k) => k.startsWith("wirechat.")))).toEqual([]);
+    await erin.reload();
+    await erin.locator('#login[data-mode="accounts"]').waitFor({ timeout: WAIT });
+    await enter(erin, "erin", "wrong password", "#login-button");
+    await erin.locator("#login-error").getByText("Wrong username or password.").waitFor({ timeout: WAIT });
+    await enter(erin, "erin", "battery staple", "#login-button");
+    await isOpen(erin);
+    await select(erin, "dm:dana");
+    await seen(erin, "hello erin, only you");
+
+    expect(refused).toEqual([`erin: ${accounts.http}/auth/login`]);
+    expect(dialogs).toEqual([]);
+    expect(problems).toEqual([]);
+  } finally {
+    await accounts.stop();
+  }
 }, 60_000);

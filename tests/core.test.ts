@@ -186,7 +186,8 @@ describe("presence", () => {
     open.push(b);
     const w = await b.next<WelcomeFrame>((f) => f.type === "welcome");
     expect(w.user).toBe("bob");
-    expect(w.online.sort()).toEqual(["alice", "bob"]);
+    expect(w.online?.sort()).toEqual(["alice", "bob"]);
+    expect(w.onlineCount).toBe(2);
   });
 
   test("presence join and leave are sent once per user, not per tab", async () => {

@@ -131,10 +131,18 @@ describe("sdk", () => {
     expect((await c.send.broadcast("late").catch((e) => e)).code).toBe("closed");
   });
 
-  test("an unknown `token` query parameter is accepted", async () => {
-    const c = createChatClient({ url: server.ws, username: "tokened", token: "abc" });
+  test("an open-mode server ignores a token, which travels in the subprotocols, not the URL", async () => {
+    const made: { url: string; protocols?: string | string[] }[] = [];
+    class Recording extends WebSocket {
+      constructor(url: string, protocols?: string | string[]) {
+        super(url, protocols);
+        made.push({ url, protocols });
+      }
+    }
+    const c = createChatClient({ url: server.ws, username: "tokened", token: "abc", WebSocket: Recording });
     clients.push(c);
     await opened(new Recorder(c));
+    expect(made).toEqual([{ url: `${server.ws}/ws/tokened`, protocols: ["wirechat.v1", "bearer.abc"] }]);
   });
 
   test("a connection that drops in the middle of its inbox replay loses nothing", async () => {
@@ -144,8 +152,8 @@ describe("sdk", () => {
     // the replayed frames are read: the first connection only.
     const urls: string[] = [];
     class DroppedAfterWelcome extends WebSocket {
-      constructor(url: string) {
-        super(url);
+      constructor(url: string, protocols?: string | string[]) {
+        super(url, protocols);
         urls.push(url);
         if (urls.length > 1) return;
         this.addEventListener("message", (e) => {

@@ -7,6 +7,7 @@
 import { afterAll, beforeAll, expect, test } from "bun:test";
 import { lstatSync, mkdirSync, symlinkSync } from "node:fs";
 import { startServer, type TestServer } from "./helpers";
+import { jwtFor, startAuthServer } from "./sdk_helpers";
 
 const ROOT = `${import.meta.dir}/..`;
 const FIXTURE = `${import.meta.dir}/fixtures/consumer`;
@@ -106,13 +107,29 @@ test("the fixture's @ts-expect-error lines are live: without them each guarded l
   expect(failing.sort((a, b) => a - b)).toEqual(lines);
 }, SLOW);
 
+const expected = [
+  { text: "123", type: "string" },
+  { text: "true", type: "string" },
+  { text: "2024-01-01T00:00:00Z", type: "string" },
+];
+
 test("Node runs the built client; text that looks like a number, boolean or date stays a string", async () => {
   const r = await run(["node", `${FIXTURE}/node_ws.mjs`, server.http], FIXTURE);
   expect({ code: r.code, out: r.out }).toEqual({ code: 0, out: expect.stringContaining('"got"') });
-  const { got } = JSON.parse(r.stdout);
-  expect(got).toEqual([
-    { text: "123", type: "string" },
-    { text: "true", type: "string" },
-    { text: "2024-01-01T00:00:00Z", type: "string" },
-  ]);
+  const { got, history } = JSON.parse(r.stdout);
+  expect(got).toEqual(expected);
+  expect(history).toEqual(["2024-01-01T00:00:00Z"]);
+}, SLOW);
+
+test("Node's client carries a token (subprotocol, then Authorization on HTTP) to a jwt-mode server", async () => {
+  const jwt = startAuthServer("jwt");
+  try {
+    const r = await run(["node", `${FIXTURE}/node_ws.mjs`, jwt.http, await jwtFor("node-consumer")], FIXTURE);
+    expect({ code: r.code, out: r.out }).toEqual({ code: 0, out: expect.stringContaining('"got"') });
+    const { got, history } = JSON.parse(r.stdout);
+    expect(got).toEqual(expected);
+    expect(history).toEqual(["2024-01-01T00:00:00Z"]);
+  } finally {
+    await jwt.stop();
+  }
 }, SLOW);

@@ -1,9 +1,17 @@
 /**
  * Helpers for the SDK and browser tests: a recorder of a client's events
- * that awaits conditions with a timeout (never a sleep), and a free port to
- * restart a server child on.
+ * that awaits conditions with a timeout (never a sleep), a free port to
+ * restart a server child on, and in-process servers with identity.
  */
+import { SignJWT } from "jose";
+import type { AppDeps, AuthDeps } from "../src/app";
+import { CLOCK_TOLERANCE_S } from "../src/auth/auth";
+import { Accounts, ACCOUNTS_ISSUER } from "../src/auth/accounts";
+import { createJwtVerifier } from "../src/auth/auth_jwt";
+import { createSqliteAuthStore } from "../src/auth/store_sqlite";
+import type { Logger } from "../src/log";
 import type { ChatClient, ChatClientError, ChatMessage, ChatStatus, PresenceFrame, WelcomeFrame } from "../src/sdk";
+import { startServer, type TestServer } from "./helpers";
 
 /** Everything a client emitted, in order; `until` waits for a condition on it. */
 export class Recorder {
@@ -74,4 +82,50 @@ export function freePort(): number {
   const port = s.port!;
   s.stop(true);
   return port;
+}
+
+/** The HS256 secret of the jwt-mode test servers (32+ characters, as the server requires). */
+export const JWT_TEST_SECRET = "sdk-test-secret-0123456789abcdef-0123";
+export const ADMIN_TEST_TOKEN = "sdk-admin-token-0123456789";
+
+/**
+ * An in-process server in jwt or accounts mode, built the way src/index.ts
+ * builds it (a SQLite auth store, jose verification, the admin API), on
+ * port 0; `deps` adds or overrides app options (limits, token lifetime).
+ */
+export function startAuthServer(mode: "jwt" | "accounts", deps: Partial<AppDeps> & { tokenTtlMs?: number } = {}): TestServer & { accounts?: Accounts } {
+  const store = createSqliteAuthStore(":memory:");
+  const auth: AuthDeps = { mode, revocations: store.revocations };
+  if (mode === "jwt") {
+    auth.verifier = createJwtVerifier({ mode, secrets: [JWT_TEST_SECRET], revocations: store.revocations });
+  } else {
+    const key = crypto.getRandomValues(new Uint8Array(32));
+    auth.accounts = new Accounts({ store: store.accounts, revocations: store.revocations, key, tokenTtlMs: deps.tokenTtlMs ?? 3_600_000 });
+    auth.verifier = createJwtVerifier({ mode, secrets: [key], issuer: ACCOUNTS_ISSUER, revocations: store.revocations });
+  }
+  const quiet: Logger = { info() {}, warn() {}, error() {} };
+  const server = startServer({ auth, adminToken: ADMIN_TEST_TOKEN, log: quiet, ...deps });
+  return {
+    ...server,
+    accounts: auth.accounts,
+    async stop() {
+      await server.stop();
+      store.close();
+    },
+  };
+}
+
+/**
+ * A jwt-mode token for `sub`, signed with the test secret. `validForS`: how
+ * long the server will accept it from now; `lifetimeS`: exp - iat, what the
+ * client schedules its refresh from. The server accepts a token until
+ * exp + 30 s (its clock tolerance), so a short-lived token that the server
+ * closes on within seconds has its exp (and iat) in the past.
+ */
+export function jwtFor(sub: string, o: { validForS?: number; lifetimeS?: number; iat?: number } = {}): Promise<string> {
+  const now = Math.floor(Date.now() / 1000);
+  const exp = now + (o.validForS ?? 3600) - CLOCK_TOLERANCE_S;
+  const iat = o.iat ?? exp - (o.lifetimeS ?? 3600);
+  return new SignJWT({}).setProtectedHeader({ alg: "HS256", typ: "JWT" }).setSubject(sub).setIssuedAt(iat).setExpirationTime(exp)
+    .sign(new TextEncoder().encode(JWT_TEST_SECRET));
 }

@@ -8,6 +8,10 @@ export interface ServerProcess {
   ws: string;
   /** Everything the server printed so far. */
   output(): string;
+  /** Resolves with the output once `match` holds for it (awaits what the server prints; throws after `ms`). */
+  waitForOutput(match: (out: string) => boolean, ms?: number): Promise<string>;
+  /** SIGTERM, then awaits the exit; returns the exit code. */
+  stop(): Promise<number>;
 }
 
 const ROOT = `${import.meta.dir}/..`;
@@ -22,12 +26,14 @@ export async function spawnServer(env: Record<string, string>, ms = 15_000): Pro
     stderr: "pipe",
   });
   let out = "";
+  const printed: (() => void)[] = [];
   let seen: (port: number) => void = () => {};
   const listening = new Promise<number>((resolve) => (seen = resolve));
   const pump = async (stream: ReadableStream<Uint8Array>) => {
     const dec = new TextDecoder();
     for await (const chunk of stream) {
       out += dec.decode(chunk, { stream: true });
+      for (const w of printed.splice(0)) w();
       const m = /listening on http:\/\/[^:]+:(\d+)/.exec(out);
       if (m) seen(Number(m[1]));
     }
@@ -42,7 +48,26 @@ export async function spawnServer(env: Record<string, string>, ms = 15_000): Pro
   failed.catch(() => {}); // it also rejects when the server exits later, by then unobserved
   try {
     const port = await Promise.race([listening, failed]);
-    return { proc, port, http: `http://127.0.0.1:${port}`, ws: `ws://127.0.0.1:${port}`, output: () => out };
+    const waitForOutput = async (match: (out: string) => boolean, wait = 5000) => {
+      const deadline = Date.now() + wait;
+      while (!match(out)) {
+        const left = deadline - Date.now();
+        if (left <= 0) throw new Error(`the server did not print what was expected in ${wait} ms; it printed:\n${out}`);
+        await new Promise<void>((resolve) => {
+          const t = setTimeout(resolve, left);
+          printed.push(() => {
+            clearTimeout(t);
+            resolve();
+          });
+        });
+      }
+      return out;
+    };
+    const stop = async () => {
+      proc.kill("SIGTERM");
+      return await proc.exited;
+    };
+    return { proc, port, http: `http://127.0.0.1:${port}`, ws: `ws://127.0.0.1:${port}`, output: () => out, waitForOutput, stop };
   } catch (err) {
     proc.kill();
     throw err;

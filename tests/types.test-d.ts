@@ -45,7 +45,9 @@ ws.send({ type: "broadcast", text: "typed" });
 ws.send({ type: "broadcast", body: "wrong field" });
 ws.subscribe(({ data }) => {
   if (data.type === "welcome") {
-    const online: string[] = data.online;
+    const online: string[] | undefined = data.online;
+    const count: number = data.onlineCount;
+    void count;
     // @ts-expect-error welcome has no text
     void data.text;
     void online;

@@ -1,31 +1,31 @@
 /**
  * The wirechat client: one WebSocket that reconnects by itself, resumes from
- * the last message id it saw, rejoins its rooms, drops duplicates by id, and
- * turns every send into a Promise of its ack. Plain WebSocket API, not Eden's
- * (Eden's never reconnects and rewrites date-like and numeric strings).
+ * the last message id it saw, rejoins its rooms, drops duplicates by id,
+ * turns every send into a Promise of its ack, and keeps its token fresh.
+ * Plain WebSocket API, not Eden's (Eden's never reconnects and rewrites
+ * date-like and numeric strings).
  */
-import { isValidName, LIMITS, type ServerFrame } from "../protocol.js";
+import { BEARER_PREFIX, CLOSE, isValidName, LIMITS, SUBPROTOCOL } from "../protocol/limits.js";
+import type { AuthFrame, ServerFrame } from "../protocol.js";
 import type { ChatClient, ChatClientOptions, ChatEvents, SendOptions } from "./api.js";
 import { backoffDelay } from "./backoff.js";
 import { Emitter } from "./emitter.js";
 import { ChatClientError } from "./errors.js";
 import { createHttp } from "./http.js";
+import { refreshDelay } from "./jwt.js";
+import { Outbox } from "./outbox.js";
+import { isFatal, TokenSource } from "./token.js";
 import { newCid, RecentIds, socketUrl } from "./util.js";
-import type { AckFrame, ChatMessage, ChatStatus, MessageAck, OutgoingFrame, RoomAck, WebSocketConstructor, WebSocketLike } from "./types.js";
+import type { ChatMessage, ChatStatus, MessageAck, OutgoingFrame, RoomAck, WatchAck, WebSocketConstructor, WebSocketLike } from "./types.js";
 
-interface Pending {
-  frame: OutgoingFrame;
-  resolve(ack: AckFrame): void;
-  reject(err: ChatClientError): void;
-  promise: Promise<AckFrame>;
-  /** The ack deadline of the frame's last write. */
-  timer?: ReturnType<typeof setTimeout>;
-}
+/** A refresh the server refused, or whose token could not be had, is tried again this often at most. */
+const REFRESH_RETRY_MS = 10_000;
 
 /**
- * Connects to a wirechat server and keeps connected until `close()`.
- * Throws `ChatClientError` at once for an invalid username or room name,
- * which no reconnect could fix.
+ * Connects to a wirechat server and keeps connected until `close()`, or
+ * until the server says this client may not (close 4003, or 4001 with a
+ * fixed token that cannot be renewed). Throws `ChatClientError` at once for
+ * an invalid username or room name, which no reconnect could fix.
  */
 export function createChatClient(opts: ChatClientOptions): ChatClient {
   if (!isValidName(opts.username)) {
@@ -36,22 +36,32 @@ export function createChatClient(opts: ChatClientOptions): ChatClient {
   // The server refuses more before the upgrade, which no reconnect could get past.
   if (new Set(opts.rooms).size > LIMITS.roomsMax) throw new ChatClientError("invalid_room", `Too many rooms: at most ${LIMITS.roomsMax}`);
   const urls = socketUrl(opts.url, opts.username);
-  const http = createHttp(urls.http, opts.fetch);
+  const tokens = new TokenSource(opts.token);
+  const http = createHttp(urls.http, opts.fetch, () => tokens.forHttp());
   const WS = opts.WebSocket ?? (globalThis as { WebSocket?: WebSocketConstructor }).WebSocket;
   if (!WS) throw new TypeError("No global WebSocket here: pass one as the WebSocket option (e.g. from the ws package)");
-  const ackTimeoutMs = opts.ackTimeoutMs ?? 10_000;
 
   const events = new Emitter<ChatEvents>();
-  const pending = new Map<string, Pending>(); // insertion order = the order the app sent in
-  const seen = new RecentIds(10_000);
   const rooms = new Set<string>(opts.rooms);
+  const outbox = new Outbox({
+    ackTimeoutMs: opts.ackTimeoutMs ?? 10_000,
+    rateLimitRetries: opts.rateLimitRetries ?? 5,
+    onRefused: (frame) => {
+      if (frame.type === "join") rooms.delete(frame.room);
+    },
+  });
+  const seen = new RecentIds(10_000);
   let online = new Set<string>();
+  let onlineCount = 0;
+  const watched = new Set<string>();
+  let epoch: string | undefined;
   let lastId = opts.since;
   let status: ChatStatus = "connecting";
   let ws: WebSocketLike | undefined;
-  let welcomed = false;
   let attempt = 0;
   let retry: ReturnType<typeof setTimeout> | undefined;
+  let refreshTimer: ReturnType<typeof setTimeout> | undefined;
+  let authCid: string | undefined; // the auth frame awaiting its ack
   let connectedSince: number | undefined; // the `since` the current socket asked for
   let replayLeft = 0; // replayed frames of this connection still to come
   let replayUpTo: number | undefined; // where to resume from once they have
@@ -65,34 +75,54 @@ export function createChatClient(opts: ChatClientOptions): ChatClient {
     if (s !== status) events.emit("status", (status = s));
   };
 
-  const write = (p: Pending) => {
-    try {
-      ws!.send(JSON.stringify(p.frame));
-    } catch {
-      // The socket is going away; its close event puts the frame back in line.
-      return;
-    }
-    clearTimeout(p.timer);
-    p.timer = setTimeout(() => {
-      pending.delete(p.frame.cid);
-      p.reject(new ChatClientError("timeout", `No ack within ${ackTimeoutMs} ms`, p.frame.cid));
-    }, ackTimeoutMs);
+  /** Stops for good: what is pending rejects with `err` (a close by the app passes none). */
+  const shutdown = (err?: ChatClientError) => {
+    if (status === "closed") return;
+    clearTimeout(retry);
+    clearTimeout(refreshTimer);
+    const sock = ws;
+    ws = undefined;
+    outbox.detach();
+    outbox.rejectAll((cid) => err ?? new ChatClientError("closed", "The client was closed before the ack", cid));
+    setStatus("closed");
+    sock?.close(1000, "client closed");
+    if (err) events.emit("error", err);
   };
 
-  const submit = <A extends AckFrame>(frame: OutgoingFrame): Promise<A> => {
-    if (status === "closed") return Promise.reject(new ChatClientError("closed", "The client is closed", frame.cid));
-    // A second send with a cid still pending is the same send: share its answer.
-    const same = pending.get(frame.cid);
-    if (same) return same.promise as Promise<A>;
-    const p = { frame } as Pending;
-    p.promise = new Promise<AckFrame>((resolve, reject) => {
-      p.resolve = resolve;
-      p.reject = reject;
-    });
-    pending.set(frame.cid, p);
-    // Before the welcome the frame waits; the welcome writes the queue in order.
-    if (welcomed) write(p);
-    return p.promise as Promise<A>;
+  const reconnectLater = () => {
+    setStatus("reconnecting");
+    retry = setTimeout(connect, backoffDelay(attempt++, opts.backoff));
+  };
+
+  /** Sends a fresh token on the open connection before the current one expires. */
+  const scheduleRefresh = (delay = tokens.current === undefined ? undefined : refreshDelay(tokens.current, Date.now(), tokens.obtainedAt)) => {
+    clearTimeout(refreshTimer);
+    if (!tokens.refreshable || delay === undefined) return;
+    refreshTimer = setTimeout(() => void refreshNow(), delay);
+  };
+  const retryRefresh = (ms = REFRESH_RETRY_MS) => {
+    // Until the server closes the connection with 4001; the reconnect then gets a token of its own.
+    scheduleRefresh(Math.min(ms, REFRESH_RETRY_MS));
+  };
+  const refreshNow = async () => {
+    const sock = ws;
+    if (!sock || status !== "open") return; // a connect under way gets a fresh token anyway
+    let token: string | undefined;
+    try {
+      token = await tokens.next();
+    } catch (err) {
+      if (isFatal(err)) return shutdown(err);
+      events.emit("error", tokenFailed(err));
+      return retryRefresh();
+    }
+    if (ws !== sock || status !== "open" || token === undefined) return;
+    const frame: AuthFrame = { type: "auth", token, cid: newCid() };
+    authCid = frame.cid;
+    try {
+      sock.send(JSON.stringify(frame));
+    } catch {
+      // The socket is going away; the reconnect authenticates afresh.
+    }
   };
 
   const onFrame = (raw: string) => {
@@ -104,7 +134,6 @@ export function createChatClient(opts: ChatClientOptions): ChatClient {
     }
     switch (f.type) {
       case "welcome": {
-        welcomed = true;
         attempt = 0;
         // A connect without `since` replays the inbox and recent broadcasts,
         // all at or below `lastId`: resume from there only once every one of
@@ -112,11 +141,19 @@ export function createChatClient(opts: ChatClientOptions): ChatClient {
         replayLeft = f.replay;
         replayUpTo = connectedSince === undefined ? f.lastId : undefined;
         if (replayLeft === 0) settleReplay();
-        online = new Set(f.online);
+        online = new Set(f.online ?? []);
+        onlineCount = f.onlineCount;
+        // Ids of another epoch mean nothing to this store (the server said resumed:false).
+        if (epoch !== undefined && epoch !== f.epoch) seen.clear();
+        epoch = f.epoch;
         setStatus("open");
         events.emit("welcome", f);
         if (!f.resumed) events.emit("error", new ChatClientError("resume_incomplete", "Some messages sent while disconnected could not be replayed"));
-        for (const p of pending.values()) write(p);
+        const sock = ws!;
+        outbox.attach((data) => sock.send(data));
+        // Presence of watched users is per connection: ask again.
+        if (watched.size > 0) void submit<WatchAck>({ type: "watch", users: [...watched], cid: newCid() }).then(noteWatch, () => {});
+        scheduleRefresh();
         return;
       }
       case "message": {
@@ -130,49 +167,76 @@ export function createChatClient(opts: ChatClientOptions): ChatClient {
         return;
       }
       case "presence":
-        if (f.event === "join") online.add(f.user);
-        else online.delete(f.user);
+        // Room presence says who is in a room, not who is online.
+        if (f.room === undefined) {
+          for (const u of f.users ?? (f.user === undefined ? [] : [f.user])) {
+            if (f.event === "join" ? !online.has(u) : online.has(u)) onlineCount += f.event === "join" ? 1 : -1;
+            if (f.event === "join") online.add(u);
+            else online.delete(u);
+          }
+        }
         return events.emit("presence", f);
-      case "ack": {
-        const p = pending.get(f.cid);
-        if (!p) return; // timed out earlier, or a retry's second answer
-        pending.delete(f.cid);
-        clearTimeout(p.timer);
-        return p.resolve(f);
-      }
-      case "error": {
-        const err = new ChatClientError(f.code, f.message, f.cid);
-        const p = f.cid === undefined ? undefined : pending.get(f.cid);
-        if (!p) return events.emit("error", err);
-        pending.delete(f.cid!);
-        clearTimeout(p.timer);
-        if (p.frame.type === "join") rooms.delete(p.frame.room);
-        return p.reject(err);
-      }
+      case "ack":
+        if (f.cid === authCid) {
+          authCid = undefined;
+          return scheduleRefresh(); // from the new token's expiry
+        }
+        outbox.ack(f);
+        return;
+      case "error":
+        if (f.cid !== undefined && f.cid === authCid) {
+          // The server kept the old token; try again before it runs out.
+          authCid = undefined;
+          if (f.code !== "rate_limited") events.emit("error", new ChatClientError(f.code, f.message, f.cid));
+          return retryRefresh(f.retryAfterMs);
+        }
+        if (!outbox.error(f)) events.emit("error", new ChatClientError(f.code, f.message, f.cid, f.retryAfterMs));
+        return;
     }
   };
 
-  const connect = () => {
+  /** What a close code means: reconnect (with a fresh token when there can be one), or stop. */
+  const onClose = (code: number, reason: string) => {
+    if (code === CLOSE.forbidden) {
+      return shutdown(new ChatClientError("forbidden", reason || "The server ended this session: this client may not act as this user"));
+    }
+    if (code === CLOSE.unauthorized && !tokens.refreshable) {
+      return shutdown(new ChatClientError("unauthorized", reason || "The token expired or was revoked: a new one is needed"));
+    }
+    reconnectLater();
+  };
+
+  const connect = async () => {
     retry = undefined;
-    welcomed = false;
     replayLeft = 0;
     replayUpTo = undefined;
+    authCid = undefined;
+    // Before each connect: the token may have expired or been revoked since,
+    // and an HTTP 401 before the upgrade looks like any failed connect.
+    let token: string | undefined;
+    try {
+      token = await tokens.next();
+    } catch (err) {
+      if (status === "closed") return;
+      if (isFatal(err)) return shutdown(err);
+      events.emit("error", tokenFailed(err));
+      return reconnectLater();
+    }
+    if (status === "closed") return;
     connectedSince = lastId;
-    const sock = new WS(urls.ws({ since: lastId, rooms: [...rooms], token: opts.token }));
+    const url = urls.ws({ since: lastId, epoch, rooms: [...rooms] });
+    // Offered only with a token: a browser fails a handshake whose server picks no offered subprotocol.
+    const sock = token === undefined ? new WS(url) : new WS(url, [SUBPROTOCOL, BEARER_PREFIX + token]);
     ws = sock;
     sock.onmessage = (e: { data: unknown }) => {
       if (ws === sock) onFrame(String(e.data));
     };
-    sock.onclose = () => {
+    sock.onclose = (e: { code?: number; reason?: string }) => {
       if (ws !== sock) return;
       ws = undefined;
-      welcomed = false;
-      // What was on the wire is written again, with the same cid, after the
-      // next welcome: the server answers a repeat with the first ack.
-      for (const p of pending.values()) clearTimeout(p.timer);
-      if (status === "closed") return;
-      setStatus("reconnecting");
-      retry = setTimeout(connect, backoffDelay(attempt++, opts.backoff));
+      clearTimeout(refreshTimer);
+      outbox.detach();
+      if (status !== "closed") onClose(e.code ?? 1006, e.reason ?? "");
     };
     sock.onerror = () => {}; // a close event follows; it decides
   };
@@ -187,13 +251,24 @@ export function createChatClient(opts: ChatClientOptions): ChatClient {
     return submit<RoomAck>({ type, room, cid: o?.cid ?? newCid() });
   };
 
-  connect();
+  /** A watch ack lists which watched users are online: they count as online here. */
+  const noteWatch = (ack: WatchAck) => {
+    for (const u of ack.online) online.add(u);
+    return ack;
+  };
+
+  const submit = <A extends RoomAck>(frame: OutgoingFrame): Promise<A> =>
+    status === "closed" ? Promise.reject(new ChatClientError("closed", "The client is closed", frame.cid)) : outbox.submit<A>(frame);
+
+  void connect();
   return {
     ...http,
     username: opts.username,
     get status() { return status; },
     get lastId() { return lastId; },
     get online() { return [...online].sort(); },
+    get onlineCount() { return Math.max(onlineCount, online.size); },
+    get epoch() { return epoch; },
     get rooms() { return [...rooms]; },
     send: {
       broadcast: (text, o) => submit<MessageAck>({ type: "broadcast", text, cid: o?.cid ?? newCid() }),
@@ -202,18 +277,26 @@ export function createChatClient(opts: ChatClientOptions): ChatClient {
     },
     join: (room, o) => roomFrame("join", room, o),
     leave: (room, o) => roomFrame("leave", room, o),
-    on: (event, handler) => events.on(event, handler),
-    close() {
-      if (status === "closed") return;
-      setStatus("closed");
-      clearTimeout(retry);
-      ws?.close(1000, "client closed");
-      ws = undefined;
-      for (const p of pending.values()) {
-        clearTimeout(p.timer);
-        p.reject(new ChatClientError("closed", "The client was closed before the ack", p.frame.cid));
-      }
-      pending.clear();
+    watch(users, o) {
+      const bad = users.find((u) => !isValidName(u));
+      if (bad !== undefined) return Promise.reject(new ChatClientError("invalid_username", `Invalid username ${JSON.stringify(bad)}`));
+      for (const u of users) watched.add(u);
+      return submit<WatchAck>({ type: "watch", users: [...users], cid: o?.cid ?? newCid() }).then(noteWatch);
     },
+    unwatch(users, o) {
+      for (const u of users) {
+        watched.delete(u);
+        online.delete(u);
+      }
+      return submit<RoomAck>({ type: "unwatch", users: [...users], cid: o?.cid ?? newCid() });
+    },
+    on: (event, handler) => events.on(event, handler),
+    close: () => shutdown(),
   };
+}
+
+/** A rejection of the token function, as the `error` event reports it. */
+function tokenFailed(err: unknown): ChatClientError {
+  if (err instanceof ChatClientError) return err;
+  return new ChatClientError("token_failed", `The token function failed: ${err instanceof Error ? err.message : String(err)}`);
 }

@@ -1,6 +1,7 @@
 /**
- * The HTTP half of the SDK: history pages and the online list, with `fetch`.
- * Response bodies are the protocol's HTTP body types.
+ * The HTTP half of the SDK: history pages and the online list, with `fetch`
+ * and the client's bearer token. Response bodies are the protocol's HTTP
+ * body types.
  */
 import type { HistoryBody, HttpError, OnlineBody } from "../protocol.js";
 import { ChatClientError } from "./errors.js";
@@ -18,9 +19,25 @@ export interface ChatHttp {
   history(page?: PageOptions): Promise<ChatMessage[]>;
   /** Messages of one room, newest first. */
   roomHistory(room: string, page?: PageOptions): Promise<ChatMessage[]>;
+  /**
+   * The direct conversation between this user and `user`, newest first.
+   * Needs a token (jwt and accounts modes); an open-mode server refuses it
+   * with `forbidden`.
+   */
+  userHistory(user: string, page?: PageOptions): Promise<ChatMessage[]>;
   /** Users with an open connection now. */
   onlineUsers(): Promise<string[]>;
 }
+
+/** What the SDK passes to `fetch`: a subset of RequestInit, so that no DOM or Node type is needed to supply one. */
+export interface FetchInit {
+  method?: string;
+  headers?: Record<string, string>;
+  body?: string;
+}
+
+/** The part of `fetch` the SDK uses. */
+export type FetchLike = (url: string, init?: FetchInit) => Promise<Response>;
 
 const query = (page: PageOptions = {}) => {
   const q = new URLSearchParams();
@@ -30,25 +47,43 @@ const query = (page: PageOptions = {}) => {
   return s ? `?${s}` : "";
 };
 
-/** The part of `fetch` the SDK uses. */
-export type FetchLike = (url: string) => Promise<Response>;
-
-/** Builds the HTTP queries against `base` (an http(s) URL without a trailing slash). */
-export function createHttp(base: string, fetchFn: FetchLike = (url) => fetch(url)): ChatHttp {
-  async function get<T>(path: string): Promise<T> {
-    const res = await fetchFn(base + path);
-    const body: unknown = await res.json().catch(() => undefined);
-    if (!res.ok) {
-      const err = body as Partial<HttpError> | undefined;
-      if (err && typeof err.error === "string") throw new ChatClientError(err.error, err.message ?? `HTTP ${res.status}`);
-      throw new ChatClientError("http", `GET ${path} answered HTTP ${res.status}`);
+/**
+ * Sends one request and reads its JSON answer. A refusal becomes a
+ * ChatClientError with the server's code (`unauthorized`, `conflict`, ...)
+ * and `retryAfterMs` when it gave one; an answer without a protocol error
+ * body, `http`.
+ */
+export async function requestJson<T>(fetchFn: FetchLike, url: string, init: FetchInit = {}): Promise<T> {
+  const res = await fetchFn(url, init);
+  const body: unknown = await res.json().catch(() => undefined);
+  if (!res.ok) {
+    const err = body as Partial<HttpError> | undefined;
+    if (err && typeof err.error === "string") {
+      throw new ChatClientError(err.error, err.message ?? `HTTP ${res.status}`, undefined, err.retryAfterMs);
     }
-    return body as T;
+    throw new ChatClientError("http", `${init.method ?? "GET"} ${new URL(url).pathname} answered HTTP ${res.status}`);
   }
+  return body as T;
+}
+
+/** The default fetch, looked up when called (a test or polyfill may replace the global later). */
+export const globalFetch: FetchLike = (url, init) => fetch(url, init);
+
+/**
+ * Builds the HTTP queries against `base` (an http(s) URL without a trailing
+ * slash). `token` is asked before each request; its answer, when there is
+ * one, goes in `Authorization: Bearer`.
+ */
+export function createHttp(base: string, fetchFn: FetchLike = globalFetch, token: () => Promise<string | undefined> = async () => undefined): ChatHttp {
+  async function get<T>(path: string): Promise<T> {
+    const t = await token();
+    return requestJson<T>(fetchFn, base + path, t === undefined ? {} : { headers: { authorization: `Bearer ${t}` } });
+  }
+  const page = async (path: string, p?: PageOptions) => (await get<HistoryBody>(path + query(p))).messages as ChatMessage[];
   return {
-    history: async (page) => (await get<HistoryBody>(`/history${query(page)}`)).messages as ChatMessage[],
-    roomHistory: async (room, page) =>
-      (await get<HistoryBody>(`/rooms/${encodeURIComponent(room)}/history${query(page)}`)).messages as ChatMessage[],
+    history: (p) => page("/history", p),
+    roomHistory: (room, p) => page(`/rooms/${encodeURIComponent(room)}/history`, p),
+    userHistory: (user, p) => page(`/users/${encodeURIComponent(user)}/history`, p),
     onlineUsers: async () => (await get<OnlineBody>("/users/online")).users,
   };
 }

@@ -6,9 +6,13 @@
 export { createChatClient } from "./client.js";
 export type { ChatClient, ChatClientOptions, ChatEvents, SendOptions } from "./api.js";
 export { ChatClientError } from "./errors.js";
+export { authMode, login, refresh, register, type AuthRequestOptions } from "./auth.js";
+export { readClaims, type TokenClaims } from "./jwt.js";
+export type { TokenOption } from "./token.js";
+export { newCid } from "./util.js";
 export { backoffDelay, type BackoffOptions } from "./backoff.js";
-export type { ChatHttp, FetchLike, PageOptions } from "./http.js";
+export type { ChatHttp, FetchInit, FetchLike, PageOptions } from "./http.js";
 export type {
-  AckFrame, ChatErrorCode, ChatMessage, ChatStatus, ErrorCode, MessageAck, MessageFrame, MessageKind, PresenceFrame,
+  AckFrame, AuthMode, ChatErrorCode, ChatMessage, ChatStatus, ErrorCode, MessageAck, MessageFrame, MessageKind, PresenceFrame,
   RoomAck, SdkErrorCode, WebSocketConstructor, WebSocketLike, WelcomeFrame,
 } from "./types.js";

@@ -4,11 +4,11 @@
  * restates a frame's shape by hand.
  */
 import type {
-  AckFrame, BroadcastFrame, DirectFrame, ErrorCode, JoinFrame, LeaveFrame, MessageFrame, MessageKind,
-  PresenceFrame, RoomFrame, WelcomeFrame,
+  AckFrame, AuthMode, BroadcastFrame, DirectFrame, ErrorCode, JoinFrame, LeaveFrame, MessageFrame, MessageKind,
+  PresenceFrame, RoomFrame, UnwatchFrame, WatchFrame, WelcomeFrame,
 } from "../protocol.js";
 
-export type { AckFrame, ErrorCode, MessageFrame, MessageKind, PresenceFrame, WelcomeFrame };
+export type { AckFrame, AuthMode, ErrorCode, MessageFrame, MessageKind, PresenceFrame, WelcomeFrame };
 
 /**
  * A message, narrowed on `kind`: a broadcast has no `to`; a direct message
@@ -27,7 +27,10 @@ export type MessageAck = AckFrame & Required<Pick<AckFrame, "id">>;
 export type RoomAck = AckFrame;
 
 /** A frame the SDK sends; it always carries a cid so the server acks it. */
-export type OutgoingFrame = Required<Pick<BroadcastFrame, "cid">> & (BroadcastFrame | DirectFrame | JoinFrame | LeaveFrame | RoomFrame);
+export type OutgoingFrame = Required<Pick<BroadcastFrame, "cid">> & (BroadcastFrame | DirectFrame | JoinFrame | LeaveFrame | RoomFrame | WatchFrame | UnwatchFrame);
+
+/** The ack of a watch: which of the watched users are online now. */
+export type WatchAck = AckFrame & Required<Pick<AckFrame, "online">>;
 
 /** Connection state, reported by the `status` event. */
 export type ChatStatus = "connecting" | "open" | "reconnecting" | "closed";
@@ -40,6 +43,8 @@ export type SdkErrorCode =
   | "closed"
   /** A reconnect could not replay everything missed (`welcome.resumed` was false). */
   | "resume_incomplete"
+  /** The `token` function rejected (other than with `unauthorized` or `forbidden`); the client tries again with backoff. */
+  | "token_failed"
   /** An HTTP request failed without a protocol error body. */
   | "http";
 
@@ -61,5 +66,9 @@ export interface WebSocketLike {
   onerror: ((ev: any) => void) | null;
 }
 
-/** A WebSocket class: `new WebSocket(url)`. */
-export type WebSocketConstructor = new (url: string) => WebSocketLike;
+/**
+ * A WebSocket class: `new WebSocket(url, protocols)`. The token travels as
+ * the subprotocol `bearer.<token>`, the one way every runtime (browsers
+ * included, which cannot set headers) can hand it over on the upgrade.
+ */
+export type WebSocketConstructor = new (url: string, protocols?: string | string[]) => WebSocketLike;

@@ -18,6 +18,11 @@ export class RecentIds {
     return this.#ids.has(id);
   }
 
+  /** Forgets every id (ids of another epoch mean nothing to the current store). */
+  clear(): void {
+    this.#ids.clear();
+  }
+
   add(id: number): void {
     this.#ids.add(id);
     // A Set iterates in insertion order: the first one is the oldest.
@@ -25,33 +30,38 @@ export class RecentIds {
   }
 }
 
-/** What a connect asks the server for. */
+/** What a connect asks the server for (never a token: URLs end up in logs). */
 export interface ConnectQuery {
   since?: number;
+  /** The epoch `since` belongs to. */
+  epoch?: string;
   rooms: readonly string[];
-  token?: string;
 }
 
 /**
- * The HTTP base and the WebSocket URL maker for a server base URL given as
- * `http(s)://` or `ws(s)://` (a path prefix is kept, a trailing slash dropped).
+ * The server's HTTP base for a base URL given as `http(s)://` or `ws(s)://`
+ * (a path prefix is kept, a trailing slash dropped).
  */
-export function socketUrl(base: string, username: string): { http: string; ws(q: ConnectQuery): string } {
+export function httpBase(base: string): string {
   const u = new URL(base);
-  const secure = u.protocol === "https:" || u.protocol === "wss:";
   if (!["http:", "https:", "ws:", "wss:"].includes(u.protocol)) {
     throw new TypeError(`url must start with http(s):// or ws(s)://, got ${JSON.stringify(base)}`);
   }
-  const path = u.pathname.replace(/\/+$/, "");
-  const http = `${secure ? "https" : "http"}://${u.host}${path}`;
-  const ws = `${secure ? "wss" : "ws"}://${u.host}${path}/ws/${encodeURIComponent(username)}`;
+  const secure = u.protocol === "https:" || u.protocol === "wss:";
+  return `${secure ? "https" : "http"}://${u.host}${u.pathname.replace(/\/+$/, "")}`;
+}
+
+/** The HTTP base and the WebSocket URL maker for a server base URL (see `httpBase`). */
+export function socketUrl(base: string, username: string): { http: string; ws(q: ConnectQuery): string } {
+  const http = httpBase(base);
+  const ws = `${http.replace(/^http/, "ws")}/ws/${encodeURIComponent(username)}`;
   return {
     http,
     ws(q) {
       const p = new URLSearchParams();
       if (q.since !== undefined) p.set("since", String(q.since));
+      if (q.since !== undefined && q.epoch !== undefined) p.set("epoch", q.epoch);
       if (q.rooms.length > 0) p.set("rooms", q.rooms.join(","));
-      if (q.token !== undefined) p.set("token", q.token);
       const s = p.toString();
       return s ? `${ws}?${s}` : ws;
     },

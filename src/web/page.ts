@@ -41,22 +41,46 @@ const assets = () => {
   return bundle;
 };
 
-/** Only a plain host[:port] goes into the policy; anything else falls back to 'self' alone. */
-const HOST_RE = /^[A-Za-z0-9.-]+(:\d{1,5})?$|^\[[0-9A-Fa-f:.]+\](:\d{1,5})?$/;
+/** Options of the page plugin. */
+export interface WebPageOptions {
+  /**
+   * Origins the server lets browsers connect from (`ALLOWED_ORIGINS`), e.g.
+   * `https://chat.example.com`. Their ws/wss forms join `connect-src`, for
+   * browsers whose `'self'` does not cover WebSockets. `*` or nothing adds
+   * none: the page itself only ever connects to its own origin.
+   */
+  allowedOrigins?: readonly string[] | "*";
+}
+
+/**
+ * The WebSocket form of an http(s) origin (`https://x` → `wss://x`), or
+ * undefined for anything that is not a plain origin: only configured,
+ * well-formed origins reach the policy, never a request header.
+ */
+export function socketOrigin(origin: string): string | undefined {
+  let u: URL;
+  try {
+    u = new URL(origin);
+  } catch {
+    return undefined;
+  }
+  if ((u.protocol !== "http:" && u.protocol !== "https:") || u.origin !== origin.replace(/\/$/, "")) return undefined;
+  return `${u.protocol === "https:" ? "wss" : "ws"}://${u.host}`;
+}
 
 /**
  * The page's policy: scripts and styles from this origin only (no inline
- * script), sockets only to this host. `'self'` alone does not cover `ws:` in
- * every browser, so the host is named explicitly when it looks sane.
+ * script), sockets and fetches to this origin and to the configured ones.
  */
-export function contentSecurityPolicy(host: string | null): string {
-  const sockets = host && HOST_RE.test(host) ? ` ws://${host} wss://${host}` : "";
+export function contentSecurityPolicy(opts: WebPageOptions = {}): string {
+  const origins = opts.allowedOrigins === "*" ? [] : (opts.allowedOrigins ?? []);
+  const sockets = [...new Set(origins.map(socketOrigin).filter((o): o is string => o !== undefined))];
   return [
     "default-src 'none'",
     "script-src 'self'",
     "style-src 'self'",
     "img-src 'self'",
-    `connect-src 'self'${sockets}`,
+    ["connect-src 'self'", ...sockets].join(" "),
     "base-uri 'none'",
     "form-action 'none'",
     "frame-ancestors 'none'",
@@ -71,16 +95,20 @@ const headers = (type: string, extra: Record<string, string> = {}) => ({
 });
 
 /**
- * The chat page plugin: `app.use(webPage())` adds `GET /`, `GET /app.js`
- * and `GET /app.css`. The bundle is made on the first request and kept.
+ * The chat page plugin: `app.use(webPage({ allowedOrigins }))` adds `GET /`,
+ * `GET /app.js` and `GET /app.css`. The bundle is made on the first request
+ * and kept.
  */
-export const webPage = () =>
-  new Elysia({ name: "web" })
-    .get("/", async ({ request }) => {
+export const webPage = (opts: WebPageOptions = {}) => {
+  // The same for every request: nothing of the request goes into it.
+  const policy = contentSecurityPolicy(opts);
+  // Elysia dedupes plugins by name and seed: two policies are two plugins.
+  return new Elysia({ name: "web", seed: policy })
+    .get("/", async () => {
       const html = await Bun.file(join(dir, "index.html")).text();
       return new Response(html, {
         headers: headers("text/html; charset=utf-8", {
-          "content-security-policy": contentSecurityPolicy(request.headers.get("host")),
+          "content-security-policy": policy,
           "referrer-policy": "no-referrer",
         }),
       });
@@ -93,3 +121,4 @@ export const webPage = () =>
       const { css } = await assets();
       return new Response(css.body, { headers: headers(css.type) });
     });
+};

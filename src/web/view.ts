@@ -2,7 +2,7 @@
  * The chat screen: builds its elements once, then re-renders parts of it
  * from `ChatState`. All text goes through text nodes (see dom.ts).
  */
-import type { ChatMessage, ChatStatus } from "../sdk/index.js";
+import type { AuthMode, ChatMessage, ChatStatus } from "../sdk/index.js";
 import { byId, h, replace } from "./dom.js";
 import { dmKey, type ChatState, type ConvKey, type Conversation } from "./state.js";
 
@@ -19,6 +19,9 @@ export interface ViewActions {
   send(text: string): void;
   join(room: string): void;
   leave(room: string): void;
+  /** Opens a direct conversation with `user`, online or not. */
+  message(user: string): void;
+  logout(): void;
 }
 
 const title = (c: Conversation) => (c.kind === "everyone" ? "Everyone" : c.kind === "room" ? `# ${c.name}` : `@ ${c.name}`);
@@ -26,19 +29,24 @@ const time = (at: number) => new Date(at).toLocaleTimeString([], { hour: "2-digi
 
 /** The chat screen of user `me`. */
 export class ChatView {
-  constructor(readonly root: HTMLElement, readonly state: ChatState, readonly actions: ViewActions) {
+  constructor(readonly root: HTMLElement, readonly state: ChatState, mode: AuthMode, readonly actions: ViewActions) {
     replace(root,
       h("header", { class: "bar" },
         h("button", { id: "menu", type: "button", "aria-label": "Conversations", "aria-controls": "side" }, "☰"),
         h("h1", {}, "wirechat"),
-        h("span", { id: "me", class: "me" }, state.me),
-        h("span", { id: "status", class: "status", "data-status": "connecting", role: "status" }, STATUS_TEXT.connecting)),
+        h("span", { class: "me" }, "as ", h("strong", { id: "me" }, state.me)),
+        h("span", { id: "status", class: "status", "data-status": "connecting", role: "status" }, STATUS_TEXT.connecting),
+        // In open mode nobody logs in: one changes name.
+        h("button", { id: "logout", type: "button" }, mode === "open" ? "Change user" : "Log out")),
       h("div", { class: "layout" },
         h("aside", { id: "side", class: "side" },
           h("h2", {}, "Conversations"), h("ul", { id: "convs", class: "convs" }),
           h("form", { id: "join-form", class: "inline" },
             h("input", { id: "room-name", name: "room", placeholder: "room name", pattern: "[A-Za-z0-9_.\\-]{1,64}", required: true, "aria-label": "Room to join" }),
             h("button", { type: "submit" }, "Join")),
+          h("form", { id: "dm-form", class: "inline" },
+            h("input", { id: "dm-name", name: "user", placeholder: "username", pattern: "[A-Za-z0-9_.\\-]{1,64}", required: true, "aria-label": "User to message" }),
+            h("button", { type: "submit" }, "Message")),
           h("h2", {}, "Online"), h("ul", { id: "online", class: "online" })),
         h("section", { class: "pane" },
           h("header", { class: "pane-head" }, h("h2", { id: "conv-title" }), h("button", { id: "leave", type: "button", hidden: true }, "Leave room")),
@@ -60,6 +68,14 @@ export class ChatView {
       actions.join(room.value);
       room.value = "";
     });
+    const dm = byId<HTMLInputElement>("dm-name");
+    byId("dm-form").addEventListener("submit", (e) => {
+      e.preventDefault();
+      this.root.classList.remove("side-open");
+      actions.message(dm.value.trim());
+      dm.value = "";
+    });
+    byId("logout").addEventListener("click", () => actions.logout());
     byId("leave").addEventListener("click", () => {
       const c = state.convs.get(state.current);
       if (c?.kind === "room") actions.leave(c.name);

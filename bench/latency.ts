@@ -11,7 +11,9 @@
  *
  * Prints one JSON line: {"event":"result", sent, delivered, expected, lost,
  * p50_ms, p99_ms, max_ms, samples, achieved_rate, error}.
- * Usage: bun bench/latency.ts --port P --rate 2000 --duration 2 [--n 64] [--warmup 0.5] [--sio]
+ * With --tokens FILE (line i: the token of u<i>), each socket sends
+ * `Authorization: Bearer <token>` on its upgrade: wirechat runs with AUTH=jwt.
+ * Usage: bun bench/latency.ts --port P --rate 2000 --duration 2 [--n 64] [--warmup 0.5] [--sio] [--tokens FILE]
  */
 import { parseArgs } from "node:util";
 
@@ -25,6 +27,7 @@ const { values: a } = parseArgs({
     warmup: { type: "string", default: "0.5" },
     drain: { type: "string", default: "3" },
     sio: { type: "boolean", default: false },
+    tokens: { type: "string" },
   },
 });
 const port = Number(a.port);
@@ -34,8 +37,9 @@ const duration = Number(a.duration) * 1000;
 const warmup = Number(a.warmup) * 1000;
 const drain = Number(a.drain) * 1000;
 const sio = a.sio;
-if (!Number.isInteger(port) || port <= 0 || n < 2 || !(rate > 0)) {
-  console.error("usage: bun bench/latency.ts --port P --rate R --duration S [--n 64] [--sio]");
+const tokens = a.tokens ? (await Bun.file(a.tokens).text()).split("\n").filter((t) => t !== "") : undefined;
+if (!Number.isInteger(port) || port <= 0 || n < 2 || !(rate > 0) || (tokens && tokens.length < n)) {
+  console.error("usage: bun bench/latency.ts --port P --rate R --duration S [--n 64] [--sio] [--tokens FILE with a line per socket]");
   process.exit(2);
 }
 
@@ -57,7 +61,11 @@ function open(i: number): Promise<WebSocket> {
   const url = sio
     ? `ws://127.0.0.1:${port}/socket.io/?EIO=4&transport=websocket&username=u${i}`
     : `ws://127.0.0.1:${port}/ws/u${i}`;
-  const ws = new WebSocket(url);
+  // Bun's WebSocket takes headers (browsers cannot); the DOM lib's typing hides
+  // that overload, hence the cast. Without --tokens no header is sent.
+  const ws = tokens
+    ? new WebSocket(url, { headers: { Authorization: `Bearer ${tokens[i]}` } } satisfies Bun.WebSocketOptions as unknown as string[])
+    : new WebSocket(url);
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`u${i}: connect timed out`)), 15_000);
     const ready = () => {
@@ -65,7 +73,8 @@ function open(i: number): Promise<WebSocket> {
       resolve(ws);
     };
     if (!sio) ws.onopen = ready;
-    ws.onerror = () => reject(new Error(`u${i}: connection failed`));
+    // Bun's error event names the refused upgrade's status (401: bad token).
+    ws.onerror = (e) => reject(new Error(`u${i}: connection failed: ${(e as ErrorEvent).message ?? "no reason given"}`));
     ws.onclose = () => {
       error ??= `u${i}: connection closed by the server`;
     };

@@ -24,6 +24,7 @@ import { runScenario, scenarios, windowFor, type RunResult } from "./lib/scenari
 import { assertWirechatPresent, serverSpecs, startServer } from "./lib/servers";
 import { disablePinning, killAll, pinning } from "./lib/spawn";
 import { chart } from "./lib/svg";
+import { makeBenchAuth } from "./lib/tokens";
 
 const benchDir = import.meta.dir;
 const root = dirname(benchDir);
@@ -39,6 +40,11 @@ const quick = flag("--quick");
 const reps = Number(option("--reps") ?? (quick ? 1 : 3));
 if (flag("--no-pin")) disablePinning();
 
+const list = scenarios(quick);
+// One token per connection of the largest scenario, signed with this run's own secret.
+const auth = await makeBenchAuth(Math.max(...list.map((s) => s.n)));
+process.on("exit", () => auth.dispose());
+
 // An interrupted run must not leave servers or clients behind.
 for (const sig of ["SIGINT", "SIGTERM"] as const) {
   process.on(sig, () => {
@@ -52,7 +58,7 @@ const loadAtStart = (await Bun.file("/proc/loadavg").text()).trim();
 const log = (msg: string) => console.error(`[bench ${((Date.now() - started) / 1000).toFixed(0).padStart(4)}s] ${msg}`);
 
 const bins = buildNative(benchDir);
-let specs = serverSpecs(root, bins.wsserver);
+let specs = serverSpecs(root, bins.wsserver, auth);
 const only = option("--servers")?.split(",");
 if (only) {
   const unknown = only.filter((n) => !specs.some((s) => s.name === n));
@@ -61,7 +67,6 @@ if (only) {
 }
 if (specs.some((s) => s.name.startsWith("wirechat"))) assertWirechatPresent(root);
 
-const list = scenarios(quick);
 const results: RunResult[] = [];
 log(`${quick ? "quick" : "full"} run: ${reps} repetition(s), ${list.length} scenarios, servers ${specs.map((s) => s.name).join(", ")}; pinning ${pinning() ? "on (server core 0, client core 1)" : "off"}`);
 
@@ -111,6 +116,7 @@ writeFileSync(jsonPath, JSON.stringify({
     throughputClient: "bench/native/wsload.c (closed loop, per-connection window)",
     windows: Object.fromEntries(list.flatMap((s) => (s.kind === "throughput" ? [[s.id, windowFor(s.mode, s.n)]] : []))),
     latencyClient: "bench/latency.ts (open loop, 64 sockets)",
+    wirechatIdentity: "AUTH=jwt, MSG_RATE=0; every connection sends Authorization: Bearer <HS256 JWT, sub u<i>>",
     clientBoundBelowCpu: 0.95,
   },
   scenarios: list, summary, ratios: ratioTable, targets, runs: results,

@@ -101,10 +101,16 @@ export async function runScenario(s: Scenario, server: RunningServer, rep: numbe
 
 type Measured = Omit<RunResult, "scenario" | "server" | "rep">;
 
+/** Flags both clients share: the Socket.IO dialect, and the token file for a server that checks identity. */
+function clientFlags(server: RunningServer, args: string[]): void {
+  if (server.spec.sio) args.push("--sio");
+  if (server.spec.tokens) args.push("--tokens", server.spec.tokens);
+}
+
 async function throughput(s: Extract<Scenario, { kind: "throughput" }>, server: RunningServer, ctx: Ctx): Promise<Measured> {
   const args = [ctx.wsload, "--port", String(server.port), "--n", String(s.n), "--mode", s.mode,
     "--window", String(windowFor(s.mode, s.n)), "--warmup", String(s.warmup), "--duration", String(s.duration), "--drain", "5"];
-  if (server.spec.sio) args.push("--sio");
+  clientFlags(server, args);
   let cpu0 = 0, t0 = 0, cpu1 = 0, t1 = 0;
   const { result, stderr, code } = await runClient(args, 120_000, (e) => {
     // Sample the server's CPU exactly around the measured window.
@@ -124,7 +130,7 @@ async function throughput(s: Extract<Scenario, { kind: "throughput" }>, server: 
 async function latency(s: Extract<Scenario, { kind: "latency" }>, server: RunningServer, ctx: Ctx): Promise<Measured> {
   const args = [process.execPath, join(ctx.root, "bench/latency.ts"), "--port", String(server.port), "--n", String(s.n),
     "--rate", String(s.rate), "--duration", String(s.duration), "--warmup", String(s.warmup)];
-  if (server.spec.sio) args.push("--sio");
+  clientFlags(server, args);
   const { result, stderr, code } = await runClient(args, 60_000, () => {});
   if (!result) return { ok: false, error: `latency client exited ${code} without a result: ${stderr}`, lost: 0, value: 0, metrics: {} };
   const lost = num(result.lost);
@@ -138,7 +144,7 @@ async function idle(s: Extract<Scenario, { kind: "idle" }>, server: RunningServe
   await sleep(1000); // let the fresh process settle before the baseline reading
   const before = rssBytes(server.pid);
   const args = [ctx.wsload, "--port", String(server.port), "--n", String(s.n), "--mode", "idle", "--hold", "120"];
-  if (server.spec.sio) args.push("--sio");
+  clientFlags(server, args);
   const proc = track(Bun.spawn(pinned(1, args), { stdout: "pipe", stderr: "pipe", stdin: "ignore" }));
   let ready: Record<string, unknown> | null = null;
   let final: Record<string, unknown> | null = null;

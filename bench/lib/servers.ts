@@ -7,6 +7,7 @@ import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { pinned, readLines, track, within } from "./spawn";
+import type { BenchAuth } from "./tokens";
 
 /** A server the benchmark can start. */
 export interface ServerSpec {
@@ -14,6 +15,8 @@ export interface ServerSpec {
   name: string;
   /** Whether the C client must speak Socket.IO. */
   sio: boolean;
+  /** Token file (line i: token of u<i>) whose tokens the clients must send; unset: no Authorization header. */
+  tokens?: string;
   /** The command, given a fresh scratch directory. */
   command(scratch: string): { cmd: string[]; env: Record<string, string> };
 }
@@ -32,14 +35,20 @@ export interface RunningServer {
 }
 
 /** All servers, in the order they appear in reports. */
-export function serverSpecs(root: string, wsserverBin: string): ServerSpec[] {
+export function serverSpecs(root: string, wsserverBin: string, auth: BenchAuth): ServerSpec[] {
   const wirechat = (name: string): ServerSpec => ({
     name,
     sio: false,
-    // As users run it: src/index.ts with its default durable store, on a fresh file.
+    tokens: auth.tokensFile,
+    // As users run it: src/index.ts with its default durable store, on a fresh
+    // file, checking identity (AUTH=jwt: every connect verifies its token).
+    // MSG_RATE=0: the per-user rate limit exists to stop one abusive user; the
+    // benchmark's users send as fast as the server takes, so the limit would
+    // measure itself. MAX_CONNECTIONS_PER_USER keeps its default (20): every
+    // connection of every scenario is a distinct user u<i>.
     command: (scratch) => ({
       cmd: [process.execPath, "run", join(root, "src/index.ts")],
-      env: { PORT: "0", HOST: "127.0.0.1", DB_PATH: join(scratch, "wirechat.db") },
+      env: { PORT: "0", HOST: "127.0.0.1", DB_PATH: join(scratch, "wirechat.db"), AUTH: "jwt", JWT_SECRET: auth.secret, MSG_RATE: "0" },
     }),
   });
   return [

@@ -14,6 +14,12 @@
  *                      a "ready" line and holds the connections (answering
  *                      pings) until killed or --hold seconds pass.
  *
+ * With --tokens FILE (line i: the token of u<i>) the upgrade request of
+ * connection i carries `Authorization: Bearer <token>`, for a server that
+ * checks identity (wirechat with AUTH=jwt); the tokens are signed by the
+ * benchmark runner, so this client has no JWT code. Without it no such header
+ * is sent.
+ *
  * Output is JSON lines on stdout: {"event":"measure_start"} when the measured
  * window begins (the orchestrator samples the server's CPU then) and a final
  * {"event":"result",...}. A deliveries frame is recognised by the marker
@@ -48,8 +54,8 @@ static struct {
   const char *host;
   int port, n, mode, sio, window;
   double warmup, duration, drain, hold, connect_timeout;
-  const char *prefix, *pad;
-} opt = {"127.0.0.1", 0, 64, M_BROADCAST, 0, 1, 1.0, 3.0, 5.0, 30.0, 60.0, "/ws/", "lorem ipsum dolor sit amet"};
+  const char *prefix, *pad, *tokens;
+} opt = {"127.0.0.1", 0, 64, M_BROADCAST, 0, 1, 1.0, 3.0, 5.0, 30.0, 60.0, "/ws/", "lorem ipsum dolor sit amet", NULL};
 
 static conn_t *conns;
 static int ep, ready_count, pending, next_connect, closed_count;
@@ -61,6 +67,7 @@ static int got_delivery; /* set per frame, turned into a timestamp once per read
 static uint32_t rng = 2463534242u;
 static char error_msg[256];
 static struct sockaddr_in addr;
+static char **tokens; /* tokens[i]: bearer token of u<i>; NULL without --tokens */
 
 static uint32_t xorshift(void) {
   rng ^= rng << 13;
@@ -178,7 +185,11 @@ static void process_input(conn_t *c) {
     const uint8_t *end = find(c->in.p + c->in.off, buf_avail(&c->in), "\r\n\r\n");
     if (!end) return;
     if (buf_avail(&c->in) < 12 || memcmp(c->in.p + c->in.off + 9, "101", 3) != 0) {
-      close_conn(c, "upgrade refused");
+      /* Name the status (401 is a bad token, 429 a limit) in the error. */
+      char why[64];
+      const uint8_t *eol = find(c->in.p + c->in.off, buf_avail(&c->in), "\r\n");
+      snprintf(why, sizeof why, "upgrade refused: %.*s", (int)(eol - (c->in.p + c->in.off)), (const char *)(c->in.p + c->in.off));
+      close_conn(c, why);
       return;
     }
     buf_consume(&c->in, (size_t)(end + 4 - (c->in.p + c->in.off)));
@@ -301,9 +312,16 @@ static void on_connected(conn_t *c) {
                   : snprintf(req, sizeof req, "GET %su%d HTTP/1.1\r\n", opt.prefix, c->idx);
   n += snprintf(req + n, sizeof req - (size_t)n,
                 "Host: %s:%d\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-                "Sec-WebSocket-Key: %s\r\nSec-WebSocket-Version: 13\r\n\r\n",
+                "Sec-WebSocket-Key: %s\r\nSec-WebSocket-Version: 13\r\n",
                 opt.host, opt.port, key64);
   buf_append(&c->out, req, (size_t)n);
+  /* Appended, not formatted into req: a token's length is the server's business. */
+  if (tokens) {
+    buf_append(&c->out, "Authorization: Bearer ", 22);
+    buf_append(&c->out, tokens[c->idx], strlen(tokens[c->idx]));
+    buf_append(&c->out, "\r\n", 2);
+  }
+  buf_append(&c->out, "\r\n", 2);
   c->state = ST_HTTP;
   flush_conn(c);
 }
@@ -321,8 +339,32 @@ static int drain_stalled(double t, double drain_start) {
 static void usage(void) {
   fprintf(stderr,
           "usage: wsload --port P [--host 127.0.0.1] [--n 64] [--mode broadcast|direct|idle] [--sio]\n"
-          "              [--window K] [--warmup S] [--duration S] [--drain S (stall)] [--hold S] [--prefix /ws/]\n");
+          "              [--window K] [--warmup S] [--duration S] [--drain S (stall)] [--hold S] [--prefix /ws/]\n"
+          "              [--tokens FILE (line i: bearer token of u<i>)]\n");
   exit(2);
+}
+
+/* Reads one token per line; the file must have a line for each of the n connections. */
+static void load_tokens(const char *path) {
+  FILE *f = fopen(path, "r");
+  if (!f) die(path);
+  tokens = calloc((size_t)opt.n, sizeof *tokens);
+  if (!tokens) die("calloc");
+  char *line = NULL;
+  size_t cap = 0;
+  ssize_t len;
+  int i = 0;
+  while (i < opt.n && (len = getline(&line, &cap, f)) > 0) {
+    while (len > 0 && (line[len - 1] == '\n' || line[len - 1] == '\r')) line[--len] = 0;
+    if (len == 0) continue;
+    if (!(tokens[i++] = strdup(line))) die("strdup");
+  }
+  free(line);
+  fclose(f);
+  if (i < opt.n) {
+    fprintf(stderr, "wsload: %s has %d tokens, --n %d needs one per connection\n", path, i, opt.n);
+    exit(2);
+  }
 }
 
 static void parse_args(int argc, char **argv) {
@@ -340,6 +382,7 @@ static void parse_args(int argc, char **argv) {
     else if (!strcmp(a, "--drain")) opt.drain = atof(v);
     else if (!strcmp(a, "--hold")) opt.hold = atof(v);
     else if (!strcmp(a, "--prefix")) opt.prefix = v;
+    else if (!strcmp(a, "--tokens")) opt.tokens = v;
     else if (!strcmp(a, "--mode")) {
       if (!strcmp(v, "broadcast")) opt.mode = M_BROADCAST;
       else if (!strcmp(v, "direct")) opt.mode = M_DIRECT;
@@ -355,6 +398,7 @@ static void parse_args(int argc, char **argv) {
   }
   addr.sin_family = AF_INET;
   addr.sin_port = htons((uint16_t)opt.port);
+  if (opt.tokens) load_tokens(opt.tokens);
 }
 
 int main(int argc, char **argv) {

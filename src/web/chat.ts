@@ -3,7 +3,7 @@
  * load, conversations (everyone, rooms, direct) that survive a reload, and
  * the way back to the login form when the session ends.
  */
-import { isValidName } from "../protocol.js";
+import { isValidName } from "../protocol/limits.js";
 import { createChatClient, newCid, refresh, type ChatClientError, type ChatMessage, type TokenOption } from "../sdk/index.js";
 import { ChatState, dmKey, EVERYONE, roomKey, type ConvKey } from "./state.js";
 import { addPartner, loadPartners, loadRecent, loadRooms, saveRecent, saveRooms, saveSession, type Session } from "./storage.js";

@@ -2,7 +2,8 @@
  * The forms before the chat, one per identity mode: open (pick a name),
  * accounts (log in or register) and jwt (paste a token).
  */
-import { isValidName, PASSWORD_MAX, PASSWORD_MIN, type AuthMode } from "../protocol.js";
+import { isValidName, PASSWORD_MAX, PASSWORD_MIN } from "../protocol/limits.js";
+import type { AuthMode } from "../protocol.js";
 import { login, readClaims, register, type ChatClientError } from "../sdk/index.js";
 import { byId, h, replace } from "./dom.js";
 import type { Session } from "./storage.js";

@@ -5,7 +5,8 @@
  * (localStorage): the names of the direct conversations, which no server
  * route lists.
  */
-import { isValidName, type AuthMode } from "../protocol.js";
+import { isValidName } from "../protocol/limits.js";
+import type { AuthMode } from "../protocol.js";
 import type { ChatMessage } from "../sdk/index.js";
 
 /** Who this tab is logged in as. */

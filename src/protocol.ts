@@ -5,9 +5,9 @@
  */
 import { Type as t, type Static } from "@sinclair/typebox";
 
-import { LIMITS, NAME_PATTERN } from "./protocol/limits";
+import { LIMITS, NAME_PATTERN } from "./protocol/limits.js";
 
-export * from "./protocol/limits";
+export * from "./protocol/limits.js";
 
 export const Username = t.String({ pattern: NAME_PATTERN, minLength: 1, maxLength: LIMITS.nameMax });
 export type Username = Static<typeof Username>;

@@ -29,8 +29,8 @@ export class Connection {
   countedReplay = false;
   /** The token's `rooms` claim; undefined: every room. */
   allowedRooms: readonly string[] | undefined;
-  /** Closes the socket when its token expires. */
-  expiry: ReturnType<typeof setTimeout> | undefined;
+  /** The second its token expires, as filed in the hub's Expiries (0: none). */
+  expiresAt = 0;
   /** When the client was first told `rate_limited` in the current run of refusals (0: never). */
   limitedSince = 0;
   /** When it was last told. */

@@ -12,7 +12,7 @@ import { CLOSE, LIMITS, encode, type ErrorFrame, type MessageKind } from "../pro
 import { Committer } from "./commit";
 import { Connection } from "./connection";
 import { Cursors } from "./cursors";
-import { armExpiry, reauth } from "./identity";
+import { Expiries, reauth } from "./identity";
 import { RateLimiter } from "./rate";
 import { planReplay, streamReplay } from "./replay";
 import { topics } from "./routing";
@@ -77,6 +77,7 @@ export interface HubStats {
 export class Hub {
   readonly stats: HubStats = { badFrames: 0, droppedSends: 0, replayPauses: 0, opened: 0, closed: 0, rateLimited: 0, gaps: 0 };
   readonly committer: Committer;
+  readonly #expiries = new Expiries();
   readonly cursors: Cursors;
   readonly #sockets = new Set<ServerWebSocket<Connection>>();
   /** Each user's open sockets on this node: for limits and admin disconnects. */
@@ -162,7 +163,7 @@ export class Hub {
     this.#byIp.set(session.ip, (this.#byIp.get(session.ip) ?? 0) + 1);
     if (session.identity) {
       conn.allowedRooms = session.identity.rooms;
-      armExpiry(sock, conn, session.identity.validUntil);
+      this.#expiries.set(sock, conn, session.identity.validUntil);
     }
     if (session.since !== undefined) {
       conn.countedReplay = true;
@@ -229,6 +230,7 @@ export class Hub {
             reject: (err) => this.#reject(ws, conn, err),
             open: () => this.#sockets.has(ws),
             left: (room) => this.deps.presence.removeRoom(conn.user, room),
+            validUntil: (ms) => this.#expiries.set(ws, conn, ms),
           });
         case "watch":
           return this.#watch(ws, conn, f.users, f.cid);
@@ -273,7 +275,7 @@ export class Hub {
     if (!this.#sockets.delete(ws)) return;
     conn.closed = true;
     this.stats.closed++;
-    clearTimeout(conn.expiry);
+    this.#expiries.delete(ws, conn);
     this.#doneReplaying(conn);
     const n = (this.#byIp.get(conn.ip) ?? 1) - 1;
     if (n > 0) this.#byIp.set(conn.ip, n);
@@ -296,6 +298,7 @@ export class Hub {
   /** Commits what is pending, then closes every socket with 1001. */
   async shutdown(reason = "Server is shutting down: reconnect in a moment"): Promise<void> {
     this.#closing = true;
+    this.#expiries.stop();
     await this.committer.flush();
     for (const ws of this.#sockets) ws.close(CLOSE.goingAway, reason);
   }

@@ -6,18 +6,60 @@ import { CLOSE, type AuthFrame } from "../protocol";
 import type { Connection } from "./connection";
 import { topics } from "./routing";
 
-/** setTimeout holds at most 2^31-1 ms (24.8 days): a longer wait re-arms. */
-const TIMER_MAX = 2 ** 31 - 1;
+/**
+ * Closes sockets with 4001 once their token is no longer valid. One timer
+ * for the node, sockets in one-second buckets: a timer and a closure per
+ * connection would cost more memory than the connection itself.
+ */
+export class Expiries {
+  readonly #buckets = new Map<number, Set<ServerWebSocket<Connection>>>();
+  #done = Math.floor(Date.now() / 1000);
+  readonly #timer: ReturnType<typeof setInterval>;
 
-/** Closes the socket with 4001 once its token is no longer valid (`validUntil`, epoch ms). */
-export function armExpiry(ws: ServerWebSocket<Connection>, conn: Connection, validUntil: number): void {
-  clearTimeout(conn.expiry);
-  const left = validUntil - Date.now();
-  if (left <= 0) {
-    ws.close(CLOSE.unauthorized, "Token expired: get a new token and reconnect");
-    return;
+  constructor() {
+    this.#timer = setInterval(this.#tick, 1000);
+    (this.#timer as { unref?: () => void }).unref?.();
   }
-  conn.expiry = setTimeout(() => armExpiry(ws, conn, validUntil), Math.min(left, TIMER_MAX));
+
+  /** The socket's token is valid until `validUntil` (epoch ms): close it then. */
+  set(ws: ServerWebSocket<Connection>, conn: Connection, validUntil: number): void {
+    this.delete(ws, conn);
+    if (validUntil <= Date.now()) {
+      ws.close(CLOSE.unauthorized, "Token expired: get a new token and reconnect");
+      return;
+    }
+    const sec = Math.ceil(validUntil / 1000);
+    let bucket = this.#buckets.get(sec);
+    if (!bucket) this.#buckets.set(sec, (bucket = new Set()));
+    bucket.add(ws);
+    conn.expiresAt = sec;
+  }
+
+  /** Forgets the socket (closed, or about to get a new expiry). */
+  delete(ws: ServerWebSocket<Connection>, conn: Connection): void {
+    if (conn.expiresAt === 0) return;
+    const bucket = this.#buckets.get(conn.expiresAt);
+    if (bucket?.delete(ws) && bucket.size === 0) this.#buckets.delete(conn.expiresAt);
+    conn.expiresAt = 0;
+  }
+
+  stop(): void {
+    clearInterval(this.#timer);
+  }
+
+  readonly #tick = (): void => {
+    const now = Math.floor(Date.now() / 1000);
+    for (let sec = this.#done + 1; sec <= now; sec++) {
+      const bucket = this.#buckets.get(sec);
+      if (!bucket) continue;
+      this.#buckets.delete(sec);
+      for (const ws of bucket) {
+        ws.data.expiresAt = 0;
+        ws.close(CLOSE.unauthorized, "Token expired: get a new token and reconnect");
+      }
+    }
+    this.#done = now;
+  };
 }
 
 /** How `reauth` answers. */
@@ -28,6 +70,8 @@ export interface ReauthReplies {
   open(): boolean;
   /** The new token no longer allows `room`: the connection left it. */
   left(room: string): void;
+  /** The connection's token is valid until then (epoch ms). */
+  validUntil(ms: number): void;
 }
 
 /**
@@ -56,7 +100,7 @@ export function reauth(ws: ServerWebSocket<Connection>, conn: Connection, f: Aut
       r.left(room);
       if (conn.live) ws.unsubscribe(topics.room(room));
     }
-    armExpiry(ws, conn, identity.validUntil);
+    r.validUntil(identity.validUntil);
     if (f.cid !== undefined) r.ack(f.cid);
   }, (err) => {
     if (r.open()) r.reject(err instanceof ChatError ? new ChatError(err.code, err.message, f.cid) : err);

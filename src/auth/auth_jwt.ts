@@ -42,16 +42,18 @@ function reason(err: unknown): string {
  */
 export function createJwtVerifier(opts: JwtOptions): TokenVerifier {
   const enc = new TextEncoder();
-  const secrets = opts.secrets.map((s) => (typeof s === "string" ? enc.encode(s) : s));
+  // Imported once: jose would import a raw secret again on every verification.
+  const secrets = Promise.all(opts.secrets.map((s) =>
+    crypto.subtle.importKey("raw", (typeof s === "string" ? enc.encode(s) : s) as BufferSource, { name: "HMAC", hash: "SHA-256" }, false, ["verify"])));
   const jwks: JWTVerifyGetKey | undefined = opts.jwksUrl ? createRemoteJWKSet(new URL(opts.jwksUrl), { cacheMaxAge: 10 * 60_000, cooldownDuration: 30_000 }) : undefined;
   const common = { issuer: opts.issuer, audience: opts.audience, clockTolerance: CLOCK_TOLERANCE_S, requiredClaims: ["exp", "sub"] };
 
   const check = async (token: string): Promise<JWTPayload> => {
     if (token.length === 0 || token.length > LIMITS.tokenMax) throw unauthorized("Token is missing or too long");
     const alg = decodeProtectedHeader(token).alg;
-    if (alg === "HS256" && secrets.length > 0) {
+    if (alg === "HS256" && opts.secrets.length > 0) {
       let last: unknown;
-      for (const key of secrets) {
+      for (const key of await secrets) {
         try {
           return (await jwtVerify(token, key, { ...common, algorithms: ["HS256"] })).payload;
         } catch (err) {

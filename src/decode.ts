@@ -5,7 +5,7 @@
 import { TypeCompiler } from "@sinclair/typebox/compiler";
 import { ChatError } from "./errors";
 import {
-  AuthFrame, BroadcastFrame, DirectFrame, UnwatchFrame, WatchFrame, JoinFrame, LeaveFrame, RoomFrame, TutorialFrame,
+  AuthFrame, BroadcastFrame, DirectFrame, ReadFrame, ReceivedFrame, TypingFrame, UnwatchFrame, WatchFrame, JoinFrame, LeaveFrame, RoomFrame, TutorialFrame,
   LIMITS, isValidName, type ClientFrame,
 } from "./protocol";
 
@@ -18,6 +18,9 @@ const checkers = {
   auth: TypeCompiler.Compile(AuthFrame),
   watch: TypeCompiler.Compile(WatchFrame),
   unwatch: TypeCompiler.Compile(UnwatchFrame),
+  received: TypeCompiler.Compile(ReceivedFrame),
+  read: TypeCompiler.Compile(ReadFrame),
+  typing: TypeCompiler.Compile(TypingFrame),
 } as const;
 const checkTutorial = TypeCompiler.Compile(TutorialFrame);
 
@@ -46,7 +49,7 @@ export function decodeFrame(raw: string): ClientFrame {
   if (isFrameType(type)) {
     if (checkers[type].Check(obj)) {
       const text = (obj as { text?: string }).text;
-      if (typeof text === "string" && !text.isWellFormed()) throw illFormed(obj.cid as string | undefined);
+      if (typeof text === "string" && !text.isWellFormed()) throw illFormed((obj as { cid?: string }).cid);
       return obj as ClientFrame;
     }
     throw explain(type, obj);
@@ -54,11 +57,11 @@ export function decodeFrame(raw: string): ClientFrame {
   if (type === undefined && "message" in obj) return tutorial(obj);
   const cid = typeof obj.cid === "string" ? obj.cid : undefined;
   if (type === undefined) {
-    throw new ChatError("invalid_frame", 'Frame has no "type": use broadcast, direct, join, leave, room, auth, watch or unwatch', cid);
+    throw new ChatError("invalid_frame", 'Frame has no "type": use broadcast, direct, join, leave, room, auth, watch, unwatch, received, read or typing', cid);
   }
   throw new ChatError(
     "invalid_frame",
-    `Unknown frame type ${typeof type === "string" ? show(type) : typeof type}: use broadcast, direct, join, leave, room, auth, watch or unwatch`,
+    `Unknown frame type ${typeof type === "string" ? show(type) : typeof type}: use broadcast, direct, join, leave, room, auth, watch, unwatch, received, read or typing`,
     cid,
   );
 }
@@ -130,5 +133,7 @@ function explain(type: FrameType, obj: Record<string, unknown>): ChatError {
   }
   if (type === "auth") return bad(`"token" must be a string of 1 to ${LIMITS.tokenMax} characters`);
   if (type === "watch" || type === "unwatch") return bad(`"users" must be a list of at most ${LIMITS.watchMax} usernames`);
+  if (type === "received" || type === "read") return bad('"id" must be a message id (a whole number from 1)');
+  if (type === "typing") return bad('send "to" (a username) or "room" (a room name), not both');
   return bad("fields do not match the protocol");
 }

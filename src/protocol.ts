@@ -43,8 +43,34 @@ export type WatchFrame = Static<typeof WatchFrame>;
 export const UnwatchFrame = t.Object({ type: t.Literal("unwatch"), users: t.Array(Username, { maxItems: LIMITS.watchMax }), cid: t.Optional(Cid) });
 export type UnwatchFrame = Static<typeof UnwatchFrame>;
 
+/**
+ * The connection has processed every message up to `id` (send it batched,
+ * not per message): the user's inbox cursor moves to it, and the senders of
+ * direct messages it covers get a `delivered` receipt.
+ */
+export const ReceivedFrame = t.Object({ type: t.Literal("received"), id: MessageId });
+export type ReceivedFrame = Static<typeof ReceivedFrame>;
+/** The reader has seen everything up to `id` in that message's conversation (a direct conversation, a room, or everyone). */
+export const ReadFrame = t.Object({ type: t.Literal("read"), id: MessageId });
+export type ReadFrame = Static<typeof ReadFrame>;
+
+/**
+ * Frames marked volatile are never stored, acked or replayed; under
+ * backpressure they are the first dropped, and losing one is not a loss.
+ */
+const volatile = { volatile: true } as const;
+
+/** "I am typing" in a direct conversation (`to`) or a room (`room`). */
+export const TypingFrame = t.Union([
+  t.Object({ type: t.Literal("typing"), to: Username }, volatile),
+  t.Object({ type: t.Literal("typing"), room: RoomName }, volatile),
+]);
+export type TypingFrame = Static<typeof TypingFrame>;
+
 /** Every frame a v1 client sends. */
-export const ClientFrame = t.Union([BroadcastFrame, DirectFrame, JoinFrame, LeaveFrame, RoomFrame, AuthFrame, WatchFrame, UnwatchFrame]);
+export const ClientFrame = t.Union([
+  BroadcastFrame, DirectFrame, JoinFrame, LeaveFrame, RoomFrame, AuthFrame, WatchFrame, UnwatchFrame, ReceivedFrame, ReadFrame, TypingFrame,
+]);
 export type ClientFrame = Static<typeof ClientFrame>;
 
 /**
@@ -82,6 +108,10 @@ export type ErrorCode = Static<typeof ErrorCode>;
 export const MessageKind = t.Union([t.Literal("broadcast"), t.Literal("direct"), t.Literal("room")]);
 export type MessageKind = Static<typeof MessageKind>;
 
+/** Unread messages of one conversation. */
+export const UnreadCount = t.Object({ conversation: t.String(), count: t.Integer({ minimum: 0 }), lastId: MessageId });
+export type UnreadCount = Static<typeof UnreadCount>;
+
 export const WelcomeFrame = t.Object({
   type: t.Literal("welcome"),
   user: Username,
@@ -97,6 +127,12 @@ export const WelcomeFrame = t.Object({
   lastId: t.Integer({ minimum: 0 }),
   /** False when the replay before live delivery could not be complete: a gap the client must know of. */
   resumed: t.Boolean(),
+  /**
+   * The conversations with unread messages (`@user` a direct conversation,
+   * `#room` a room this connection is in, `*` everyone): how many (counted up
+   * to 999) and the newest id.
+   */
+  unread: t.Optional(t.Array(UnreadCount)),
   /** How many replayed message frames follow, oldest first, before live delivery. */
   replay: t.Integer({ minimum: 0 }),
   /** The message store's epoch: resume with `?since=N&epoch=E`; another epoch means ids started over. */
@@ -139,7 +175,7 @@ export const PresenceFrame = t.Object({
   user: t.Optional(Username),
   users: t.Optional(t.Array(Username)),
   room: t.Optional(RoomName),
-});
+}, volatile);
 export type PresenceFrame = Static<typeof PresenceFrame>;
 
 export const ErrorFrame = t.Object({
@@ -152,8 +188,31 @@ export const ErrorFrame = t.Object({
 });
 export type ErrorFrame = Static<typeof ErrorFrame>;
 
+/**
+ * `delivered`: `by` has received your direct messages up to `id`; `read`:
+ * `by` has seen the conversation up to `id`. A reader's own devices get its
+ * read receipts too (with `conversation`), so unread state is the same
+ * everywhere; room read state is never announced to the room.
+ */
+export const ReceiptFrame = t.Object({
+  type: t.Literal("receipt"),
+  event: t.Union([t.Literal("delivered"), t.Literal("read")]),
+  id: MessageId,
+  by: Username,
+  /** The conversation (`@user`, `#room` or `*`), on read receipts. */
+  conversation: t.Optional(t.String()),
+}, volatile);
+export type ReceiptFrame = Static<typeof ReceiptFrame>;
+
+/** Someone is typing to you (`to`) or in a room you are in (`room`). */
+export const TypingEvent = t.Union([
+  t.Object({ type: t.Literal("typing"), from: Username, to: Username }, volatile),
+  t.Object({ type: t.Literal("typing"), from: Username, room: RoomName }, volatile),
+]);
+export type TypingEvent = Static<typeof TypingEvent>;
+
 /** Every frame the server sends. */
-export const ServerFrame = t.Union([WelcomeFrame, MessageFrame, AckFrame, PresenceFrame, ErrorFrame]);
+export const ServerFrame = t.Union([WelcomeFrame, MessageFrame, AckFrame, PresenceFrame, ErrorFrame, ReceiptFrame, TypingEvent]);
 export type ServerFrame = Static<typeof ServerFrame>;
 
 /** The only way a server frame is serialised: once per publish, never per recipient. */

@@ -13,6 +13,8 @@ export interface BrokerHandlers {
    * must resume from the store (`since`).
    */
   gap(reason: string): void;
+  /** A droppable volatile frame for this node's sockets on `topic`. */
+  volatile(topic: string, data: string): void;
 }
 
 /**
@@ -35,8 +37,12 @@ export interface Broker {
   committed(batch: readonly StoredMessage[], frames: readonly string[]): void;
   /** The newest id delivered to this node's sockets: live delivery covers everything after it. */
   deliveredThrough(): number;
-  /** A volatile frame (typing) for `topic` on every node: at most once, never stored; never throws. */
-  publish(topic: string, data: string): void;
+  /**
+   * A volatile frame (receipts, typing) for `topic` on every node: at most
+   * once, never stored; never throws. `droppable` frames go to the node's
+   * `volatile` handler instead, which drops them first under backpressure.
+   */
+  publish(topic: string, data: string, droppable?: boolean): void;
   /** A frame for `topic` on this node's sockets only (presence, which every node derives itself). */
   publishLocal(topic: string, data: string): void;
   /** Publishes Bun reported as dropped for some subscriber, on this node. */

@@ -34,7 +34,10 @@ export function createLocalBroker(): Broker {
       handlers?.delivered(batch[0]!.id, through);
     },
     deliveredThrough: () => through,
-    publish,
+    publish(topic, data, droppable) {
+      if (droppable) handlers?.volatile(topic, data);
+      else publish(topic, data);
+    },
     publishLocal: publish,
     get dropped() {
       return dropped;

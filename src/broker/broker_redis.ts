@@ -114,7 +114,8 @@ export async function createRedisBroker(o: RedisBrokerOptions): Promise<Broker> 
         }
         for (const [id, fields] of r[vKey] ?? []) {
           vId = id;
-          publishLocal(field(fields, "t"), field(fields, "d"));
+          if (field(fields, "x") === "1") handlers?.volatile(field(fields, "t"), field(fields, "d"));
+          else publishLocal(field(fields, "t"), field(fields, "d"));
         }
       } catch (err) {
         if (closed) return;
@@ -142,8 +143,8 @@ export async function createRedisBroker(o: RedisBrokerOptions): Promise<Broker> 
     },
     deliveredThrough: () => through,
     publishLocal,
-    publish(topic, data) {
-      cmd.send("XADD", [vKey, "MAXLEN", "~", volatileMax, "*", "t", topic, "d", data]).catch(() => {
+    publish(topic, data, droppable) {
+      cmd.send("XADD", [vKey, "MAXLEN", "~", volatileMax, "*", "t", topic, "d", data, "x", droppable ? "1" : "0"]).catch(() => {
         // Volatile: at most once. A lost presence or typing frame is not a lost message.
       });
     },

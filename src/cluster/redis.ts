@@ -19,6 +19,8 @@ export function redisKeys(prefix: string) {
     /** `<id>|<kind>|<to>|<at>` for a sender's cid, expiring after the cid window. */
     cid: (from: string, cid: string) => `${prefix}cid:${from}\n${cid}`,
     cursors: `${prefix}cursors`,
+    /** Hash conversation (`@user`, `#room`, `*`) → the newest id `user` read. */
+    reads: (user: string) => `${prefix}reads:${user}`,
     pruned: `${prefix}pruned`,
     prunedInbox: `${prefix}pruned_inbox`,
     /** Stream of committed messages, entry id `<id>-0`, fields `f` (frame) and `k` (topics joined by "\n"). */

@@ -78,6 +78,19 @@ export interface History {
   prunedThrough(): Promise<number>;
   /** The newest id of a direct message to `user` that pruning removed (0 when none). */
   prunedInbox(user: string): Promise<number>;
+  /** The messages with these ids that are still stored, in id order. */
+  get(ids: readonly number[]): Promise<StoredMessage[]>;
+  /** The user's read markers: conversation (`@user`, `#room`, `*`) → the newest id read (absent: none). */
+  reads(user: string): Promise<Record<string, number>>;
+  /** Records that `user` has read `conversation` up to `id`; never moves back. Resolves with the marker now. */
+  setRead(user: string, conversation: string, id: number): Promise<number>;
+  /**
+   * Per conversation of `user` with messages from others after its read
+   * marker: how many (counted up to `cap`) and the newest id. Conversations:
+   * `@x` direct, `#room` for each of `rooms`, `*` broadcasts. Direct
+   * conversations are found among the newest `cap` direct messages to `user`.
+   */
+  unread(user: string, rooms: Iterable<string>, markers: Record<string, number>, cap: number): Promise<Record<string, { count: number; lastId: number }>>;
   /** Up to which id `user` has received direct messages (0 when never recorded). */
   cursor(user: string): Promise<number>;
   /** Records that `user` has received direct messages up to `id`; never moves it back. */

@@ -10,7 +10,7 @@ import { mergeIds } from "./id_index";
 import { toFrame } from "../hub/replay";
 import { encode, type MessageFrame, type MessageKind } from "../protocol";
 import { Redis, randomHex, redisKeys } from "../cluster/redis";
-import { APPEND, PRUNE, SET_CURSOR } from "./redis_scripts";
+import { APPEND, PRUNE, RAISE, SET_CURSOR } from "./redis_scripts";
 
 export interface RedisHistoryOptions {
   url: string;
@@ -196,6 +196,29 @@ export async function createRedisHistory(opts: RedisHistoryOptions): Promise<Red
     prunedInbox: async (user) => num(await redis.send("HGET", [k.prunedInbox, user])),
     cursor: async (user) => num(await redis.send("HGET", [k.cursors, user])),
     setCursor: async (user, id) => void (await SET_CURSOR.run(redis, [k.cursors], [user, String(id)])),
+    get: async (ids) => fetch([...ids].sort((a, b) => a - b)),
+    async reads(user) {
+      const flat = (await redis.send("HGETALL", [k.reads(user)])) as Record<string, string> | string[] | null;
+      const entries = Array.isArray(flat) ? Array.from({ length: flat.length / 2 }, (_, i) => [flat[2 * i]!, flat[2 * i + 1]!]) : Object.entries(flat ?? {});
+      return Object.fromEntries(entries.map(([c, id]) => [c, Number(id)]));
+    },
+    setRead: async (user, conv, id) => num(await RAISE.run(redis, [k.reads(user)], [conv, String(id)])),
+    async unread(user, rooms, markers, cap) {
+      const out: Record<string, { count: number; lastId: number }> = {};
+      const note = async (conv: string, key: string) => {
+        const ids = await range(key, markers[conv] ?? 0, Infinity, cap, true);
+        if (ids.length > 0) out[conv] = { count: ids.length, lastId: ids[ids.length - 1]! };
+      };
+      await Promise.all([note("*", indexKeys.broadcast), ...[...rooms].map((r) => note(`#${r}`, indexKeys.room(r)))]);
+      // Direct conversations: among the newest `cap` messages to the user, those after each partner's marker.
+      for (const m of await fetch(await range(indexKeys.to(user), 0, Infinity, cap, true))) {
+        if (m.from === user || m.id <= (markers[`@${m.from}`] ?? 0)) continue;
+        const c = (out[`@${m.from}`] ??= { count: 0, lastId: 0 });
+        c.count++;
+        c.lastId = Math.max(c.lastId, m.id);
+      }
+      return out;
+    },
     async prune(maxMessages, minAt, maxRows) {
       for (let i = 0; i < PRUNE_ATTEMPTS; i++) {
         const n = await pruneStep(maxMessages, minAt, maxRows);

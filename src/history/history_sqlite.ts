@@ -110,6 +110,8 @@ export function createSqliteHistory(path: string, sync: SyncMode = "normal"): Hi
   };
   const cursorQ = db.query("SELECT id FROM cursors WHERE user = ?");
   const prunedInboxQ = db.query("SELECT id FROM pruned_inbox WHERE user = ?");
+  const readsQ = db.query("SELECT conv, id FROM reads WHERE user = ?");
+  const setReadQ = db.query("INSERT INTO reads (user, conv, id) VALUES (?1, ?2, ?3) ON CONFLICT (user, conv) DO UPDATE SET id = max(id, ?3) RETURNING id");
   // Before rows go, note per recipient the newest direct message pruned: their inbox replay must say it is incomplete.
   const notePrunedInbox = db.query(`INSERT INTO pruned_inbox (user, id)
     SELECT target, max(id) FROM messages WHERE id <= ?1 AND kind = 'direct' GROUP BY target
@@ -183,6 +185,10 @@ export function createSqliteHistory(path: string, sync: SyncMode = "normal"): Hi
     conversation: (a, b, before, limit) => later(() => fetch(index.before(keyOf.pair(a, b), before, limit))),
     prunedInbox: (user) => later(() => (prunedInboxQ.get(user) as { id: number } | null)?.id ?? 0),
     page: (room, before, limit) => later(() => fetch(index.before(room === undefined ? keyOf.broadcast : keyOf.room(room), before, limit))),
+    get: (ids) => later(() => fetch([...ids].sort((a, b) => a - b))),
+    reads: (user) => later(() => Object.fromEntries((readsQ.all(user) as { conv: string; id: number }[]).map((r) => [r.conv, r.id]))),
+    setRead: (user, conv, id) => later(() => (setReadQ.get(user, conv, id) as { id: number }).id),
+    unread: (user, rooms, markers, cap) => later(() => unreadSync(user, rooms, markers, cap)),
     cursor: (user) => later(() => (cursorQ.get(user) as { id: number } | null)?.id ?? 0),
     setCursor: (user, id) => later(() => void setCursorQ.run(user, id)),
     prune: (maxMessages, minAt, maxRows) => later(() => pruneSync(maxMessages, minAt, maxRows)),
@@ -193,6 +199,24 @@ export function createSqliteHistory(path: string, sync: SyncMode = "normal"): Hi
       db.close();
     },
   } satisfies History;
+
+  function unreadSync(user: string, rooms: Iterable<string>, markers: Record<string, number>, cap: number) {
+    const out: Record<string, { count: number; lastId: number }> = {};
+    const note = (conv: string, key: string) => {
+      const { count, last } = index.countAbove(key, markers[conv] ?? 0, cap);
+      if (count > 0) out[conv] = { count, lastId: last };
+    };
+    note("*", keyOf.broadcast);
+    for (const room of rooms) note(`#${room}`, keyOf.room(room));
+    // Direct conversations: among the newest `cap` messages to the user, those after each partner's marker.
+    for (const m of fetch(index.range(keyOf.to(user), 0, Number.MAX_SAFE_INTEGER, cap, true))) {
+      if (m.from === user || m.id <= (markers[`@${m.from}`] ?? 0)) continue;
+      const c = (out[`@${m.from}`] ??= { count: 0, lastId: 0 });
+      c.count++;
+      c.lastId = Math.max(c.lastId, m.id);
+    }
+    return out;
+  }
 
   function pruneSync(maxMessages: number, minAt: number, maxRows: number): number {
       forgetCids();

@@ -86,3 +86,12 @@ if tonumber(ARGV[2]) > tonumber(redis.call('HGET', KEYS[1], ARGV[1]) or '0') the
   redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
 end
 return 0`);
+
+/** Raises a field of a hash to ARGV[2] (never lowers it); returns the value now. */
+export const RAISE = new Script(String.raw`
+local v = tonumber(redis.call('HGET', KEYS[1], ARGV[1]) or '0')
+if tonumber(ARGV[2]) > v then
+  v = tonumber(ARGV[2])
+  redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+end
+return v`);

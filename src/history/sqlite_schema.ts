@@ -19,6 +19,8 @@ const MIGRATIONS: readonly string[] = [
    CREATE TABLE revocations (user TEXT PRIMARY KEY, before INTEGER NOT NULL) WITHOUT ROWID;
    CREATE TABLE secrets (key TEXT PRIMARY KEY, value BLOB NOT NULL) WITHOUT ROWID;
    CREATE TABLE pruned_inbox (user TEXT PRIMARY KEY, id INTEGER NOT NULL) WITHOUT ROWID;`,
+  // Read markers: per user and conversation (`@user`, `#room`, `*`), the newest id read.
+  `CREATE TABLE reads (user TEXT NOT NULL, conv TEXT NOT NULL, id INTEGER NOT NULL, PRIMARY KEY (user, conv)) WITHOUT ROWID;`,
 ];
 
 /** Creates or upgrades the schema in one transaction; refuses a newer one than it knows. */

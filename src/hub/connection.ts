@@ -23,6 +23,8 @@ export class Connection {
   closed = false;
   /** A replay read or send is under way (drain must not start a second one). */
   streaming = false;
+  /** It sent a `received` frame: its user's inbox cursor moves by those only. */
+  sentReceived = false;
   /** Users whose presence this connection watches. */
   watching: Set<string> | undefined;
   /** This connect counts against the user's concurrent `since` replays until it is live. */

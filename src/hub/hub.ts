@@ -13,6 +13,7 @@ import { Committer } from "./commit";
 import { Connection } from "./connection";
 import { Cursors } from "./cursors";
 import { Expiries, reauth } from "./identity";
+import { Receipts } from "./receipts";
 import { RateLimiter } from "./rate";
 import { planReplay, streamReplay } from "./replay";
 import { topics } from "./routing";
@@ -21,6 +22,12 @@ import { topics } from "./routing";
 export const RATE_LIMIT_GRACE_MS = 10_000;
 /** Frames a client may send before its welcome; they are handled right after it. */
 const EARLY_FRAMES_MAX = 100;
+/** At most one typing frame per sender and conversation is forwarded in this time. */
+export const TYPING_EVERY_MS = 2_000;
+/** A socket with this much unsent data gets no typing frames: they are the first dropped. */
+const TYPING_BUFFER_MAX = 16 * 1024;
+/** Unread messages counted per conversation in the welcome (the page shows "999+"). */
+export const UNREAD_CAP = 999;
 
 /** What a connect brings, checked before the upgrade. */
 export interface Session {
@@ -66,6 +73,8 @@ export interface HubStats {
   rateLimited: number;
   /** Times every socket was told to resume because the broker lost messages. */
   gaps: number;
+  /** Typing frames not sent: over the per-conversation rate, or to a socket under backpressure. */
+  typingDropped: number;
 }
 
 /**
@@ -75,7 +84,12 @@ export interface HubStats {
  * `Connection` as their socket data, nothing of the HTTP request.
  */
 export class Hub {
-  readonly stats: HubStats = { badFrames: 0, droppedSends: 0, replayPauses: 0, opened: 0, closed: 0, rateLimited: 0, gaps: 0 };
+  readonly stats: HubStats = { badFrames: 0, droppedSends: 0, replayPauses: 0, opened: 0, closed: 0, rateLimited: 0, gaps: 0, typingDropped: 0 };
+  readonly receipts: Receipts;
+  /** This node's sockets per room: droppable frames (typing) are sent to them one by one. */
+  readonly #byRoom = new Map<string, Set<ServerWebSocket<Connection>>>();
+  /** `user\nconversation` → when its last typing frame was forwarded. */
+  readonly #typedAt = new Map<string, number>();
   readonly committer: Committer;
   readonly #expiries = new Expiries();
   readonly cursors: Cursors;
@@ -110,9 +124,11 @@ export class Hub {
     deps.presence.onChanges((c) => {
       for (const [topic, data] of presenceFrames(c, deps.presence.count(), this.#globalMax)) broker.publishLocal(topic, data);
     });
+    this.receipts = new Receipts(history, broker, (user, err) => this.#logError("receipts", `could not record receipts of "${user}": ${oneLine(err)}`));
     this.ready = broker.start(history.lastId(), {
       delivered: (first) => this.cursors.delivered(first, Date.now()),
       gap: (reason) => this.resync(reason),
+      volatile: (topic, data) => this.#sendDroppable(topic, data),
     });
   }
 
@@ -170,7 +186,7 @@ export class Hub {
       this.#replaying.set(user, this.replaysOf(user) + 1);
     }
     this.deps.presence.add(user);
-    for (const room of conn.rooms) this.deps.presence.addRoom(user, room);
+    for (const room of conn.rooms) this.#enterRoom(sock, conn, room);
     void this.#welcome(sock, conn, session);
   }
 
@@ -178,8 +194,10 @@ export class Hub {
   async #welcome(ws: ServerWebSocket<Connection>, conn: Connection, session: Session): Promise<void> {
     const { history, broker, presence, replayLimit } = this.deps;
     let plan;
+    let unread;
     try {
       plan = await planReplay(history, conn, session, broker.deliveredThrough(), replayLimit);
+      unread = await history.unread(conn.user, conn.rooms, await history.reads(conn.user), UNREAD_CAP);
     } catch (err) {
       this.#logError("replay", `could not read the replay of "${conn.user}": ${oneLine(err)}`);
       ws.close(1011, "Could not read history: reconnect in a moment");
@@ -190,6 +208,7 @@ export class Hub {
     this.#send(ws, encode({
       type: "welcome", user: conn.user, online: onlineCount <= this.#globalMax ? presence.users() : undefined, onlineCount,
       lastId: plan.upTo, resumed: plan.resumed, replay: plan.messages.length, epoch: history.epoch,
+      unread: Object.entries(unread).map(([conversation, u]) => ({ conversation, ...u })),
     }));
     conn.welcomed = true;
     conn.replay = plan.messages;
@@ -229,11 +248,19 @@ export class Hub {
             ack: (cid) => this.#send(ws, encode({ type: "ack", cid })),
             reject: (err) => this.#reject(ws, conn, err),
             open: () => this.#sockets.has(ws),
-            left: (room) => this.deps.presence.removeRoom(conn.user, room),
+            left: (room) => this.#leaveRoom(ws, conn, room, false),
             validUntil: (ms) => this.#expiries.set(ws, conn, ms),
           });
         case "watch":
           return this.#watch(ws, conn, f.users, f.cid);
+        case "received":
+          // What a device processed: never past what this node delivered.
+          conn.sentReceived = true;
+          return this.receipts.received(conn.user, Math.min(f.id, this.deps.broker.deliveredThrough()));
+        case "read":
+          return this.receipts.read(conn.user, conn.rooms, f.id, (err) => this.#reject(ws, conn, err));
+        case "typing":
+          return this.#typing(conn, "to" in f ? f.to : undefined, "room" in f ? f.room : undefined);
         case "unwatch":
           for (const u of f.users) if (conn.watching?.delete(u)) ws.unsubscribe(topics.watch(u));
           if (f.cid !== undefined) this.#send(ws, encode({ type: "ack", cid: f.cid }));
@@ -247,16 +274,13 @@ export class Hub {
           }
           if (!conn.rooms.has(f.room)) {
             conn.rooms.add(f.room);
-            this.deps.presence.addRoom(conn.user, f.room);
+            this.#enterRoom(ws, conn, f.room);
             if (conn.live) ws.subscribe(topics.room(f.room));
           }
           if (f.cid !== undefined) this.#send(ws, encode({ type: "ack", cid: f.cid }));
           return;
         case "leave":
-          if (conn.rooms.delete(f.room)) {
-            this.deps.presence.removeRoom(conn.user, f.room);
-            if (conn.live) ws.unsubscribe(topics.room(f.room));
-          }
+          if (conn.rooms.has(f.room)) this.#leaveRoom(ws, conn, f.room, true);
           if (f.cid !== undefined) this.#send(ws, encode({ type: "ack", cid: f.cid }));
           return;
       }
@@ -280,15 +304,16 @@ export class Hub {
     const n = (this.#byIp.get(conn.ip) ?? 1) - 1;
     if (n > 0) this.#byIp.set(conn.ip, n);
     else this.#byIp.delete(conn.ip);
-    for (const room of conn.rooms) this.deps.presence.removeRoom(conn.user, room);
+    for (const room of conn.rooms) this.#leaveRoom(ws, conn, room, false);
     this.deps.presence.remove(conn.user);
     const mine = this.#byUser.get(conn.user);
     if (!mine || !mine.delete(ws) || mine.size > 0) return;
     this.#byUser.delete(conn.user);
-    // Only a close the client asked for (1000, 1001, or a close frame with no
-    // code: 1005) suggests it read what was sent; otherwise, and on shutdown,
-    // the inbox keeps the messages (a duplicate is better than a loss).
-    if ((code === 1000 || code === 1001 || code === 1005) && conn.live && !this.#closing) {
+    // A client that sends `received` moves its cursor exactly. For one that
+    // never does (v1, the tutorial's), only a close it asked for (1000, 1001,
+    // or 1005: no code) suggests it read what was sent; otherwise, and on
+    // shutdown, the inbox keeps the messages (a duplicate beats a loss).
+    if (!conn.sentReceived && (code === 1000 || code === 1001 || code === 1005) && conn.live && !this.#closing) {
       this.cursors.closed(conn.user, Date.now()).catch((err) => {
         this.#logError("cursor", `could not record the inbox cursor of "${conn.user}": ${oneLine(err)}`);
       });
@@ -314,6 +339,50 @@ export class Hub {
     if (to !== undefined) m.to = to;
     if (cid !== undefined) m.cid = cid;
     this.committer.add(ws, m);
+  }
+
+  #enterRoom(ws: ServerWebSocket<Connection>, conn: Connection, room: string): void {
+    this.deps.presence.addRoom(conn.user, room);
+    let socks = this.#byRoom.get(room);
+    if (!socks) this.#byRoom.set(room, (socks = new Set()));
+    socks.add(ws);
+  }
+
+  /** Takes the socket out of `room` (and, with `unsubscribe`, out of its topic). */
+  #leaveRoom(ws: ServerWebSocket<Connection>, conn: Connection, room: string, unsubscribe: boolean): void {
+    if (unsubscribe) {
+      conn.rooms.delete(room);
+      if (conn.live) ws.unsubscribe(topics.room(room));
+    }
+    this.deps.presence.removeRoom(conn.user, room);
+    const socks = this.#byRoom.get(room);
+    if (socks?.delete(ws) && socks.size === 0) this.#byRoom.delete(room);
+  }
+
+  /** Forwards "typing" at most once per TYPING_EVERY_MS per sender and conversation; never stored. */
+  #typing(conn: Connection, to: string | undefined, room: string | undefined): void {
+    if (room !== undefined && !conn.rooms.has(room)) throw new ChatError("not_member", `You are not in room "${room}": join it before typing in it`);
+    const key = `${conn.user}\n${to === undefined ? `#${room}` : `@${to}`}`;
+    const now = Date.now();
+    if (now - (this.#typedAt.get(key) ?? 0) < TYPING_EVERY_MS) {
+      this.stats.typingDropped++;
+      return;
+    }
+    this.#typedAt.set(key, now);
+    // Old entries only matter for TYPING_EVERY_MS: forget them in bulk now and then.
+    if (this.#typedAt.size > 10_000) for (const [k, at] of this.#typedAt) if (now - at >= TYPING_EVERY_MS) this.#typedAt.delete(k);
+    const data = encode(to !== undefined ? { type: "typing", from: conn.user, to } : { type: "typing", from: conn.user, room: room! });
+    this.deps.broker.publish(to !== undefined ? topics.user(to) : topics.room(room!), data, true);
+  }
+
+  /** A droppable frame (typing) to this node's live sockets on `topic`, skipping any with unsent data. */
+  #sendDroppable(topic: string, data: string): void {
+    const socks = topic.startsWith("room:") ? this.#byRoom.get(topic.slice(5)) : topic.startsWith("user:") ? this.#byUser.get(topic.slice(5)) : undefined;
+    for (const ws of socks ?? []) {
+      if (!ws.data.live) continue;
+      if (ws.getBufferedAmount() > TYPING_BUFFER_MAX) this.stats.typingDropped++;
+      else this.#send(ws, data);
+    }
   }
 
   /** Subscribes to the presence of up to LIMITS.watchMax users; the ack says which are online. */

@@ -239,14 +239,16 @@ export function createApp(deps: AppDeps) {
       if (caller && !roomAllowed(caller.rooms, params.room)) {
         throw new ChatError("forbidden", `Your token does not allow room "${params.room}"`);
       }
-      return historyPage(params.room, query);
+      const page = await historyPage(params.room, query);
+      return caller ? { ...page, readId: (await deps.history.reads(caller.user))[`#${params.room}`] ?? 0 } : page;
     }, { query: PageQuery, response: { 200: HistoryBody, 400: HttpError, 401: HttpError, 403: HttpError } })
     .get("/users/:name/history", async ({ request, params, query }) => {
       if (!isValidName(params.name)) throw new ChatError("invalid_username", `Invalid username: ${NAME_RULE}`);
       const caller = await gate.identify(request.headers);
       if (!caller) throw new ChatError("forbidden", "Direct-message history needs a token: the server runs in open mode (AUTH=open), where anyone could read it");
       const q = pageQuery(query);
-      return { messages: (await deps.history.conversation(caller.user, params.name, q.before, q.limit)).map(toFrame) };
+      const [messages, reads] = await Promise.all([deps.history.conversation(caller.user, params.name, q.before, q.limit), deps.history.reads(caller.user)]);
+      return { messages: messages.map(toFrame), readId: reads[`@${params.name}`] ?? 0 };
     }, { query: PageQuery, response: { 200: HistoryBody, 400: HttpError, 401: HttpError, 403: HttpError } })
     .ws("/ws/:username", {
       ...socket,

@@ -240,7 +240,11 @@ export const HistoryQuery = t.Object({
 });
 export type HistoryQuery = Static<typeof HistoryQuery>;
 
-export const HistoryBody = t.Object({ messages: t.Array(MessageFrame) });
+export const HistoryBody = t.Object({
+  messages: t.Array(MessageFrame),
+  /** The caller's read marker in this conversation (0: none); present when the caller is known (a token). */
+  readId: t.Optional(t.Integer({ minimum: 0 })),
+});
 export type HistoryBody = Static<typeof HistoryBody>;
 
 /** Which identity mode the server runs in (`AUTH`). */

@@ -20,7 +20,7 @@ import { webPage } from "./web/page";
 import { createGate, refusal } from "./http/gate";
 import { accountRoutes } from "./http/accounts";
 import { adminRoutes } from "./http/admin";
-import { consoleLogger, type Logger } from "./log";
+import { consoleLogger, oneLine, type Logger } from "./log";
 import { assertElysiaDispatch } from "./hub/dispatch";
 
 /** Identity: the mode and what it needs (see src/auth). Default: open. */
@@ -190,13 +190,13 @@ export function createApp(deps: AppDeps) {
     .decorate("hub", hub)
     .decorate("gate", gate)
     .error({ ChatError })
-    .onError(({ code, error }) => {
+    .onError(({ code, error, request }) => {
       if (error instanceof ChatError) return refusal(error);
       // Elysia's own answers would dump the schema and the input: one short line instead.
       if (code === "VALIDATION") return refusal(new ChatError("invalid_frame", "The request does not match the API: check its parameters and body"));
       if (code === "PARSE") return refusal(new ChatError("invalid_frame", "The request body is not valid JSON"));
       if (code === "NOT_FOUND") return refusal(new ChatError("not_found", "No such route"));
-      log.error(`unexpected error in an HTTP handler: ${error instanceof Error ? error.message : String(error)}`);
+      log.error("unexpected error in an HTTP handler", { error: oneLine(error), path: new URL(request.url).pathname });
       return refusal(new ChatError("internal", "The server failed to handle the request"));
     })
     .use(webPage({ allowedOrigins: deps.allowedOrigins }))

@@ -51,6 +51,10 @@ export interface Config {
   presenceGlobalMax: number;
   /** Cluster mode: a node silent this long is gone, and its users offline. */
   presenceTtlMs: number;
+  logLevel: "debug" | "info" | "warn" | "error" | "silent";
+  logFormat: "json" | "pretty";
+  /** How long a graceful shutdown may take before the process exits anyway. */
+  shutdownTimeoutMs: number;
   /** SQLite file for durable history; `:memory:` keeps it in memory (tests). */
   dbPath: string;
   /** `normal`: a commit survives a process crash; `full`: also an OS crash or power loss (an fsync per commit). */
@@ -70,6 +74,9 @@ export const DEFAULTS: Config = {
   redisPrefix: "wc:",
   presenceGlobalMax: 500,
   presenceTtlMs: 10_000,
+  logLevel: "info",
+  logFormat: "json",
+  shutdownTimeoutMs: 10_000,
   dbPath: "./data/wirechat.db",
   dbSync: "normal",
   replayLimit: 10_000,
@@ -209,6 +216,9 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     redisPrefix: prefixVar(env),
     presenceGlobalMax: intVar(env, "PRESENCE_GLOBAL_MAX", DEFAULTS.presenceGlobalMax, 0, 1_000_000),
     presenceTtlMs: durationVar(env, "PRESENCE_TTL", DEFAULTS.presenceTtlMs),
+    logLevel: choiceVar(env, "LOG_LEVEL", ["debug", "info", "warn", "error", "silent"] as const, DEFAULTS.logLevel),
+    logFormat: choiceVar(env, "LOG_FORMAT", ["json", "pretty"] as const, DEFAULTS.logFormat),
+    shutdownTimeoutMs: durationVar(env, "SHUTDOWN_TIMEOUT", DEFAULTS.shutdownTimeoutMs),
     dbPath,
     dbSync,
     replayLimit: intVar(env, "REPLAY_LIMIT", DEFAULTS.replayLimit, 1, 1_000_000),
@@ -234,4 +244,11 @@ function prefixVar(env: Record<string, string | undefined>): string {
   const v = optional(env, "REDIS_PREFIX") ?? DEFAULTS.redisPrefix;
   if (!/^[A-Za-z0-9_.:-]{1,64}$/.test(v)) throw new ConfigError(`REDIS_PREFIX=${JSON.stringify(v)} is invalid: use 1 to 64 letters, digits, _ . : or -`);
   return v;
+}
+
+function choiceVar<T extends string>(env: Record<string, string | undefined>, name: string, choices: readonly T[], fallback: T): T {
+  const v = optional(env, name)?.toLowerCase();
+  if (v === undefined) return fallback;
+  if (!(choices as readonly string[]).includes(v)) throw new ConfigError(`${name}=${JSON.stringify(env[name])} is invalid: expected ${choices.join(", ")}`);
+  return v as T;
 }

@@ -8,7 +8,7 @@ import { startPruning } from "./history/retention";
 import { openStores, type Stores } from "./stores";
 import { createJwtVerifier } from "./auth/auth_jwt";
 import { Accounts, ACCOUNTS_ISSUER } from "./auth/accounts";
-import { consoleLogger as log, oneLine } from "./log";
+import { createLogger, oneLine } from "./log";
 
 const fail = (line: string): never => {
   console.error(`wirechat: ${line}`);
@@ -23,6 +23,7 @@ try {
   fail(err.message);
 }
 config = config!;
+const log = createLogger({ level: config.logLevel, format: config.logFormat });
 
 let store: Stores;
 try {
@@ -45,7 +46,7 @@ if (mode === "jwt") {
   auth.accounts = new Accounts({ store: store.accounts, revocations: store.revocations, key, tokenTtlMs: config.auth.tokenTtlMs });
   auth.verifier = createJwtVerifier({ mode, secrets: [key], issuer: ACCOUNTS_ISSUER, revocations: store.revocations });
 } else {
-  log.warn(`AUTH=open: anyone can connect as anyone (usernames come from the URL); set AUTH=jwt or AUTH=accounts for identity`);
+  log.warn("AUTH=open: anyone can connect as anyone (usernames come from the URL); set AUTH=jwt or AUTH=accounts for identity");
 }
 
 const app = createApp({
@@ -67,7 +68,7 @@ const app = createApp({
   log,
 });
 await app.decorator.hub.ready;
-const pruning = startPruning(history, config);
+const pruning = startPruning(history, config, undefined, log);
 try {
   // Elysia turns reusePort on: a second server on a busy port would start and take half the connections.
   app.listen({ port: config.port, hostname: config.host, reusePort: false });
@@ -76,17 +77,23 @@ try {
   fail(`cannot listen on ${config.host}:${config.port}: ${oneLine(err)}`);
 }
 const server = app.server!;
-console.log(`wirechat listening on http://${server.hostname}:${server.port} (auth: ${mode}, ${store.where})`);
+log.info(`wirechat listening on http://${server.hostname}:${server.port}`, { auth: mode, store: store.where });
 
 let stopping = false;
+/** Drains: refuse new connections (and /ready), commit what is pending, close every socket with 1001, then exit within the bound. */
 const stop = async (signal: string) => {
   if (stopping) return;
   stopping = true;
-  console.log(`wirechat: ${signal}, closing connections`);
+  log.info("shutting down: draining connections", { signal });
+  setTimeout(() => {
+    log.error("shutdown took too long; exiting anyway", { timeoutMs: config.shutdownTimeoutMs });
+    process.exit(1);
+  }, config.shutdownTimeoutMs).unref();
   pruning.stop();
   await app.decorator.hub.shutdown();
   await app.stop();
   await store.close();
+  log.info("stopped");
   process.exit(0);
 };
 process.on("SIGINT", () => void stop("SIGINT"));

@@ -1,37 +1,75 @@
-/** Where the server's log lines go; one line per call, never a stack trace. */
+/**
+ * Logging: one JSON object per line (pino), or readable lines with
+ * `LOG_FORMAT=pretty`. User input only ever goes into JSON string fields, so
+ * it cannot forge a line; tokens, passwords and message texts are never
+ * logged, and are redacted should a field of that name slip in.
+ */
+import pino from "pino";
+import pretty from "pino-pretty";
+
+/** Extra fields of a line: user, code, connection id, counts. */
+export type LogFields = Record<string, string | number | boolean | undefined>;
+
+/** Where the server's log lines go. */
 export interface Logger {
-  info(line: string): void;
-  warn(line: string): void;
-  error(line: string): void;
+  debug?(msg: string, fields?: LogFields): void;
+  info(msg: string, fields?: LogFields): void;
+  warn(msg: string, fields?: LogFields): void;
+  error(msg: string, fields?: LogFields): void;
 }
 
-/** Lines to stdout (info) and stderr (warn, error), prefixed with `wirechat:`. */
-export const consoleLogger: Logger = {
-  info: (line) => console.log(`wirechat: ${line}`),
-  warn: (line) => console.warn(`wirechat: warning: ${line}`),
-  error: (line) => console.error(`wirechat: error: ${line}`),
-};
+export type LogLevel = "debug" | "info" | "warn" | "error" | "silent";
 
-/** One line of an error: its message with control characters escaped, so user input cannot forge a line. */
+export interface LogOptions {
+  level?: LogLevel;
+  /** `json` (default): one object per line; `pretty`: for a terminal. */
+  format?: "json" | "pretty";
+  /** Where lines go (default: stdout). */
+  destination?: NodeJS.WritableStream;
+}
+
+const REDACT = ["token", "password", "text", "authorization", "*.token", "*.password", "*.text", "*.authorization"];
+
+/** A pino logger behind the `Logger` interface. */
+export function createLogger(o: LogOptions = {}): Logger {
+  const stream = o.format === "pretty" ? pretty({ colorize: true, destination: o.destination ?? 1, sync: true }) : o.destination ?? pino.destination({ sync: true });
+  const p = pino({
+    level: o.level ?? "info",
+    base: { app: "wirechat" },
+    timestamp: pino.stdTimeFunctions.isoTime,
+    formatters: { level: (label) => ({ level: label }) },
+    redact: { paths: REDACT, censor: "[redacted]" },
+  }, stream);
+  const at = (level: "debug" | "info" | "warn" | "error") => (msg: string, fields?: LogFields) => (fields ? p[level](fields, msg) : p[level](msg));
+  return { debug: at("debug"), info: at("info"), warn: at("warn"), error: at("error") };
+}
+
+/** The default: JSON lines at info level. */
+export const consoleLogger: Logger = createLogger();
+
+/** A logger that drops everything (tests that expect errors on purpose). */
+export const silentLogger: Logger = { info() {}, warn() {}, error() {} };
+
+/** One line of an error: its message, never a stack trace. */
 export function oneLine(err: unknown): string {
   const text = err instanceof Error ? `${err.name === "Error" ? "" : `${err.name}: `}${err.message}` : String(err);
-  return JSON.stringify(text.slice(0, 500)).slice(1, -1);
+  return text.slice(0, 500);
 }
 
 /**
  * Logs a repeated error at most once per `everyMs` per kind; the next line
  * says how many were left out, so an attack cannot flood the log.
  */
-export function limitedErrors(log: Logger, everyMs = 10_000): (kind: string, line: string) => void {
+export function limitedErrors(log: Logger, everyMs = 10_000): (kind: string, msg: string, fields?: LogFields) => void {
   const last = new Map<string, { at: number; skipped: number }>();
-  return (kind, line) => {
+  return (kind, msg, fields) => {
     const now = Date.now();
     const s = last.get(kind);
     if (s && now - s.at < everyMs) {
       s.skipped++;
       return;
     }
-    log.error(s && s.skipped > 0 ? `${line} (${s.skipped} more like it in the last ${Math.round((now - s.at) / 1000)} s)` : line);
+    log.error(msg, s && s.skipped > 0 ? { ...fields, kind, suppressed: s.skipped } : { ...fields, kind });
     last.set(kind, { at: now, skipped: 0 });
   };
 }

@@ -102,6 +102,8 @@ export const ErrorCode = t.Union([
   t.Literal("not_found"),
   /** The username is taken (accounts mode). */
   t.Literal("conflict"),
+  /** The server is shutting down or cannot reach its store: try another node, or again shortly. */
+  t.Literal("unavailable"),
 ]);
 export type ErrorCode = Static<typeof ErrorCode>;
 

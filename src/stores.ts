@@ -76,7 +76,7 @@ async function warnIfVolatile(url: string, log: Logger): Promise<void> {
       log.warn("Redis has appendfsync no: the last acknowledged messages may be lost if the machine crashes; use everysec or always");
     }
   } catch (err) {
-    log.warn(`could not read Redis's persistence settings (${(err as Error).message}); acks may not survive a Redis restart`);
+    log.warn("could not read Redis's persistence settings; acks may not survive a Redis restart", { error: (err as Error).message });
   } finally {
     r.close();
   }

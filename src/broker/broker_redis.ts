@@ -119,7 +119,7 @@ export async function createRedisBroker(o: RedisBrokerOptions): Promise<Broker> 
         }
       } catch (err) {
         if (closed) return;
-        if (!failing) o.log.error(`redis broker: reading the log failed (${(err as Error).message}); retrying`);
+        if (!failing) o.log.error("redis broker: reading the log failed; retrying", { error: (err as Error).message });
         failing = true;
         await Bun.sleep(200);
       }

@@ -100,6 +100,8 @@ export interface History {
    * or older than `minAt`). Resolves with how many it removed; call again while > 0.
    */
   prune(maxMessages: number, minAt: number, maxRows: number): Promise<number>;
+  /** Resolves when the store can take writes now (for `/ready`); rejects saying why not. */
+  check(): Promise<void>;
   /** Releases the store; idempotent. */
   close(): Promise<void>;
 }

@@ -196,6 +196,7 @@ export async function createRedisHistory(opts: RedisHistoryOptions): Promise<Red
     prunedInbox: async (user) => num(await redis.send("HGET", [k.prunedInbox, user])),
     cursor: async (user) => num(await redis.send("HGET", [k.cursors, user])),
     setCursor: async (user, id) => void (await SET_CURSOR.run(redis, [k.cursors], [user, String(id)])),
+    check: async () => void (await redis.send("PING", [])),
     get: async (ids) => fetch([...ids].sort((a, b) => a - b)),
     async reads(user) {
       const flat = (await redis.send("HGETALL", [k.reads(user)])) as Record<string, string> | string[] | null;

@@ -192,6 +192,8 @@ export function createSqliteHistory(path: string, sync: SyncMode = "normal"): Hi
     cursor: (user) => later(() => (cursorQ.get(user) as { id: number } | null)?.id ?? 0),
     setCursor: (user, id) => later(() => void setCursorQ.run(user, id)),
     prune: (maxMessages, minAt, maxRows) => later(() => pruneSync(maxMessages, minAt, maxRows)),
+    // Takes the write lock and lets it go: writable, not locked by another process, not read-only.
+    check: () => later(() => void db.transaction(() => {}).immediate()),
     async close() {
       if (closed) return;
       closed = true;

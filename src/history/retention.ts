@@ -1,4 +1,5 @@
 import type { History } from "./history";
+import { consoleLogger, oneLine, type Logger } from "../log";
 
 /** How much history to keep. */
 export interface Retention {
@@ -11,7 +12,7 @@ const EVERY_MS = 60_000;
 const STEP_ROWS = 2_000;
 
 /** Prunes in the background, in small steps; returns a handle to stop it. */
-export function startPruning(history: History, retention: Retention, everyMs = EVERY_MS): { stop(): void; runNow(): Promise<number> } {
+export function startPruning(history: History, retention: Retention, everyMs = EVERY_MS, log: Logger = consoleLogger): { stop(): void; runNow(): Promise<number> } {
   let running: Promise<number> | undefined;
   const run = async (): Promise<number> => {
     let total = 0;
@@ -24,7 +25,7 @@ export function startPruning(history: History, retention: Retention, everyMs = E
   };
   const tick = () => {
     running ??= run()
-      .catch((err) => (console.error("wirechat: pruning history failed:", err), 0))
+      .catch((err) => (log.error("pruning history failed", { error: oneLine(err) }), 0))
       .finally(() => (running = undefined));
     return running;
   };

@@ -38,7 +38,7 @@ export const adminRoutes = (o: AdminOptions) => {
     .post("/admin/users/:name/disconnect", ({ request, params }) => {
       check(request, params.name);
       const closed = o.hub.disconnect(params.name, CLOSE.forbidden, "Disconnected by an administrator");
-      o.log.info(`admin: disconnected "${params.name}" (${closed} connections)`);
+      o.log.info("admin: disconnected a user", { user: params.name, closed });
       return { user: params.name, closed };
     }, { response: { 200: AdminBody, 401: HttpError, 404: HttpError } })
     .post("/admin/users/:name/revoke", async ({ request, params }) => {
@@ -46,7 +46,7 @@ export const adminRoutes = (o: AdminOptions) => {
       if (!o.revocations) throw new ChatError("not_found", "Revocation needs a token mode: this server runs with AUTH=open");
       await o.revocations.revoke(params.name, Date.now());
       const closed = o.hub.disconnect(params.name, CLOSE.unauthorized, "Tokens revoked: log in again");
-      o.log.info(`admin: revoked the tokens of "${params.name}" (${closed} connections closed)`);
+      o.log.info("admin: revoked a user's tokens", { user: params.name, closed });
       return { user: params.name, closed };
     }, { response: { 200: AdminBody, 401: HttpError, 404: HttpError } });
 };

@@ -21,7 +21,7 @@ export interface GateOptions {
   replayConcurrency: number;
 }
 
-const STATUS: Partial<Record<ErrorCode, number>> = { unauthorized: 401, forbidden: 403, rate_limited: 429, not_found: 404, conflict: 409 };
+const STATUS: Partial<Record<ErrorCode, number>> = { unauthorized: 401, forbidden: 403, rate_limited: 429, not_found: 404, conflict: 409, unavailable: 503, internal: 500 };
 
 /** The HTTP answer for a refusal: the error code's status (400 by default) and `{error, message}`. */
 export function refusal(err: ChatError): Response {
@@ -76,6 +76,7 @@ export function createGate(hub: Hub, o: GateOptions) {
    * (`/ws/:username`), undefined for `/ws`; `guest` names an open-mode `/ws`.
    */
   const admit = async (request: Request, server: Server<unknown> | null | undefined, named: string | undefined, guest: () => string, opts: { since?: number; epoch?: string; rooms: string[] }): Promise<Session> => {
+    if (hub.draining) throw new ChatError("unavailable", "The server is shutting down: connect again in a moment (another node takes you)");
     if (!originAllowed(request.headers, o.allowedOrigins)) {
       throw new ChatError("forbidden", "This origin may not connect: the server's ALLOWED_ORIGINS does not list it");
     }

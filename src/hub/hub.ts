@@ -101,7 +101,7 @@ export class Hub {
   readonly #replaying = new Map<string, number>();
   readonly #rate: RateLimiter | undefined;
   readonly log: Logger;
-  readonly #logError: (kind: string, line: string) => void;
+  readonly #logError: ReturnType<typeof limitedErrors>;
   #closing = false;
   get #globalMax(): number {
     return this.deps.presenceGlobalMax ?? 500;
@@ -118,13 +118,13 @@ export class Hub {
     this.committer = new Committer(history, broker, {
       ack: (ws, cid, hit) => this.#send(ws, this.#ack(cid, hit)),
       failed: (ws, data) => this.#send(ws, data),
-      log: (line, err) => this.#logError("store", `${line}: ${oneLine(err)}`),
+      log: (line, err) => this.#logError("store", line, { error: oneLine(err) }),
       epochChanged: () => this.resync("the message store started over"),
     });
     deps.presence.onChanges((c) => {
       for (const [topic, data] of presenceFrames(c, deps.presence.count(), this.#globalMax)) broker.publishLocal(topic, data);
     });
-    this.receipts = new Receipts(history, broker, (user, err) => this.#logError("receipts", `could not record receipts of "${user}": ${oneLine(err)}`));
+    this.receipts = new Receipts(history, broker, (user, err) => this.#logError("receipts", "could not record receipts", { user, error: oneLine(err) }));
     this.ready = broker.start(history.lastId(), {
       delivered: (first) => this.cursors.delivered(first, Date.now()),
       gap: (reason) => this.resync(reason),
@@ -160,8 +160,8 @@ export class Hub {
    */
   resync(reason: string): void {
     this.stats.gaps++;
-    this.deps.history.refreshEpoch().catch((err) => this.#logError("epoch", `could not read the store's epoch: ${oneLine(err)}`));
-    this.#logError("gap", `closing ${this.#sockets.size} connections so they resume from the store: ${reason}`);
+    this.deps.history.refreshEpoch().catch((err) => this.#logError("epoch", "could not read the store's epoch", { error: oneLine(err) }));
+    this.#logError("gap", `closing every connection so it resumes from the store: ${reason}`, { connections: this.#sockets.size });
     for (const ws of this.#sockets) ws.close(CLOSE.backpressure, "Missed messages: reconnect with since to resume");
   }
 
@@ -199,7 +199,7 @@ export class Hub {
       plan = await planReplay(history, conn, session, broker.deliveredThrough(), replayLimit);
       unread = await history.unread(conn.user, conn.rooms, await history.reads(conn.user), UNREAD_CAP);
     } catch (err) {
-      this.#logError("replay", `could not read the replay of "${conn.user}": ${oneLine(err)}`);
+      this.#logError("replay", "could not read a replay", { user: conn.user, error: oneLine(err) });
       ws.close(1011, "Could not read history: reconnect in a moment");
       return;
     }
@@ -315,7 +315,7 @@ export class Hub {
     // shutdown, the inbox keeps the messages (a duplicate beats a loss).
     if (!conn.sentReceived && (code === 1000 || code === 1001 || code === 1005) && conn.live && !this.#closing) {
       this.cursors.closed(conn.user, Date.now()).catch((err) => {
-        this.#logError("cursor", `could not record the inbox cursor of "${conn.user}": ${oneLine(err)}`);
+        this.#logError("cursor", "could not record an inbox cursor", { user: conn.user, error: oneLine(err) });
       });
     }
   }
@@ -326,6 +326,11 @@ export class Hub {
     this.#expiries.stop();
     await this.committer.flush();
     for (const ws of this.#sockets) ws.close(CLOSE.goingAway, reason);
+  }
+
+  /** Shutting down: new connections are refused and /ready says so. */
+  get draining(): boolean {
+    return this.#closing;
   }
 
   /** Open sockets on this node. */
@@ -413,7 +418,7 @@ export class Hub {
     try {
       state = await streamReplay(ws, conn, { history: this.deps.history, deliveredThrough: () => this.deps.broker.deliveredThrough() });
     } catch (err) {
-      this.#logError("replay", `could not read the catch-up of "${conn.user}": ${oneLine(err)}`);
+      this.#logError("replay", "could not read a catch-up", { user: conn.user, error: oneLine(err) });
       ws.close(1011, "Could not read history: reconnect with since");
       return;
     } finally {
@@ -454,7 +459,7 @@ export class Hub {
 
   #reject(ws: ServerWebSocket<Connection>, conn: Connection, err: unknown): void {
     if (!(err instanceof ChatError)) {
-      this.#logError("frame", `unexpected error handling a frame: ${oneLine(err)}`);
+      this.#logError("frame", "unexpected error handling a frame", { user: conn.user, error: oneLine(err) });
       this.#send(ws, encode({ type: "error", code: "internal", message: "The server failed to handle the frame: send it again" }));
       return;
     }

@@ -110,7 +110,7 @@ export async function createRedisPresence(o: RedisPresenceOptions): Promise<Pres
       await Promise.all(replies);
     } catch (err) {
       // Redis is away: the resync after it comes back rewrites this node's sets whole.
-      o.log.warn(`redis presence: could not write ${ops.length} changes (${(err as Error).message}); they are rewritten on reconnect`);
+      o.log.warn("redis presence: could not write changes; they are rewritten on reconnect", { changes: ops.length, error: (err as Error).message });
     } finally {
       flushing = false;
       if (pending.length > 0) queueMicrotask(() => void flushOps());
@@ -190,7 +190,7 @@ export async function createRedisPresence(o: RedisPresenceOptions): Promise<Pres
         }
       } catch (err) {
         if (closed) return;
-        if (!failing) o.log.error(`redis presence: reading changes failed (${(err as Error).message}); retrying`);
+        if (!failing) o.log.error("redis presence: reading changes failed; retrying", { error: (err as Error).message });
         failing = true;
         await Bun.sleep(200);
       }

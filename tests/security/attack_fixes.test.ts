@@ -209,7 +209,8 @@ describe("store failures", () => {
       expect(lines.filter((l) => /^\s+at /.test(l))).toEqual([]);
       const failure = lines.filter((l) => /stor|sqlite|database|locked|busy/i.test(l));
       expect(failure).toHaveLength(1);
-      expect(failure[0]).toStartWith("wirechat:");
+      // One JSON object per line, at level error.
+      expect(JSON.parse(failure[0]!)).toMatchObject({ level: "error", app: "wirechat" });
     } finally {
       await own.stop();
     }

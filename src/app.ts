@@ -12,10 +12,10 @@ import { toFrame } from "./hub/replay";
 import type { Presence } from "./presence/presence";
 import { createLocalPresence } from "./presence/presence_local";
 import {
-  AuthModeBody, ClientFrame, HealthBody, HistoryBody, HttpError, LIMITS, OnlineBody, SUBPROTOCOL, ServerFrame,
+  AuthModeBody, ClientFrame, HealthBody, ReadyBody, HistoryBody, HttpError, LIMITS, OnlineBody, SUBPROTOCOL, ServerFrame,
   isValidName, type AuthMode,
 } from "./protocol";
-import { metricsText } from "./metrics";
+import { createMetrics } from "./metrics";
 import { webPage } from "./web/page";
 import { createGate, refusal } from "./http/gate";
 import { accountRoutes } from "./http/accounts";
@@ -66,6 +66,8 @@ export interface AppDeps {
   /** When set, `/metrics` needs this bearer token. */
   metricsToken?: string;
   log?: Logger;
+  /** The metrics registry (default: a new one); `index.ts` shares it with the Redis broker. */
+  metrics?: ReturnType<typeof createMetrics>;
 }
 
 /** Bun socket options: they only take effect at the app level, not per route. */
@@ -137,10 +139,13 @@ export function createApp(deps: AppDeps) {
   const presence = deps.presence ?? createLocalPresence();
   const auth = deps.auth ?? { mode: "open" };
   const log = deps.log ?? consoleLogger;
+  const metrics = deps.metrics ?? createMetrics();
   const hub = new Hub({
     history: deps.history, broker, presence, replayLimit: deps.replayLimit ?? 10_000, closeGraceMs: deps.closeGraceMs,
     msgRate: deps.msgRate ?? 0, msgBurst: deps.msgBurst, verifier: auth.verifier, log, presenceGlobalMax: deps.presenceGlobalMax,
+    observers: metrics.observers,
   });
+  metrics.attach(hub, presence, broker);
   const maxPerUser = deps.maxConnectionsPerUser ?? 20;
   const gate = createGate(hub, {
     mode: auth.mode,
@@ -166,7 +171,10 @@ export function createApp(deps: AppDeps) {
       }
       c.wirechat = await gate.admit(ctx.request, ctx.server as never, named, guestName, connectOptions(ctx.query));
     } catch (err) {
-      if (err instanceof ChatError) return refusal(err) as never;
+      if (err instanceof ChatError) {
+        hub.stats.refused[err.code] = (hub.stats.refused[err.code] ?? 0) + 1;
+        return refusal(err) as never;
+      }
       throw err;
     }
     // A browser that offered the wirechat subprotocol (to carry its token) must get it back.
@@ -209,14 +217,23 @@ export function createApp(deps: AppDeps) {
       connections: hub.connections,
       lastId: broker.deliveredThrough(),
     }), { response: HealthBody })
+    .get("/ready", async () => {
+      if (hub.draining) throw new ChatError("unavailable", "Shutting down: send traffic to another node");
+      try {
+        await deps.history.check();
+      } catch (err) {
+        throw new ChatError("unavailable", `The message store does not take writes now: ${oneLine(err)}`);
+      }
+      return { status: "ready" as const };
+    }, { response: { 200: ReadyBody, 503: HttpError } })
     .get("/auth/mode", () => ({ mode: auth.mode }), { response: AuthModeBody })
     .use(accountRoutes(auth.accounts, gate))
     .use(adminRoutes({ token: deps.adminToken, hub, revocations: auth.revocations, log }))
-    .get("/metrics", ({ request }) => {
+    .get("/metrics", async ({ request }) => {
       if (deps.metricsToken !== undefined && request.headers.get("authorization") !== `Bearer ${deps.metricsToken}`) {
         throw new ChatError("unauthorized", "Metrics need Authorization: Bearer <METRICS_TOKEN>");
       }
-      return new Response(metricsText(hub, presence, broker), { headers: { "content-type": "text/plain; version=0.0.4" } });
+      return new Response(await metrics.registry.metrics(), { headers: { "content-type": metrics.registry.contentType } });
     })
     .get("/users/online", async ({ request }) => {
       await gate.identify(request.headers);

@@ -9,6 +9,7 @@ import { openStores, type Stores } from "./stores";
 import { createJwtVerifier } from "./auth/auth_jwt";
 import { Accounts, ACCOUNTS_ISSUER } from "./auth/accounts";
 import { createLogger, oneLine } from "./log";
+import { createMetrics } from "./metrics";
 
 const fail = (line: string): never => {
   console.error(`wirechat: ${line}`);
@@ -24,10 +25,11 @@ try {
 }
 config = config!;
 const log = createLogger({ level: config.logLevel, format: config.logFormat });
+const metrics = createMetrics();
 
 let store: Stores;
 try {
-  store = await openStores(config, log);
+  store = await openStores(config, log, metrics.observers);
 } catch (err) {
   fail(config.redisUrl === undefined ? `cannot open DB_PATH=${JSON.stringify(config.dbPath)}: ${oneLine(err)}` : `cannot use REDIS_URL: ${oneLine(err)}`);
 }
@@ -66,6 +68,7 @@ const app = createApp({
   adminToken: config.adminToken,
   metricsToken: config.metricsToken,
   log,
+  metrics,
 });
 await app.decorator.hub.ready;
 const pruning = startPruning(history, config, undefined, log);

@@ -230,6 +230,10 @@ export const HealthBody = t.Object({
 });
 export type HealthBody = Static<typeof HealthBody>;
 
+/** `/ready`: this node takes connections and its store takes writes. */
+export const ReadyBody = t.Object({ status: t.Literal("ready") });
+export type ReadyBody = Static<typeof ReadyBody>;
+
 export const OnlineBody = t.Object({ users: t.Array(Username), count: t.Integer({ minimum: 0 }) });
 export type OnlineBody = Static<typeof OnlineBody>;
 

@@ -13,6 +13,7 @@ import type { AccountStore, Revocations } from "./auth/store";
 import { createRedisAuthStore } from "./auth/store_redis";
 import { createSqliteAuthStore } from "./auth/store_sqlite";
 import type { Logger } from "./log";
+import type { Observers } from "./metrics";
 import type { Presence } from "./presence/presence";
 import { createRedisPresence } from "./presence/presence_redis";
 
@@ -29,7 +30,7 @@ export interface Stores {
 }
 
 /** SQLite at DB_PATH, or with REDIS_URL everything shared in Redis. */
-export async function openStores(config: Config, log: Logger): Promise<Stores> {
+export async function openStores(config: Config, log: Logger, observers?: Observers): Promise<Stores> {
   if (config.redisUrl === undefined) {
     const history = createSqliteHistory(config.dbPath, config.dbSync);
     const auth = createSqliteAuthStore(config.dbPath);
@@ -45,7 +46,7 @@ export async function openStores(config: Config, log: Logger): Promise<Stores> {
   const prefix = config.redisPrefix;
   await warnIfVolatile(url, log);
   const history = await createRedisHistory({ url, prefix });
-  const broker = await createRedisBroker({ url, prefix, log });
+  const broker = await createRedisBroker({ url, prefix, log, observers });
   const auth = await createRedisAuthStore(url, prefix);
   const presence = await createRedisPresence({ url, prefix, ttlMs: config.presenceTtlMs, log });
   return {

@@ -355,7 +355,7 @@ describe("HTTP", () => {
     a.send({ type: "broadcast", text: "x", cid: "1" });
     await a.next(isAck("1"));
     const text = await (await fetch(`${s.http}/metrics`)).text();
-    expect(text).toContain("wirechat_messages_accepted_total 1\n");
+    expect(text).toContain('wirechat_messages_accepted_total{kind="broadcast"} 1\n');
     expect(text).toContain("wirechat_connections 1\n");
   });
 });

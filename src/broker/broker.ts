@@ -45,6 +45,9 @@ export interface Broker {
   publish(topic: string, data: string, droppable?: boolean): void;
   /** A frame for `topic` on this node's sockets only (presence, which every node derives itself). */
   publishLocal(topic: string, data: string): void;
+  /** Frames sent to this node's sockets by publishes (one per subscriber), and their bytes. */
+  readonly framesOut: number;
+  readonly bytesOut: number;
   /** Publishes Bun reported as dropped for some subscriber, on this node. */
   readonly dropped: number;
   /** Publishes that met backpressure (queued, not dropped) for some subscriber, on this node. */

@@ -8,13 +8,19 @@ export function createLocalBroker(): Broker {
   let handlers: BrokerHandlers | undefined;
   let through = 0;
   let dropped = 0;
+  let framesOut = 0;
+  let bytesOut = 0;
   let backpressured = 0;
   const publish = (topic: string, data: string) => {
     // Before attach there is no socket to deliver to.
     if (!server) return;
     const status = server.publish(topic, data, false);
+    const subscribers = server.subscriberCount(topic);
+    framesOut += subscribers;
+    // A positive status is the bytes of one copy.
+    bytesOut += subscribers * (status > 0 ? status : data.length);
     // 0 also means "no subscribers", which is no loss.
-    if (status === 0 && server.subscriberCount(topic) > 0) dropped++;
+    if (status === 0 && subscribers > 0) dropped++;
     else if (status === -1) backpressured++;
   };
   return {
@@ -39,6 +45,12 @@ export function createLocalBroker(): Broker {
       else publish(topic, data);
     },
     publishLocal: publish,
+    get framesOut() {
+      return framesOut;
+    },
+    get bytesOut() {
+      return bytesOut;
+    },
     get dropped() {
       return dropped;
     },

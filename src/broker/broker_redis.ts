@@ -2,6 +2,7 @@ import type { Server } from "bun";
 import { Redis, redisKeys } from "../cluster/redis";
 import type { Broker, BrokerHandlers } from "./broker";
 import type { Logger } from "../log";
+import type { Observers } from "../metrics";
 
 export interface RedisBrokerOptions {
   url: string;
@@ -10,6 +11,8 @@ export interface RedisBrokerOptions {
   /** Most volatile frames kept in their stream (default 10,000): they are at most once anyway. */
   volatileMax?: number;
   log: Logger;
+  /** Delivery lag and Redis round trip histograms. */
+  observers?: Observers;
 }
 
 /** Entries read per XREAD, and how long one blocks before it looks again. */
@@ -45,14 +48,22 @@ export async function createRedisBroker(o: RedisBrokerOptions): Promise<Broker> 
   let epoch = String((await cmd.send("GET", [keys.epoch])) ?? "");
   let closed = false;
   let dropped = 0;
+  let framesOut = 0;
+  let bytesOut = 0;
   let backpressured = 0;
   let failing = false;
   let loop: Promise<void> | undefined;
+  let pinger: ReturnType<typeof setInterval> | undefined;
 
   const publishLocal = (topic: string, data: string) => {
     if (!server) return;
     const status = server.publish(topic, data, false);
-    if (status === 0 && server.subscriberCount(topic) > 0) dropped++;
+    const subscribers = server.subscriberCount(topic);
+    framesOut += subscribers;
+    // A positive status is the bytes of one copy.
+    bytesOut += subscribers * (status > 0 ? status : data.length);
+    // 0 also means "no subscribers", which is no loss.
+    if (status === 0 && subscribers > 0) dropped++;
     else if (status === -1) backpressured++;
   };
 
@@ -69,6 +80,9 @@ export async function createRedisBroker(o: RedisBrokerOptions): Promise<Broker> 
       for (const topic of field(fields, "k").split("\n")) publishLocal(topic, frame);
       through = Number.parseInt(id, 10);
     }
+    // Once per read: how long the newest message took from its acceptance (on any node) to here.
+    const at = Number(field(entries[entries.length - 1]![1], "a"));
+    if (at > 0) o.observers?.deliveryLagSeconds.observe(Math.max(0, Date.now() - at) / 1000);
     handlers?.delivered(first, through);
   };
 
@@ -137,6 +151,11 @@ export async function createRedisBroker(o: RedisBrokerOptions): Promise<Broker> 
       const last = (await cmd.send("XREVRANGE", [vKey, "+", "-", "COUNT", "1"])) as Entry[] | null;
       vId = last?.[0]?.[0] ?? "0-0";
       loop = run();
+      pinger = setInterval(() => {
+        const t = performance.now();
+        cmd.send("PING", []).then(() => o.observers?.redisSeconds.observe((performance.now() - t) / 1000), () => {});
+      }, 5_000);
+      (pinger as { unref?: () => void }).unref?.();
     },
     committed() {
       // The log tail delivers this node's messages too, in the one order every node sees.
@@ -148,6 +167,12 @@ export async function createRedisBroker(o: RedisBrokerOptions): Promise<Broker> 
         // Volatile: at most once. A lost presence or typing frame is not a lost message.
       });
     },
+    get framesOut() {
+      return framesOut;
+    },
+    get bytesOut() {
+      return bytesOut;
+    },
     get dropped() {
       return dropped;
     },
@@ -157,6 +182,7 @@ export async function createRedisBroker(o: RedisBrokerOptions): Promise<Broker> 
     async close() {
       if (closed) return;
       closed = true;
+      clearInterval(pinger);
       tail.close();
       cmd.close();
       await loop?.catch(() => {});

@@ -37,7 +37,7 @@ for i = 3, #ARGV, 8 do
   else
     local id = string.format('%d', redis.call('INCR', p .. 'id'))
     local frame = '{"type":"message","id":' .. id .. ARGV[i + 5]
-    redis.call('XADD', p .. 'log', 'MAXLEN', '~', ARGV[2], id .. '-0', 'f', frame, 'k', ARGV[i + 6])
+    redis.call('XADD', p .. 'log', 'MAXLEN', '~', ARGV[2], id .. '-0', 'f', frame, 'k', ARGV[i + 6], 'a', at)
     redis.call('HSET', p .. 'm', id, frame)
     for k in string.gmatch(ARGV[i + 7], '[^ ]+') do redis.call('ZADD', p .. 'ix:' .. k, id, id) end
     if ck then

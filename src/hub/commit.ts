@@ -9,11 +9,14 @@ import type { Broker } from "../broker/broker";
 import type { Appended, CidHit, History, NewMessage, StoredMessage } from "../history/history";
 import { encode, type ErrorFrame } from "../protocol";
 import { toFrame } from "./replay";
+import type { Observers } from "../metrics";
 
 /** A message waiting for its batch's commit, and who to answer. */
 interface Pending {
   m: NewMessage;
   ws: ServerWebSocket<unknown>;
+  /** performance.now() when it arrived, for the ack-latency histogram. */
+  t: number;
 }
 
 /** What the committer reports to the hub. */
@@ -31,22 +34,24 @@ export interface CommitEvents {
 /** Counters the committer keeps for /metrics. */
 export interface CommitStats {
   accepted: number;
+  byKind: { broadcast: number; direct: number; room: number };
+  acks: number;
   duplicates: number;
   storeFailures: number;
   batches: number;
 }
 
 export class Committer {
-  readonly stats: CommitStats = { accepted: 0, duplicates: 0, storeFailures: 0, batches: 0 };
+  readonly stats: CommitStats = { accepted: 0, byKind: { broadcast: 0, direct: 0, room: 0 }, acks: 0, duplicates: 0, storeFailures: 0, batches: 0 };
   #pending: Pending[] = [];
   #queued = false;
   #inFlight: Promise<void> | undefined;
 
-  constructor(readonly history: History, readonly broker: Broker, readonly events: CommitEvents) {}
+  constructor(readonly history: History, readonly broker: Broker, readonly events: CommitEvents, readonly observe?: Observers) {}
 
   /** Queues a message for the next batch. */
   add(ws: ServerWebSocket<unknown>, m: NewMessage): void {
-    this.#pending.push({ m, ws });
+    this.#pending.push({ m, ws, t: performance.now() });
     if (!this.#queued && this.#inFlight === undefined) {
       this.#queued = true;
       setImmediate(this.flush);
@@ -73,6 +78,7 @@ export class Committer {
 
   async #commit(batch: Pending[]): Promise<void> {
     let results: Appended[] | undefined;
+    const started = performance.now();
     try {
       results = await this.history.append(batch.map((p) => p.m));
     } catch (err) {
@@ -84,6 +90,13 @@ export class Committer {
       return;
     }
     this.stats.batches++;
+    const o = this.observe;
+    if (o) {
+      const now = performance.now();
+      o.commitSeconds.observe((now - started) / 1000);
+      o.ackSeconds.observe((now - batch[0]!.t) / 1000);
+      o.batchSize.observe(batch.length);
+    }
     const stored: StoredMessage[] = [];
     const frames: string[] = [];
     for (let i = 0; i < batch.length; i++) {
@@ -91,12 +104,17 @@ export class Committer {
       const p = batch[i]!;
       if (r.duplicate) {
         this.stats.duplicates++;
+        this.stats.acks++;
         this.events.ack(p.ws, p.m.cid!, r.duplicate);
         continue;
       }
       stored.push(r.stored);
+      this.stats.byKind[r.stored.kind]++;
       frames.push(encode(toFrame(r.stored)));
-      if (p.m.cid !== undefined) this.events.ack(p.ws, p.m.cid, r.stored);
+      if (p.m.cid !== undefined) {
+        this.stats.acks++;
+        this.events.ack(p.ws, p.m.cid, r.stored);
+      }
     }
     this.stats.accepted += stored.length;
     if (stored.length > 0) this.broker.committed(stored, frames);

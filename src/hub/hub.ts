@@ -17,6 +17,7 @@ import { Receipts } from "./receipts";
 import { RateLimiter } from "./rate";
 import { planReplay, streamReplay } from "./replay";
 import { topics } from "./routing";
+import type { Observers } from "../metrics";
 
 /** How long a client may go on sending after `rate_limited` before it is closed with 4008. */
 export const RATE_LIMIT_GRACE_MS = 10_000;
@@ -26,6 +27,8 @@ const EARLY_FRAMES_MAX = 100;
 export const TYPING_EVERY_MS = 2_000;
 /** A socket with this much unsent data gets no typing frames: they are the first dropped. */
 const TYPING_BUFFER_MAX = 16 * 1024;
+/** Unsent bytes that mark a 1006 close as Bun's backpressure close (half the app's 1 MiB limit). */
+const BACKPRESSURE_CLOSE_BYTES = 512 * 1024;
 /** Unread messages counted per conversation in the welcome (the page shows "999+"). */
 export const UNREAD_CAP = 999;
 
@@ -59,6 +62,8 @@ export interface HubDeps {
   /** Verifies `auth` frames; undefined in open mode. */
   verifier?: TokenVerifier;
   log?: Logger;
+  /** Histograms to observe (commit, ack latency, batch and replay sizes). */
+  observers?: Observers;
 }
 
 /** Counters for /metrics; they only go up. */
@@ -75,6 +80,12 @@ export interface HubStats {
   gaps: number;
   /** Typing frames not sent: over the per-conversation rate, or to a socket under backpressure. */
   typingDropped: number;
+  framesIn: number;
+  /** Connects refused before the upgrade, by error code. */
+  refused: Record<string, number>;
+  resumedFalse: number;
+  /** Sockets Bun closed for being too far behind. */
+  backpressureCloses: number;
 }
 
 /**
@@ -84,7 +95,7 @@ export interface HubStats {
  * `Connection` as their socket data, nothing of the HTTP request.
  */
 export class Hub {
-  readonly stats: HubStats = { badFrames: 0, droppedSends: 0, replayPauses: 0, opened: 0, closed: 0, rateLimited: 0, gaps: 0, typingDropped: 0 };
+  readonly stats: HubStats = { badFrames: 0, droppedSends: 0, replayPauses: 0, opened: 0, closed: 0, rateLimited: 0, gaps: 0, typingDropped: 0, framesIn: 0, refused: {}, resumedFalse: 0, backpressureCloses: 0 };
   readonly receipts: Receipts;
   /** This node's sockets per room: droppable frames (typing) are sent to them one by one. */
   readonly #byRoom = new Map<string, Set<ServerWebSocket<Connection>>>();
@@ -120,7 +131,7 @@ export class Hub {
       failed: (ws, data) => this.#send(ws, data),
       log: (line, err) => this.#logError("store", line, { error: oneLine(err) }),
       epochChanged: () => this.resync("the message store started over"),
-    });
+    }, deps.observers);
     deps.presence.onChanges((c) => {
       for (const [topic, data] of presenceFrames(c, deps.presence.count(), this.#globalMax)) broker.publishLocal(topic, data);
     });
@@ -205,6 +216,8 @@ export class Hub {
     }
     if (conn.closed) return;
     const onlineCount = presence.count();
+    if (!plan.resumed) this.stats.resumedFalse++;
+    this.deps.observers?.replaySize.observe(plan.messages.length);
     this.#send(ws, encode({
       type: "welcome", user: conn.user, online: onlineCount <= this.#globalMax ? presence.users() : undefined, onlineCount,
       lastId: plan.upTo, resumed: plan.resumed, replay: plan.messages.length, epoch: history.epoch,
@@ -221,6 +234,7 @@ export class Hub {
 
   /** One incoming frame. Never throws: bad input gets an error frame. */
   message(ws: ServerWebSocket<Connection>, conn: Connection, raw: string | Buffer): void {
+    this.stats.framesIn++;
     if (!conn.welcomed) {
       const early = (conn.early ??= []);
       if (early.length >= EARLY_FRAMES_MAX) ws.close(CLOSE.policyViolation, "Too many frames before the welcome");
@@ -299,6 +313,8 @@ export class Hub {
     if (!this.#sockets.delete(ws)) return;
     conn.closed = true;
     this.stats.closed++;
+    // Bun closes a socket past backpressureLimit with 1006 and its buffer still full.
+    if (code === 1006 && ws.getBufferedAmount() >= BACKPRESSURE_CLOSE_BYTES) this.stats.backpressureCloses++;
     this.#expiries.delete(ws, conn);
     this.#doneReplaying(conn);
     const n = (this.#byIp.get(conn.ip) ?? 1) - 1;

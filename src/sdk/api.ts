@@ -4,7 +4,10 @@ import type { BackoffOptions } from "./backoff.js";
 import type { ChatClientError } from "./errors.js";
 import type { ChatHttp, FetchLike } from "./http.js";
 import type { TokenOption } from "./token.js";
-import type { ChatMessage, ChatStatus, MessageAck, PresenceFrame, RoomAck, WebSocketConstructor, WelcomeFrame, WatchAck } from "./types.js";
+import type {
+  ChatStatus, ConversationKey, IncomingMessage, MessageAck, PresenceFrame, ReceiptFrame, RoomAck, TypingEvent, TypingTarget, UnreadCount,
+  WebSocketConstructor, WelcomeFrame, WatchAck,
+} from "./types.js";
 
 /** How to reach the server and how patient to be with it. */
 export interface ChatClientOptions {
@@ -62,9 +65,23 @@ export interface SendOptions {
 
 /** The events a client emits, with their payloads. */
 export interface ChatEvents {
-  /** A message, live or replayed, once per id. */
-  message: ChatMessage;
+  /** A message, once per id; `replayed` says whether the connect's replay brought it or it came live. */
+  message: IncomingMessage;
   presence: PresenceFrame;
+  /**
+   * `delivered`: `by` has received your direct messages up to `id`; `read`:
+   * `by` has read the conversation up to `id`. Your own reads on any device
+   * come as `read` receipts with `by` you (the unread counts follow them).
+   */
+  receipt: ReceiptFrame;
+  /** Someone is typing to you (`to`) or in one of your rooms (`room`); never your own. Show it for about 3 s. */
+  typing: TypingEvent;
+  /**
+   * A conversation's unread count changed: after a welcome (the server's
+   * counts), a new message from someone else, or a read on any of this
+   * user's devices. `count` 0: all read.
+   */
+  unread: UnreadCount;
   /** Each (re)connect's welcome; `resumed: false` means some messages could not be replayed. */
   welcome: WelcomeFrame;
   /**
@@ -106,6 +123,26 @@ export interface ChatClient extends ChatHttp {
   watch(users: readonly Username[], opts?: SendOptions): Promise<WatchAck>;
   /** Stops following these users' presence. */
   unwatch(users: readonly Username[], opts?: SendOptions): Promise<RoomAck>;
+  /** Conversations with unread messages: the `unread` events' current state. */
+  readonly unread: readonly UnreadCount[];
+  /** This user's read marker in a conversation (`@user`, `#room`, `*`) as far as this client knows; 0 when none is known. */
+  readMarker(conversation: ConversationKey): number;
+  /**
+   * This user has seen everything up to message `id` in that message's
+   * conversation (pass the newest shown). The server keeps it for every
+   * device, tells the other side of a direct conversation (`read`
+   * receipts), and the unread counts fall here at once. An id at or below
+   * the conversation's known marker sends nothing; while disconnected it is
+   * sent after the next welcome.
+   */
+  markRead(id: number): void;
+  /**
+   * "I am typing" to a user or `{ room }` (one this client is in). Call it
+   * on every keystroke: it is sent at most once per conversation every 2 s
+   * (the server forwards no more), and never while disconnected. Returns
+   * whether a frame went out.
+   */
+  typing(to: TypingTarget): boolean;
   /** Subscribes to an event; returns the function that unsubscribes. */
   on<E extends keyof ChatEvents>(event: E, handler: (payload: ChatEvents[E]) => void): () => void;
   /** Closes for good: pending sends reject with `closed`, no reconnect. */

@@ -6,7 +6,7 @@
  * date-like and numeric strings).
  */
 import { BEARER_PREFIX, CLOSE, isValidName, LIMITS, SUBPROTOCOL } from "../protocol/limits.js";
-import type { AuthFrame, ServerFrame } from "../protocol.js";
+import type { AuthFrame, ReadFrame, ReceivedFrame, ServerFrame, TypingFrame } from "../protocol.js";
 import type { ChatClient, ChatClientOptions, ChatEvents, SendOptions } from "./api.js";
 import { backoffDelay } from "./backoff.js";
 import { Emitter } from "./emitter.js";
@@ -15,11 +15,21 @@ import { createHttp } from "./http.js";
 import { refreshDelay } from "./jwt.js";
 import { Outbox } from "./outbox.js";
 import { isFatal, TokenSource } from "./token.js";
+import { UnreadTracker } from "./unread.js";
 import { newCid, RecentIds, socketUrl } from "./util.js";
-import type { ChatMessage, ChatStatus, MessageAck, OutgoingFrame, RoomAck, WatchAck, WebSocketConstructor, WebSocketLike } from "./types.js";
+import type {
+  ChatMessage, ChatStatus, ConversationKey, MessageAck, OutgoingFrame, RoomAck, UnackedFrame, WatchAck, WebSocketConstructor, WebSocketLike,
+} from "./types.js";
 
 /** A refresh the server refused, or whose token could not be had, is tried again this often at most. */
 const REFRESH_RETRY_MS = 10_000;
+/** `received` goes out at most this often, unless RECEIVED_EVERY messages are waiting for it. */
+const RECEIVED_MS = 1000;
+const RECEIVED_EVERY = 50;
+/** The server forwards one typing frame per sender and conversation this often: sending more is waste. */
+const TYPING_MS = 2000;
+/** Reads waiting for a connection: the newest this many. */
+const PENDING_READS_MAX = 100;
 
 /**
  * Connects to a wirechat server and keeps connected until `close()`, or
@@ -37,7 +47,8 @@ export function createChatClient(opts: ChatClientOptions): ChatClient {
   if (new Set(opts.rooms).size > LIMITS.roomsMax) throw new ChatClientError("invalid_room", `Too many rooms: at most ${LIMITS.roomsMax}`);
   const urls = socketUrl(opts.url, opts.username);
   const tokens = new TokenSource(opts.token);
-  const http = createHttp(urls.http, opts.fetch, () => tokens.forHttp());
+  const unread = new UnreadTracker(opts.username, (u) => events.emit("unread", u));
+  const http = createHttp(urls.http, opts.fetch, () => tokens.forHttp(), (conv, readId) => unread.read(conv, readId));
   const WS = opts.WebSocket ?? (globalThis as { WebSocket?: WebSocketConstructor }).WebSocket;
   if (!WS) throw new TypeError("No global WebSocket here: pass one as the WebSocket option (e.g. from the ws package)");
 
@@ -65,10 +76,52 @@ export function createChatClient(opts: ChatClientOptions): ChatClient {
   let connectedSince: number | undefined; // the `since` the current socket asked for
   let replayLeft = 0; // replayed frames of this connection still to come
   let replayUpTo: number | undefined; // where to resume from once they have
+  // `received`: the newest id this connection processed, the newest it reported, and how many since.
+  let processed = 0;
+  let reported = 0;
+  let unreported = 0;
+  let reportedAt = 0;
+  let reportTimer: ReturnType<typeof setTimeout> | undefined;
+  const pendingReads = new Set<number>(); // read frames for the next connection
+  const typedAt = new Map<ConversationKey, number>();
+
+  /** Writes a frame that has no ack on the current connection, once it is live; false when there is none. */
+  const sendUnacked = (frame: UnackedFrame): boolean => {
+    if (!ws || status !== "open") return false;
+    try {
+      ws.send(JSON.stringify(frame));
+      return true;
+    } catch {
+      return false; // the socket is going away
+    }
+  };
+
+  /** Tells the server what this connection has processed: its inbox cursor and the senders' `delivered` receipts follow. */
+  const report = () => {
+    clearTimeout(reportTimer);
+    reportTimer = undefined;
+    if (processed <= reported) return;
+    const frame: ReceivedFrame = { type: "received", id: processed };
+    if (!sendUnacked(frame)) return;
+    reported = processed;
+    unreported = 0;
+    reportedAt = Date.now();
+  };
+  const noteProcessed = (id: number) => {
+    processed = Math.max(processed, id);
+    if (++unreported >= RECEIVED_EVERY) return report();
+    // Batched: what arrives within the same second goes in one frame.
+    reportTimer ??= setTimeout(report, Math.max(0, reportedAt + RECEIVED_MS - Date.now()));
+  };
 
   const settleReplay = () => {
     if (replayUpTo !== undefined) lastId = Math.max(lastId ?? 0, replayUpTo);
     replayUpTo = undefined;
+  };
+  /** The welcome's replay has all arrived: say so at once. */
+  const replayDone = () => {
+    settleReplay();
+    report();
   };
 
   const setStatus = (s: ChatStatus) => {
@@ -80,6 +133,8 @@ export function createChatClient(opts: ChatClientOptions): ChatClient {
     if (status === "closed") return;
     clearTimeout(retry);
     clearTimeout(refreshTimer);
+    report(); // what this connection processed, before it goes
+    clearTimeout(reportTimer);
     const sock = ws;
     ws = undefined;
     outbox.detach();
@@ -141,6 +196,7 @@ export function createChatClient(opts: ChatClientOptions): ChatClient {
         replayLeft = f.replay;
         replayUpTo = connectedSince === undefined ? f.lastId : undefined;
         if (replayLeft === 0) settleReplay();
+        processed = reported = unreported = 0;
         online = new Set(f.online ?? []);
         onlineCount = f.onlineCount;
         // Ids of another epoch mean nothing to this store (the server said resumed:false).
@@ -148,9 +204,15 @@ export function createChatClient(opts: ChatClientOptions): ChatClient {
         epoch = f.epoch;
         setStatus("open");
         events.emit("welcome", f);
+        unread.welcome(f.unread, f.lastId);
         if (!f.resumed) events.emit("error", new ChatClientError("resume_incomplete", "Some messages sent while disconnected could not be replayed"));
         const sock = ws!;
+        if (ws !== sock || status !== "open") return; // an event handler closed the client
         outbox.attach((data) => sock.send(data));
+        for (const id of pendingReads) {
+          const frame: ReadFrame = { type: "read", id };
+          if (sendUnacked(frame)) pendingReads.delete(id);
+        }
         // Presence of watched users is per connection: ask again.
         if (watched.size > 0) void submit<WatchAck>({ type: "watch", users: [...watched], cid: newCid() }).then(noteWatch, () => {});
         scheduleRefresh();
@@ -162,8 +224,19 @@ export function createChatClient(opts: ChatClientOptions): ChatClient {
           seen.add(f.id);
           lastId = Math.max(lastId ?? 0, f.id);
         }
-        if (replayLeft > 0 && --replayLeft === 0) settleReplay();
-        if (fresh) events.emit("message", f as ChatMessage);
+        const replayed = replayLeft > 0;
+        const done = replayed && --replayLeft === 0;
+        if (done) settleReplay();
+        if (fresh) {
+          const m = f as ChatMessage;
+          unread.message(m);
+          events.emit("message", { ...m, replayed });
+        }
+        // Processed once the app's handlers ran.
+        if (ws && status === "open") {
+          noteProcessed(f.id);
+          if (done) replayDone();
+        }
         return;
       }
       case "presence":
@@ -176,6 +249,13 @@ export function createChatClient(opts: ChatClientOptions): ChatClient {
           }
         }
         return events.emit("presence", f);
+      case "receipt":
+        // This user's reads, from any device: the unread counts follow.
+        if (f.event === "read" && f.by === opts.username && f.conversation !== undefined) unread.read(f.conversation, f.id);
+        return events.emit("receipt", f);
+      case "typing":
+        if (f.from !== opts.username) events.emit("typing", f);
+        return;
       case "ack":
         if (f.cid === authCid) {
           authCid = undefined;
@@ -235,6 +315,8 @@ export function createChatClient(opts: ChatClientOptions): ChatClient {
       if (ws !== sock) return;
       ws = undefined;
       clearTimeout(refreshTimer);
+      clearTimeout(reportTimer);
+      reportTimer = undefined;
       outbox.detach();
       if (status !== "closed") onClose(e.code ?? 1006, e.reason ?? "");
     };
@@ -289,6 +371,33 @@ export function createChatClient(opts: ChatClientOptions): ChatClient {
         online.delete(u);
       }
       return submit<RoomAck>({ type: "unwatch", users: [...users], cid: o?.cid ?? newCid() });
+    },
+    get unread() { return unread.list(); },
+    readMarker: (conversation) => unread.marker(conversation),
+    markRead(id) {
+      if (!Number.isSafeInteger(id) || id < 1) throw new ChatClientError("invalid_frame", `markRead takes a message id, got ${JSON.stringify(id)}`);
+      const conv = unread.conversationOfId(id);
+      // Known conversation, already read this far: nothing to tell anyone.
+      if (conv !== undefined && !unread.read(conv, id)) return;
+      const frame: ReadFrame = { type: "read", id };
+      if (status === "closed" || sendUnacked(frame)) return;
+      pendingReads.add(id);
+      if (pendingReads.size > PENDING_READS_MAX) pendingReads.delete(pendingReads.values().next().value!);
+    },
+    typing(to) {
+      const room = typeof to === "string" ? undefined : to.room;
+      const name = room ?? (to as string);
+      if (!isValidName(name)) throw new ChatClientError(room === undefined ? "invalid_username" : "invalid_room", `Invalid name ${JSON.stringify(name)}`);
+      // Typing in a room this client is not in would only be refused.
+      if (room !== undefined && !rooms.has(room)) return false;
+      const conv: ConversationKey = room === undefined ? `@${name}` : `#${room}`;
+      const now = Date.now();
+      if (now - (typedAt.get(conv) ?? -Infinity) < TYPING_MS) return false;
+      const frame: TypingFrame = room === undefined ? { type: "typing", to: name } : { type: "typing", room };
+      if (!sendUnacked(frame)) return false;
+      typedAt.set(conv, now);
+      if (typedAt.size > 1000) for (const [k, at] of typedAt) if (now - at >= TYPING_MS) typedAt.delete(k);
+      return true;
     },
     on: (event, handler) => events.on(event, handler),
     close: () => shutdown(),

@@ -5,7 +5,7 @@
  */
 import type { HistoryBody, HttpError, OnlineBody } from "../protocol.js";
 import { ChatClientError } from "./errors.js";
-import type { ChatMessage } from "./types.js";
+import type { ChatMessage, ConversationKey } from "./types.js";
 
 /** A page of history: newest first, `before` an id (exclusive), `limit` 1 to 200. */
 export interface PageOptions {
@@ -17,7 +17,10 @@ export interface PageOptions {
 export interface ChatHttp {
   /** Broadcasts, newest first. */
   history(page?: PageOptions): Promise<ChatMessage[]>;
-  /** Messages of one room, newest first. */
+  /**
+   * Messages of one room, newest first. With a token the server also says
+   * where this user's read marker is; the client's unread counts use it.
+   */
   roomHistory(room: string, page?: PageOptions): Promise<ChatMessage[]>;
   /**
    * The direct conversation between this user and `user`, newest first.
@@ -72,18 +75,28 @@ export const globalFetch: FetchLike = (url, init) => fetch(url, init);
 /**
  * Builds the HTTP queries against `base` (an http(s) URL without a trailing
  * slash). `token` is asked before each request; its answer, when there is
- * one, goes in `Authorization: Bearer`.
+ * one, goes in `Authorization: Bearer`. `onReadId` hears the caller's read
+ * marker of a room or direct conversation when a history page carries it.
  */
-export function createHttp(base: string, fetchFn: FetchLike = globalFetch, token: () => Promise<string | undefined> = async () => undefined): ChatHttp {
+export function createHttp(
+  base: string,
+  fetchFn: FetchLike = globalFetch,
+  token: () => Promise<string | undefined> = async () => undefined,
+  onReadId: (conversation: ConversationKey, readId: number) => void = () => {},
+): ChatHttp {
   async function get<T>(path: string): Promise<T> {
     const t = await token();
     return requestJson<T>(fetchFn, base + path, t === undefined ? {} : { headers: { authorization: `Bearer ${t}` } });
   }
-  const page = async (path: string, p?: PageOptions) => (await get<HistoryBody>(path + query(p))).messages as ChatMessage[];
+  const page = async (path: string, p?: PageOptions, conversation?: ConversationKey) => {
+    const body = await get<HistoryBody>(path + query(p));
+    if (conversation !== undefined && typeof body.readId === "number" && body.readId > 0) onReadId(conversation, body.readId);
+    return body.messages as ChatMessage[];
+  };
   return {
     history: (p) => page("/history", p),
-    roomHistory: (room, p) => page(`/rooms/${encodeURIComponent(room)}/history`, p),
-    userHistory: (user, p) => page(`/users/${encodeURIComponent(user)}/history`, p),
+    roomHistory: (room, p) => page(`/rooms/${encodeURIComponent(room)}/history`, p, `#${room}`),
+    userHistory: (user, p) => page(`/users/${encodeURIComponent(user)}/history`, p, `@${user}`),
     onlineUsers: async () => (await get<OnlineBody>("/users/online")).users,
   };
 }

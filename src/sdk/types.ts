@@ -5,10 +5,11 @@
  */
 import type {
   AckFrame, AuthMode, BroadcastFrame, DirectFrame, ErrorCode, JoinFrame, LeaveFrame, MessageFrame, MessageKind,
-  PresenceFrame, RoomFrame, UnwatchFrame, WatchFrame, WelcomeFrame,
+  PresenceFrame, ReadFrame, ReceiptFrame, ReceivedFrame, RoomFrame, TypingEvent, TypingFrame, UnreadCount, UnwatchFrame, WatchFrame,
+  WelcomeFrame,
 } from "../protocol.js";
 
-export type { AckFrame, AuthMode, ErrorCode, MessageFrame, MessageKind, PresenceFrame, WelcomeFrame };
+export type { AckFrame, AuthMode, ErrorCode, MessageFrame, MessageKind, PresenceFrame, ReceiptFrame, TypingEvent, UnreadCount, WelcomeFrame };
 
 /**
  * A message, narrowed on `kind`: a broadcast has no `to`; a direct message
@@ -19,6 +20,25 @@ export type ChatMessage = {
     ? { to?: undefined }
     : { to: NonNullable<MessageFrame["to"]> });
 }[MessageKind];
+
+/**
+ * A message as the `message` event delivers it: `replayed` is true for one
+ * the connect's replay brought (sent while this client was away, or missed
+ * in a drop), false for one delivered live.
+ */
+export type IncomingMessage = ChatMessage & { readonly replayed: boolean };
+
+/**
+ * A conversation, as receipts and unread counts name it: `@user` a direct
+ * conversation (the other user), `#room` a room, `*` everyone's broadcasts.
+ */
+export type ConversationKey = UnreadCount["conversation"];
+
+/** Where "I am typing" goes: a username (a direct conversation) or `{ room }`. */
+export type TypingTarget = Extract<TypingFrame, { to: unknown }>["to"] | { room: Extract<TypingFrame, { room: unknown }>["room"] };
+
+/** The frames the SDK sends without a cid: never acked. */
+export type UnackedFrame = ReceivedFrame | ReadFrame | TypingFrame;
 
 /** The ack of a stored message (broadcast, direct, room): it always carries the id. */
 export type MessageAck = AckFrame & Required<Pick<AckFrame, "id">>;

@@ -22,7 +22,8 @@ const join = async (url: string) => {
 /** A logger that keeps its lines, so a test can count them. */
 const recording = () => {
   const lines: string[] = [];
-  const log: Logger = { info: (l) => lines.push(`info ${l}`), warn: (l) => lines.push(`warn ${l}`), error: (l) => lines.push(`error ${l}`) };
+  const line = (level: string) => (msg: string, fields?: object) => lines.push(`${level} ${msg} ${JSON.stringify(fields ?? {})}`);
+  const log: Logger = { info: line("info"), warn: line("warn"), error: line("error") };
   return { lines, log };
 };
 

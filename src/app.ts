@@ -22,6 +22,9 @@ import { accountRoutes } from "./http/accounts";
 import { adminRoutes } from "./http/admin";
 import { consoleLogger, oneLine, type Logger } from "./log";
 import { assertElysiaDispatch } from "./hub/dispatch";
+import { openapi } from "@elysiajs/openapi";
+import { asyncApiDocument } from "./http/asyncapi";
+import pkg from "../package.json" with { type: "json" };
 
 /** Identity: the mode and what it needs (see src/auth). Default: open. */
 export interface AuthDeps {
@@ -208,6 +211,27 @@ export function createApp(deps: AppDeps) {
       return refusal(new ChatError("internal", "The server failed to handle the request"));
     })
     .use(webPage({ allowedOrigins: deps.allowedOrigins }))
+    .use(openapi({
+      path: "/docs",
+      specPath: "/openapi.json",
+      // The WebSocket routes are described by /asyncapi.json; OpenAPI has no way to say "upgrade".
+      exclude: { paths: ["/", "/app.js", "/app.css", "/favicon.ico", "/docs", "/openapi.json", "/ws", "/ws/:username"] },
+      documentation: {
+        info: {
+          title: "wirechat HTTP API",
+          version: pkg.version,
+          description: "History, presence, accounts, admin and operations routes. The WebSocket protocol is described at /asyncapi.json.",
+        },
+        components: {
+          securitySchemes: {
+            bearer: { type: "http", scheme: "bearer", bearerFormat: "JWT", description: "AUTH=jwt: a token of your identity provider; AUTH=accounts: from POST /auth/login. Not used with AUTH=open." },
+            admin: { type: "http", scheme: "bearer", description: "ADMIN_TOKEN (the admin API exists only when it is set)" },
+            metrics: { type: "http", scheme: "bearer", description: "METRICS_TOKEN, when set" },
+          },
+        },
+      },
+    }))
+    .get("/asyncapi.json", () => asyncApiDocument(pkg.version), { detail: { summary: "The WebSocket protocol as an AsyncAPI 3.0 document" } })
     .onStart(({ server }) => {
       if (server) broker.attach(server);
     })
@@ -225,7 +249,7 @@ export function createApp(deps: AppDeps) {
         throw new ChatError("unavailable", `The message store does not take writes now: ${oneLine(err)}`);
       }
       return { status: "ready" as const };
-    }, { response: { 200: ReadyBody, 503: HttpError } })
+    }, { detail: { summary: "Readiness: not shutting down, and the store takes writes" }, response: { 200: ReadyBody, 503: HttpError } })
     .get("/auth/mode", () => ({ mode: auth.mode }), { response: AuthModeBody })
     .use(accountRoutes(auth.accounts, gate))
     .use(adminRoutes({ token: deps.adminToken, hub, revocations: auth.revocations, log }))
@@ -238,18 +262,18 @@ export function createApp(deps: AppDeps) {
     .get("/users/online", async ({ request }) => {
       await gate.identify(request.headers);
       return { users: presence.users(), count: presence.count() };
-    }, { response: { 200: OnlineBody, 401: HttpError } })
+    }, { detail: { summary: "Users online on every node (jwt and accounts modes: needs a token)", security: [{ bearer: [] }] }, response: { 200: OnlineBody, 401: HttpError } })
     .get("/rooms/:room/online", async ({ request, params }) => {
       if (!isValidName(params.room)) throw new ChatError("invalid_room", `Invalid room name: ${NAME_RULE}`);
       const caller = await gate.identify(request.headers);
       if (caller && !roomAllowed(caller.rooms, params.room)) throw new ChatError("forbidden", `Your token does not allow room "${params.room}"`);
       const users = presence.roomUsers(params.room);
       return { users, count: users.length };
-    }, { response: { 200: OnlineBody, 400: HttpError, 401: HttpError, 403: HttpError } })
+    }, { detail: { summary: "Users in a room, on every node", security: [{ bearer: [] }] }, response: { 200: OnlineBody, 400: HttpError, 401: HttpError, 403: HttpError } })
     .get("/history", async ({ request, query }) => {
       await gate.identify(request.headers);
       return historyPage(undefined, query);
-    }, { query: PageQuery, response: { 200: HistoryBody, 400: HttpError, 401: HttpError } })
+    }, { detail: { summary: "Broadcasts, newest first", security: [{ bearer: [] }] }, query: PageQuery, response: { 200: HistoryBody, 400: HttpError, 401: HttpError } })
     .get("/rooms/:room/history", async ({ request, params, query }) => {
       if (!isValidName(params.room)) throw new ChatError("invalid_room", `Invalid room name: ${NAME_RULE}`);
       const caller = await gate.identify(request.headers);
@@ -258,7 +282,7 @@ export function createApp(deps: AppDeps) {
       }
       const page = await historyPage(params.room, query);
       return caller ? { ...page, readId: (await deps.history.reads(caller.user))[`#${params.room}`] ?? 0 } : page;
-    }, { query: PageQuery, response: { 200: HistoryBody, 400: HttpError, 401: HttpError, 403: HttpError } })
+    }, { detail: { summary: "One room's messages, newest first, and the caller's read marker", security: [{ bearer: [] }] }, query: PageQuery, response: { 200: HistoryBody, 400: HttpError, 401: HttpError, 403: HttpError } })
     .get("/users/:name/history", async ({ request, params, query }) => {
       if (!isValidName(params.name)) throw new ChatError("invalid_username", `Invalid username: ${NAME_RULE}`);
       const caller = await gate.identify(request.headers);
@@ -266,7 +290,7 @@ export function createApp(deps: AppDeps) {
       const q = pageQuery(query);
       const [messages, reads] = await Promise.all([deps.history.conversation(caller.user, params.name, q.before, q.limit), deps.history.reads(caller.user)]);
       return { messages: messages.map(toFrame), readId: reads[`@${params.name}`] ?? 0 };
-    }, { query: PageQuery, response: { 200: HistoryBody, 400: HttpError, 401: HttpError, 403: HttpError } })
+    }, { detail: { summary: "The caller's direct conversation with :name, newest first (403 in open mode)", security: [{ bearer: [] }] }, query: PageQuery, response: { 200: HistoryBody, 400: HttpError, 401: HttpError, 403: HttpError } })
     .ws("/ws/:username", {
       ...socket,
       beforeHandle: (ctx) => admit(ctx, ctx.params.username ?? (null as never)),

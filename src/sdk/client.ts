@@ -206,8 +206,8 @@ export function createChatClient(opts: ChatClientOptions): ChatClient {
         events.emit("welcome", f);
         unread.welcome(f.unread, f.lastId);
         if (!f.resumed) events.emit("error", new ChatClientError("resume_incomplete", "Some messages sent while disconnected could not be replayed"));
-        const sock = ws!;
-        if (ws !== sock || status !== "open") return; // an event handler closed the client
+        const sock = ws;
+        if (!sock || status !== "open") return; // an event handler closed the client
         outbox.attach((data) => sock.send(data));
         for (const id of pendingReads) {
           const frame: ReadFrame = { type: "read", id };

@@ -10,9 +10,11 @@ export { authMode, login, refresh, register, type AuthRequestOptions } from "./a
 export { readClaims, type TokenClaims } from "./jwt.js";
 export type { TokenOption } from "./token.js";
 export { newCid } from "./util.js";
+export { conversationOf } from "./unread.js";
 export { backoffDelay, type BackoffOptions } from "./backoff.js";
 export type { ChatHttp, FetchInit, FetchLike, PageOptions } from "./http.js";
 export type {
-  AckFrame, AuthMode, ChatErrorCode, ChatMessage, ChatStatus, ErrorCode, MessageAck, MessageFrame, MessageKind, PresenceFrame,
-  RoomAck, SdkErrorCode, WebSocketConstructor, WebSocketLike, WelcomeFrame,
+  AckFrame, AuthMode, ChatErrorCode, ChatMessage, ChatStatus, ConversationKey, ErrorCode, IncomingMessage, MessageAck, MessageFrame,
+  MessageKind, PresenceFrame, ReceiptFrame, RoomAck, SdkErrorCode, TypingEvent, TypingTarget, UnreadCount, WebSocketConstructor,
+  WebSocketLike, WelcomeFrame,
 } from "./types.js";

@@ -86,17 +86,17 @@ const websocket = {
 
 /** What every chat socket route declares: Eden types its client from these. */
 const socket = {
-  query: t.Object({ since: t.Optional(t.String()), epoch: t.Optional(t.String()), rooms: t.Optional(t.String()) }),
+  query: t.Object({ since: t.Optional(t.String()), epoch: t.Optional(t.String()), rooms: t.Optional(t.String()), batch: t.Optional(t.String()) }),
   body: ClientFrame,
   response: ServerFrame,
 } as const;
 const PageQuery = t.Object({ before: t.Optional(t.String()), limit: t.Optional(t.String()) });
 const NAME_RULE = "use 1 to 64 letters, digits, _, - or .";
 
-type ConnectOptions = { since?: number; epoch?: string; rooms: string[] };
+type ConnectOptions = { since?: number; epoch?: string; rooms: string[]; batch?: boolean };
 
 /** Reads `?since=N&epoch=E&rooms=a,b`, or throws why it cannot. */
-function connectOptions(q: { since?: string; epoch?: string; rooms?: string }): ConnectOptions {
+function connectOptions(q: { since?: string; epoch?: string; rooms?: string; batch?: string }): ConnectOptions {
   let since: number | undefined;
   if (q.since !== undefined && q.since !== "") {
     since = /^\d{1,15}$/.test(q.since) ? Number(q.since) : NaN;
@@ -111,7 +111,9 @@ function connectOptions(q: { since?: string; epoch?: string; rooms?: string }): 
   if (q.epoch !== undefined && !/^[A-Za-z0-9_-]{1,64}$/.test(q.epoch)) {
     throw new ChatError("invalid_frame", "epoch is invalid: send back the epoch of a welcome frame");
   }
+  if (q.batch !== undefined && q.batch !== "0" && q.batch !== "1") throw new ChatError("invalid_frame", "batch must be 1 (messages as JSON arrays) or 0");
   const opts: ConnectOptions = { since, rooms };
+  if (q.batch === "1") opts.batch = true;
   if (q.epoch) opts.epoch = q.epoch;
   return opts;
 }
@@ -165,7 +167,7 @@ export function createApp(deps: AppDeps) {
    * Admits a connect before the upgrade; Elysia runs beforeHandle twice per
    * upgrade, so the second run finds the session already made.
    */
-  const admit = async (ctx: { request: Request; server: unknown; query: { since?: string; epoch?: string; rooms?: string }; set: { headers: Record<string, unknown> } }, named: string | undefined) => {
+  const admit = async (ctx: { request: Request; server: unknown; query: { since?: string; epoch?: string; rooms?: string; batch?: string }; set: { headers: Record<string, unknown> } }, named: string | undefined) => {
     const c = ctx as typeof ctx & Admitted;
     if (c.wirechat) return;
     try {

@@ -213,7 +213,18 @@ export const TypingEvent = t.Union([
 ]);
 export type TypingEvent = Static<typeof TypingEvent>;
 
-/** Every frame the server sends. */
+/** Every single frame the server sends. */
+export const SingleServerFrame = t.Union([WelcomeFrame, MessageFrame, AckFrame, PresenceFrame, ErrorFrame, ReceiptFrame, TypingEvent]);
+export type SingleServerFrame = Static<typeof SingleServerFrame>;
+
+/**
+ * With `?batch=1`: one commit batch's frames of one topic (or a piece of a
+ * replay) in one WebSocket frame, in id order. A client must unpack it.
+ */
+export const BatchFrame = t.Array(SingleServerFrame, { maxItems: 10_000 });
+export type BatchFrame = Static<typeof BatchFrame>;
+
+/** Every frame the server sends: a single frame, or (with `?batch=1`) an array of them. */
 export const ServerFrame = t.Union([WelcomeFrame, MessageFrame, AckFrame, PresenceFrame, ErrorFrame, ReceiptFrame, TypingEvent]);
 export type ServerFrame = Static<typeof ServerFrame>;
 

@@ -1,64 +1,46 @@
-import type { Server } from "bun";
 import type { Broker, BrokerHandlers } from "./broker";
+import { Fanout } from "./fanout";
 import { topicsOf } from "../hub/routing";
 
 /** A broker for one node: what this node commits is all there is; it goes out on Bun's own pub/sub. */
 export function createLocalBroker(): Broker {
-  let server: Server<unknown> | undefined;
+  const out = new Fanout();
   let handlers: BrokerHandlers | undefined;
   let through = 0;
-  let dropped = 0;
-  let framesOut = 0;
-  let bytesOut = 0;
-  let backpressured = 0;
-  const publish = (topic: string, data: string) => {
-    // Before attach there is no socket to deliver to.
-    if (!server) return;
-    const status = server.publish(topic, data, false);
-    const subscribers = server.subscriberCount(topic);
-    framesOut += subscribers;
-    // A positive status is the bytes of one copy.
-    bytesOut += subscribers * (status > 0 ? status : data.length);
-    // 0 also means "no subscribers", which is no loss.
-    if (status === 0 && subscribers > 0) dropped++;
-    else if (status === -1) backpressured++;
-  };
   return {
     attach(s) {
-      server = s;
+      out.server = s;
     },
     async start(after, h) {
       through = after;
       handlers = h;
     },
     committed(batch, frames) {
-      for (let i = 0; i < batch.length; i++) {
-        for (const topic of topicsOf(batch[i]!)) publish(topic, frames[i]!);
-      }
       if (batch.length === 0) return;
+      out.messages(batch.map((m, i) => ({ frame: frames[i]!, topics: topicsOf(m) })));
       through = batch[batch.length - 1]!.id;
       handlers?.delivered(batch[0]!.id, through);
     },
     deliveredThrough: () => through,
     publish(topic, data, droppable) {
       if (droppable) handlers?.volatile(topic, data);
-      else publish(topic, data);
+      else out.event(topic, data);
     },
-    publishLocal: publish,
+    publishLocal: (topic, data) => out.event(topic, data),
     get framesOut() {
-      return framesOut;
+      return out.framesOut;
     },
     get bytesOut() {
-      return bytesOut;
+      return out.bytesOut;
     },
     get dropped() {
-      return dropped;
+      return out.dropped;
     },
     get backpressured() {
-      return backpressured;
+      return out.backpressured;
     },
     async close() {
-      server = undefined;
+      out.server = undefined;
     },
   } satisfies Broker;
 }

@@ -1,5 +1,5 @@
-import type { Server } from "bun";
 import { Redis, redisKeys } from "../cluster/redis";
+import { Fanout } from "./fanout";
 import type { Broker, BrokerHandlers } from "./broker";
 import type { Logger } from "../log";
 import type { Observers } from "../metrics";
@@ -41,31 +41,17 @@ export async function createRedisBroker(o: RedisBrokerOptions): Promise<Broker> 
   const cmd = new Redis(o.url);
   await Promise.all([tail.connect(), cmd.connect()]);
 
-  let server: Server<unknown> | undefined;
+  const out = new Fanout();
   let handlers: BrokerHandlers | undefined;
   let through = 0;
   let vId = "0-0";
   let epoch = String((await cmd.send("GET", [keys.epoch])) ?? "");
   let closed = false;
-  let dropped = 0;
-  let framesOut = 0;
-  let bytesOut = 0;
-  let backpressured = 0;
   let failing = false;
   let loop: Promise<void> | undefined;
   let pinger: ReturnType<typeof setInterval> | undefined;
 
-  const publishLocal = (topic: string, data: string) => {
-    if (!server) return;
-    const status = server.publish(topic, data, false);
-    const subscribers = server.subscriberCount(topic);
-    framesOut += subscribers;
-    // A positive status is the bytes of one copy.
-    bytesOut += subscribers * (status > 0 ? status : data.length);
-    // 0 also means "no subscribers", which is no loss.
-    if (status === 0 && subscribers > 0) dropped++;
-    else if (status === -1) backpressured++;
-  };
+  const publishLocal = (topic: string, data: string) => out.event(topic, data);
 
   const field = (fields: string[], name: string) => {
     for (let i = 0; i < fields.length; i += 2) if (fields[i] === name) return fields[i + 1]!;
@@ -75,11 +61,9 @@ export async function createRedisBroker(o: RedisBrokerOptions): Promise<Broker> 
   /** Publishes a run of log entries, in order, and reports them delivered. */
   const deliver = (entries: Entry[]) => {
     const first = Number.parseInt(entries[0]![0], 10);
-    for (const [id, fields] of entries) {
-      const frame = field(fields, "f");
-      for (const topic of field(fields, "k").split("\n")) publishLocal(topic, frame);
-      through = Number.parseInt(id, 10);
-    }
+    // One read of the log is one batch: batching connections get an array per topic.
+    out.messages(entries.map(([, fields]) => ({ frame: field(fields, "f"), topics: field(fields, "k").split("\n") })));
+    through = Number.parseInt(entries[entries.length - 1]![0], 10);
     // Once per read: how long the newest message took from its acceptance (on any node) to here.
     const at = Number(field(entries[entries.length - 1]![1], "a"));
     if (at > 0) o.observers?.deliveryLagSeconds.observe(Math.max(0, Date.now() - at) / 1000);
@@ -142,7 +126,7 @@ export async function createRedisBroker(o: RedisBrokerOptions): Promise<Broker> 
 
   return {
     attach(s) {
-      server = s;
+      out.server = s;
     },
     async start(after, h) {
       handlers = h;
@@ -168,16 +152,16 @@ export async function createRedisBroker(o: RedisBrokerOptions): Promise<Broker> 
       });
     },
     get framesOut() {
-      return framesOut;
+      return out.framesOut;
     },
     get bytesOut() {
-      return bytesOut;
+      return out.bytesOut;
     },
     get dropped() {
-      return dropped;
+      return out.dropped;
     },
     get backpressured() {
-      return backpressured;
+      return out.backpressured;
     },
     async close() {
       if (closed) return;

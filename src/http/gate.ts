@@ -75,7 +75,7 @@ export function createGate(hub: Hub, o: GateOptions) {
    * Checks a WebSocket connect. `named` is the user in the path
    * (`/ws/:username`), undefined for `/ws`; `guest` names an open-mode `/ws`.
    */
-  const admit = async (request: Request, server: Server<unknown> | null | undefined, named: string | undefined, guest: () => string, opts: { since?: number; epoch?: string; rooms: string[] }): Promise<Session> => {
+  const admit = async (request: Request, server: Server<unknown> | null | undefined, named: string | undefined, guest: () => string, opts: { since?: number; epoch?: string; rooms: string[]; batch?: boolean }): Promise<Session> => {
     if (hub.draining) throw new ChatError("unavailable", "The server is shutting down: connect again in a moment (another node takes you)");
     if (!originAllowed(request.headers, o.allowedOrigins)) {
       throw new ChatError("forbidden", "This origin may not connect: the server's ALLOWED_ORIGINS does not list it");
@@ -99,6 +99,7 @@ export function createGate(hub: Hub, o: GateOptions) {
     }
     const session: Session = { user, since: opts.since, rooms: opts.rooms, ip };
     if (opts.epoch !== undefined) session.epoch = opts.epoch;
+    if (opts.batch) session.batch = true;
     if (identity) session.identity = identity;
     return session;
   };

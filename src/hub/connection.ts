@@ -2,6 +2,7 @@ import type { ServerWebSocket } from "bun";
 import type { StoredMessage } from "../history/history";
 import type { Hub } from "./hub";
 import { LIMITS } from "../protocol";
+import { batchTopic } from "../broker/fanout";
 
 /**
  * What one socket keeps: its user, its rooms and its replay position. It is
@@ -37,10 +38,17 @@ export class Connection {
   limitedSince = 0;
   /** When it was last told. */
   lastRefusedAt = 0;
+  /** When the socket opened (ms since the epoch), for the admin page. */
+  readonly openedAt = Date.now();
   #badAt: number[] | undefined;
 
-  constructor(readonly hub: Hub, readonly user: string, rooms: readonly string[], readonly ip: string) {
+  constructor(readonly hub: Hub, readonly user: string, rooms: readonly string[], readonly ip: string, readonly batch = false) {
     this.rooms = new Set(rooms);
+  }
+
+  /** The topic this connection subscribes to for `topic`: batching connections take the array variant. */
+  topic(topic: string): string {
+    return this.batch ? batchTopic(topic) : topic;
   }
 
   message(ws: ServerWebSocket<Connection>, raw: string | Buffer): void {

@@ -43,6 +43,8 @@ export interface Session {
   identity?: Identity;
   /** The client's address (after TRUST_PROXY). */
   ip: string;
+  /** `?batch=1`: messages arrive as JSON arrays, one per topic and commit batch. */
+  batch?: boolean;
 }
 
 /** What the hub needs; all of it is built outside and passed in. */
@@ -158,6 +160,16 @@ export class Hub {
     return this.#replaying.get(user) ?? 0;
   }
 
+  /** This node's open connections (the admin page lists them). */
+  *eachConnection(): IterableIterator<Connection> {
+    for (const ws of this.#sockets) yield ws.data;
+  }
+
+  /** Rooms with a socket on this node, and how many sockets are in each. */
+  roomSockets(): [room: string, sockets: number][] {
+    return Array.from(this.#byRoom, ([room, socks]) => [room, socks.size]);
+  }
+
   /** Closes every socket of `user` on this node with `code`; returns how many. */
   disconnect(user: string, code: number, reason: string): number {
     const socks = [...(this.#byUser.get(user) ?? [])];
@@ -179,7 +191,7 @@ export class Hub {
   /** Takes over a freshly upgraded socket: welcome, replay, then live delivery. */
   open(ws: ServerWebSocket<unknown>, session: Session): void {
     const { user } = session;
-    const conn = new Connection(this, user, session.rooms, session.ip);
+    const conn = new Connection(this, user, session.rooms, session.ip, session.batch === true);
     const sock = ws as ServerWebSocket<Connection>;
     sock.data = conn;
     this.#sockets.add(sock);
@@ -276,7 +288,7 @@ export class Hub {
         case "typing":
           return this.#typing(conn, "to" in f ? f.to : undefined, "room" in f ? f.room : undefined);
         case "unwatch":
-          for (const u of f.users) if (conn.watching?.delete(u)) ws.unsubscribe(topics.watch(u));
+          for (const u of f.users) if (conn.watching?.delete(u)) ws.unsubscribe(conn.topic(topics.watch(u)));
           if (f.cid !== undefined) this.#send(ws, encode({ type: "ack", cid: f.cid }));
           return;
         case "join":
@@ -289,7 +301,7 @@ export class Hub {
           if (!conn.rooms.has(f.room)) {
             conn.rooms.add(f.room);
             this.#enterRoom(ws, conn, f.room);
-            if (conn.live) ws.subscribe(topics.room(f.room));
+            if (conn.live) ws.subscribe(conn.topic(topics.room(f.room)));
           }
           if (f.cid !== undefined) this.#send(ws, encode({ type: "ack", cid: f.cid }));
           return;
@@ -373,7 +385,7 @@ export class Hub {
   #leaveRoom(ws: ServerWebSocket<Connection>, conn: Connection, room: string, unsubscribe: boolean): void {
     if (unsubscribe) {
       conn.rooms.delete(room);
-      if (conn.live) ws.unsubscribe(topics.room(room));
+      if (conn.live) ws.unsubscribe(conn.topic(topics.room(room)));
     }
     this.deps.presence.removeRoom(conn.user, room);
     const socks = this.#byRoom.get(room);
@@ -415,7 +427,7 @@ export class Hub {
     }
     for (const u of fresh) {
       watching.add(u);
-      ws.subscribe(topics.watch(u));
+      ws.subscribe(conn.topic(topics.watch(u)));
     }
     if (cid !== undefined) this.#send(ws, encode({ type: "ack", cid, online: users.filter((u) => this.deps.presence.isOnline(u)) }));
   }

@@ -12,6 +12,8 @@ import { encode, type MessageFrame } from "../protocol";
 
 /** Recent broadcasts replayed for context on a connect without `since`. */
 const CONTEXT_BROADCASTS = 50;
+/** Frames per array when a batching connection replays. */
+const REPLAY_ARRAY = 100;
 /** Rows read per catch-up query. */
 const CATCH_UP_ROWS = 1000;
 
@@ -84,7 +86,7 @@ export interface ReplaySource {
 export async function streamReplay(ws: ServerWebSocket<Connection>, conn: Connection, src: ReplaySource): Promise<"live" | "paused" | "dropped" | "closed"> {
   for (;;) {
     while (conn.replayAt < conn.replay.length) {
-      const r = ws.send(encode(toFrame(conn.replay[conn.replayAt++]!)));
+      const r = ws.send(conn.batch ? nextArray(conn) : encode(toFrame(conn.replay[conn.replayAt++]!)));
       if (r === 0) return "dropped";
       if (r === -1) return "paused";
     }
@@ -101,9 +103,17 @@ export async function streamReplay(ws: ServerWebSocket<Connection>, conn: Connec
   }
   conn.replay = [];
   conn.replayAt = 0;
-  for (const topic of readerTopics(conn.user, conn.rooms)) ws.subscribe(topic);
+  for (const topic of readerTopics(conn.user, conn.rooms)) ws.subscribe(conn.topic(topic));
   conn.live = true;
   return "live";
+}
+
+/** A batching connection's next piece of replay: up to REPLAY_ARRAY frames in one array. */
+function nextArray(conn: Connection): string {
+  const end = Math.min(conn.replay.length, conn.replayAt + REPLAY_ARRAY);
+  const parts: string[] = [];
+  for (; conn.replayAt < end; conn.replayAt++) parts.push(encode(toFrame(conn.replay[conn.replayAt]!)));
+  return `[${parts.join(",")}]`;
 }
 
 /** Merges two id-ordered lists that share no id into one. */

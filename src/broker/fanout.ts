@@ -1,0 +1,69 @@
+/**
+ * The last step of every fan-out: `server.publish` on this node, with the
+ * counts /metrics reports. Clients that connect with `?batch=1` subscribe to
+ * `batch:`-prefixed topics and receive each commit batch's messages of a
+ * topic as one JSON array frame, encoded once per topic and batch; every
+ * other frame (presence, receipts) goes to both kinds of subscribers as is.
+ */
+import type { Server } from "bun";
+
+/** The topic a batching connection subscribes to instead of `topic`. */
+export const batchTopic = (topic: string) => `batch:${topic}`;
+/** Every batching connection is in this topic: no subscriber, no arrays to build. */
+const ANY_BATCH = batchTopic("all");
+
+/** One committed message: its frame and the topics it goes to. */
+export interface Outgoing {
+  frame: string;
+  topics: readonly string[];
+}
+
+export class Fanout {
+  server: Server<unknown> | undefined;
+  framesOut = 0;
+  bytesOut = 0;
+  /** Publishes Bun reported as dropped for some subscriber. */
+  dropped = 0;
+  /** Publishes that met backpressure (queued) for some subscriber. */
+  backpressured = 0;
+
+  /** A frame to `topic`, for connections with and without `?batch=1`. */
+  event(topic: string, data: string): void {
+    this.#publish(topic, data);
+    if (this.#batching()) this.#publish(batchTopic(topic), data);
+  }
+
+  /** A commit batch's messages, in id order: one frame each, and one array per topic for batching connections. */
+  messages(batch: Iterable<Outgoing>): void {
+    const arrays = this.#batching() ? new Map<string, string[]>() : undefined;
+    for (const m of batch) {
+      for (const topic of m.topics) {
+        this.#publish(topic, m.frame);
+        if (!arrays) continue;
+        const list = arrays.get(topic);
+        if (list) list.push(m.frame);
+        else arrays.set(topic, [m.frame]);
+      }
+    }
+    // The frames are JSON already: the array is made by joining, never by encoding again.
+    for (const [topic, frames] of arrays ?? []) this.#publish(batchTopic(topic), `[${frames.join(",")}]`);
+  }
+
+  #batching(): boolean {
+    return this.server !== undefined && this.server.subscriberCount(ANY_BATCH) > 0;
+  }
+
+  #publish(topic: string, data: string): void {
+    const server = this.server;
+    // Before attach there is no socket to deliver to.
+    if (!server) return;
+    const status = server.publish(topic, data, false);
+    const subscribers = server.subscriberCount(topic);
+    this.framesOut += subscribers;
+    // A positive status is the bytes of one copy.
+    this.bytesOut += subscribers * (status > 0 ? status : data.length);
+    // 0 also means "no subscribers", which is no loss.
+    if (status === 0 && subscribers > 0) this.dropped++;
+    else if (status === -1) this.backpressured++;
+  }
+}

@@ -2,7 +2,6 @@
  * Opens what the configuration asks for: one node on SQLite, or a cluster
  * node on Redis (history, fan-out, identity). Used by `src/index.ts` only.
  */
-import { RedisClient } from "bun";
 import type { Broker } from "./broker/broker";
 import { createRedisBroker } from "./broker/broker_redis";
 import type { Config } from "./config";
@@ -11,6 +10,7 @@ import { createRedisHistory } from "./history/history_redis";
 import { createSqliteHistory } from "./history/history_sqlite";
 import type { AccountStore, Revocations } from "./auth/store";
 import { createRedisAuthStore } from "./auth/store_redis";
+import { Redis } from "./cluster/redis";
 import { createSqliteAuthStore } from "./auth/store_sqlite";
 import type { Logger } from "./log";
 import type { Observers } from "./metrics";
@@ -65,7 +65,7 @@ const redacted = (url: string) => url.replace(/\/\/[^@/]*@/, "//***@");
 
 /** An ack in cluster mode means "written to Redis": say so at start when Redis would lose it on a restart. */
 async function warnIfVolatile(url: string, log: Logger): Promise<void> {
-  const r = new RedisClient(url);
+  const r = new Redis(url);
   try {
     await r.connect();
     const aof = (await r.send("CONFIG", ["GET", "appendonly"])) as unknown;

@@ -72,6 +72,15 @@ export async function createRedisPresence(o: RedisPresenceOptions): Promise<Pres
   let flushing = false;
   let closed = false;
   let lastId = "0-0";
+  /** Until then no other node is taken for dead (this node just reconnected). */
+  let graceUntil = 0;
+  /** Redis failed since the last success: the next success starts a grace period. */
+  let degraded = false;
+  const recovered = (now: number) => {
+    if (!degraded) return;
+    degraded = false;
+    graceUntil = now + ttl;
+  };
 
   const apply = (from: string, op: Op) => {
     if (op[0] === "+u" && online.add(op[1], from)) changes.user(op[1], "join");
@@ -133,7 +142,9 @@ export async function createRedisPresence(o: RedisPresenceOptions): Promise<Pres
     await cmd.send("ZADD", [nodesKey, String(now), node]);
     const last = (await cmd.send("XREVRANGE", [logKey, "+", "-", "COUNT", "1"])) as Entry[] | null;
     lastId = last?.[0]?.[0] ?? "0-0";
-    const nodes = ((await cmd.send("ZRANGE", [nodesKey, String(now - ttl), "+inf", "BYSCORE"])) as string[]).filter((n) => n !== node);
+    // Right after an outage every heartbeat is old: trust the sets of every registered node until they had a TTL to beat.
+    const since = now < graceUntil ? "-inf" : String(now - ttl);
+    const nodes = ((await cmd.send("ZRANGE", [nodesKey, since, "+inf", "BYSCORE"])) as string[]).filter((n) => n !== node);
     const seenUsers = new Set<string>(own.map((u) => `${node}\t${u}`));
     const seenRooms = new Set<string>(ownRooms.map((k) => `${node}\t${k}`));
     for (const n of nodes) {
@@ -161,15 +172,35 @@ export async function createRedisPresence(o: RedisPresenceOptions): Promise<Pres
   };
 
   /** Beats, and drops nodes whose beat is older than the TTL. */
+  /**
+   * Beats, then drops from this node's view every node that is not live:
+   * stale in `{p}nodes` (removed by whoever saw it first) or absent from it.
+   * A node that finds itself removed (taken for dead while frozen or cut
+   * off) writes its sets again and announces its users.
+   */
   const beat = async () => {
     const now = Date.now();
-    await cmd.send("ZADD", [nodesKey, String(now), node]);
-    const dead = (await cmd.send("ZRANGE", [nodesKey, "-inf", String(now - ttl), "BYSCORE"])) as string[];
+    const added = Number(await cmd.send("ZADD", [nodesKey, String(now), node]));
+    recovered(now);
+    if (added === 1) {
+      await resync();
+      const ops: Op[] = [...mine.keys()].map((u): Op => ["+u", u]);
+      for (const key of myRooms.keys()) ops.push(["+r", ...(key.split("\n") as [string, string])]);
+      if (ops.length > 0) await cmd.send("XADD", [logKey, "MAXLEN", "~", "100000", "*", "n", node, "d", JSON.stringify(ops)]);
+      o.log.warn("redis presence: this node had been taken for dead; its users are announced again", { users: mine.size });
+    }
+    // Right after Redis came back every heartbeat is old: wait a TTL for the others to beat again.
+    if (now < graceUntil) return;
+    const live = new Set((await cmd.send("ZRANGE", [nodesKey, String(now - ttl), "+inf", "BYSCORE"])) as string[]);
+    const dead = (await cmd.send("ZRANGE", [nodesKey, "-inf", `(${now - ttl}`, "BYSCORE"])) as string[];
     for (const n of dead) {
-      dropNode(n);
       await cmd.send("ZREM", [nodesKey, n]);
       await cmd.send("DEL", [usersOf(n), roomsOf(n)]);
     }
+    const known = new Set<string>();
+    for (const [, nodes] of online.entries()) for (const n of nodes) known.add(n);
+    for (const [, nodes] of members.entries()) for (const n of nodes) known.add(n);
+    for (const n of known) if (n !== node && !live.has(n)) dropNode(n);
   };
 
   let failing = false;
@@ -177,6 +208,8 @@ export async function createRedisPresence(o: RedisPresenceOptions): Promise<Pres
     while (!closed) {
       try {
         if (failing) {
+          await cmd.send("PING", []);
+          recovered(Date.now());
           await resync();
           failing = false;
           o.log.info("redis presence: connected again; presence rebuilt");
@@ -192,6 +225,7 @@ export async function createRedisPresence(o: RedisPresenceOptions): Promise<Pres
         if (closed) return;
         if (!failing) o.log.error("redis presence: reading changes failed; retrying", { error: (err as Error).message });
         failing = true;
+        degraded = true;
         await Bun.sleep(200);
       }
     }
@@ -199,7 +233,10 @@ export async function createRedisPresence(o: RedisPresenceOptions): Promise<Pres
 
   await resync();
   const loop = run();
-  const beating = setInterval(() => void beat().catch(() => (failing = true)), Math.max(100, Math.floor(ttl / 3)));
+  const beating = setInterval(() => void beat().catch(() => {
+    failing = true;
+    degraded = true;
+  }), Math.max(100, Math.floor(ttl / 3)));
 
   return {
     add(user) {

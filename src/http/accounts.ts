@@ -12,7 +12,7 @@ const off = () => new ChatError("not_found", "Accounts are off: this server does
 
 /** The accounts routes; without `accounts` (other modes) they answer 404. */
 export const accountRoutes = (accounts: Accounts | undefined, gate: Gate) =>
-  new Elysia({ name: "accounts" })
+  new Elysia()
     .post("/auth/register", async ({ body, request, server, status }) => {
       if (!accounts) throw off();
       await accounts.register(body.username, body.password, gate.address(request, server as Server<unknown> | null));

@@ -6,6 +6,7 @@
  */
 import { describe, expect, test } from "bun:test";
 import { Database } from "bun:sqlite";
+import { Signal, waitUntil } from "./helpers";
 import { spawnServer } from "./spawn";
 import { tempDir } from "./tmp";
 import type { MessageFrame, ServerFrame } from "../src/protocol";
@@ -28,7 +29,7 @@ class Peer {
   readonly acked = new Map<string, number>();
   readonly received: MessageFrame[] = [];
   closed = false;
-  #wake: (() => void)[] = [];
+  readonly #changed = new Signal();
 
   connect(url: string): Promise<void> {
     this.closed = false;
@@ -38,11 +39,11 @@ class Peer {
       if (f.type === "ack" && f.id !== undefined) this.acked.set(f.cid, f.id);
       if (f.type === "message") this.received.push(f);
       if (f.type === "error") throw new Error(`unexpected error frame ${JSON.stringify(f)}`);
-      this.#notify();
+      this.#changed.notify();
     };
     this.ws.onclose = () => {
       this.closed = true;
-      this.#notify();
+      this.#changed.notify();
     };
     return new Promise((resolve, reject) => {
       this.ws.onopen = () => resolve();
@@ -50,22 +51,10 @@ class Peer {
     });
   }
 
-  #notify() {
-    for (const w of this.#wake.splice(0)) w();
-  }
-
   /** Resolves once `cond` holds; false if the socket closed first. Throws after `ms`. */
   async until(cond: () => boolean, ms = 20_000): Promise<boolean> {
-    const deadline = Date.now() + ms;
-    while (!cond()) {
-      if (this.closed) return false;
-      if (Date.now() > deadline) throw new Error("timed out");
-      await new Promise<void>((r) => {
-        const t = setTimeout(r, deadline - Date.now());
-        this.#wake.push(() => (clearTimeout(t), r()));
-      });
-    }
-    return true;
+    const r = await waitUntil(() => (cond() ? { held: true } : this.closed ? { held: false } : undefined), "a peer's condition holds or its socket closes", { ms, signal: this.#changed });
+    return r.held;
   }
 
   lastId(): number {

@@ -2,10 +2,74 @@
  * Test helpers: a real server on port 0 and real WebSocket clients whose
  * frames are awaited with a timeout (never a sleep).
  */
+import { afterEach } from "bun:test";
 import { createApp, type AppDeps } from "../src/app";
 import { createSqliteHistory } from "../src/history/history_sqlite";
 import type { History } from "../src/history/history";
-import type { ServerFrame } from "../src/protocol";
+import type { LogFields, Logger } from "../src/log";
+import type { ServerFrame, WelcomeFrame } from "../src/protocol";
+
+/** Wakes whoever waits on it: the event on which `waitUntil` checks its condition again. */
+export class Signal {
+  #waiters: (() => void)[] = [];
+
+  notify(): void {
+    const w = this.#waiters;
+    this.#waiters = [];
+    for (const f of w) f();
+  }
+
+  /** Resolves at the next `notify`, or after `ms`. */
+  wait(ms: number): Promise<void> {
+    return new Promise<void>((resolve) => {
+      const t = setTimeout(resolve, Math.max(0, ms));
+      this.#waiters.push(() => {
+        clearTimeout(t);
+        resolve();
+      });
+    });
+  }
+}
+
+/**
+ * Waits until `check` returns something other than `undefined` or `false`
+ * and resolves with it. The check runs again on every `signal` notify (with
+ * no signal: every `pollMs`, for state that has no event, such as an HTTP
+ * answer); a throw from it ends the wait. After `ms` it throws "timed out
+ * waiting until <what>" (`what` may be a function, to describe the state at
+ * that moment). The one wait-with-a-deadline of the test suite: never a
+ * bare sleep.
+ */
+export async function waitUntil<T>(
+  check: () => T | undefined | false | Promise<T | undefined | false>,
+  what: string | (() => string),
+  opts: { ms?: number; signal?: Signal; pollMs?: number } = {},
+): Promise<T> {
+  const deadline = Date.now() + (opts.ms ?? 5000);
+  for (;;) {
+    const v = await check();
+    if (v !== undefined && v !== false) return v;
+    const left = deadline - Date.now();
+    if (left <= 0) throw new Error(`timed out waiting until ${typeof what === "function" ? what() : what}`);
+    await (opts.signal ? opts.signal.wait(left) : new Promise((r) => setTimeout(r, Math.min(left, opts.pollMs ?? 10))));
+  }
+}
+
+/** One line a `recordingLogger` kept. */
+export interface LogLine {
+  level: "debug" | "info" | "warn" | "error";
+  msg: string;
+  fields?: LogFields;
+}
+
+/** A logger for `startServer({ log })` that keeps its lines instead of printing them, for a test to assert. */
+export function recordingLogger(): Logger & { lines: LogLine[] } {
+  const lines: LogLine[] = [];
+  const at = (level: LogLine["level"]) => (msg: string, fields?: LogFields) => {
+    lines.push(fields === undefined ? { level, msg } : { level, msg, fields });
+  };
+  return { lines, debug: at("debug"), info: at("info"), warn: at("warn"), error: at("error") };
+}
 
 export interface TestServer {
   app: ReturnType<typeof createApp>;
@@ -49,7 +113,8 @@ export class Client {
   readonly raw: string[] = [];
   readonly ws: WebSocket;
   closed: { code: number; reason: string } | undefined;
-  #waiters: (() => void)[] = [];
+  /** Notified on every frame and on the close. */
+  readonly changed = new Signal();
   #opened: Promise<void>;
 
   constructor(url: string, opts?: ConnectOptions) {
@@ -63,18 +128,12 @@ export class Client {
     this.ws.onmessage = (e) => {
       this.raw.push(String(e.data));
       this.frames.push(JSON.parse(String(e.data)));
-      this.#wake();
+      this.changed.notify();
     };
     this.ws.onclose = (e) => {
       this.closed = { code: e.code, reason: e.reason };
-      this.#wake();
+      this.changed.notify();
     };
-  }
-
-  #wake() {
-    const w = this.#waiters;
-    this.#waiters = [];
-    for (const f of w) f();
   }
 
   /** Waits until the socket is open and the welcome frame arrived. */
@@ -92,22 +151,14 @@ export class Client {
    * Resolves with the first not yet taken frame that matches and takes it
    * out of the queue; the other frames stay queued.
    */
-  async next<T extends ServerFrame = ServerFrame>(match: (f: ServerFrame) => boolean = () => true, ms = 5000): Promise<T> {
-    const deadline = Date.now() + ms;
-    for (;;) {
+  next<T extends ServerFrame = ServerFrame>(match: (f: ServerFrame) => boolean = () => true, ms = 5000): Promise<T> {
+    // The frame is taken inside the check, in the same turn that found it: two waits never take one frame.
+    return waitUntil(() => {
       const i = this.frames.findIndex(match);
       if (i >= 0) return this.frames.splice(i, 1)[0] as T;
       if (this.closed) throw new Error(`socket closed (${this.closed.code} ${this.closed.reason}) while waiting; queued: ${summary(this.frames)}`);
-      const left = deadline - Date.now();
-      if (left <= 0) throw new Error(`timed out waiting for a frame; queued: ${summary(this.frames)}`);
-      await new Promise<void>((resolve) => {
-        const t = setTimeout(resolve, left);
-        this.#waiters.push(() => {
-          clearTimeout(t);
-          resolve();
-        });
-      });
-    }
+      return undefined;
+    }, () => `a frame arrives; queued: ${summary(this.frames)}`, { ms, signal: this.changed });
   }
 
   /** Collects `n` frames matching `match`, in order. */
@@ -118,20 +169,8 @@ export class Client {
   }
 
   /** Waits for the close event; returns its code and reason. */
-  async closedWith(ms = 5000): Promise<{ code: number; reason: string }> {
-    const deadline = Date.now() + ms;
-    while (!this.closed) {
-      const left = deadline - Date.now();
-      if (left <= 0) throw new Error("timed out waiting for close");
-      await new Promise<void>((resolve) => {
-        const t = setTimeout(resolve, left);
-        this.#waiters.push(() => {
-          clearTimeout(t);
-          resolve();
-        });
-      });
-    }
-    return this.closed;
+  closedWith(ms = 5000): Promise<{ code: number; reason: string }> {
+    return waitUntil(() => this.closed, "the socket closes", { ms, signal: this.changed });
   }
 
   close(): void {
@@ -141,6 +180,57 @@ export class Client {
 
 /** Opens a client and waits for its welcome. */
 export const connect = (url: string, opts?: ConnectOptions) => new Client(url, opts).ready();
+
+/**
+ * A test file's servers and clients, closed after each test: `start` a
+ * server (or several, one at a time), `join` opens a client and waits for its
+ * welcome, `welcomeOf` returns the client with its welcome frame.
+ */
+export function serverPerTest() {
+  let server: TestServer | undefined;
+  const open: Client[] = [];
+  afterEach(async () => {
+    for (const c of open.splice(0)) c.close();
+    await server?.stop();
+    server = undefined;
+  });
+  const current = () => {
+    if (!server) throw new Error("no server: call start() first");
+    return server;
+  };
+  return {
+    start(opts: Partial<AppDeps> = {}): TestServer {
+      server = startServer(opts);
+      return server;
+    },
+    get s(): TestServer {
+      return current();
+    },
+    async join(path: string, opts?: ConnectOptions): Promise<Client> {
+      const c = new Client(`${current().ws}${path}`, opts);
+      open.push(c);
+      return c.ready();
+    },
+    async welcomeOf(path: string, opts?: ConnectOptions): Promise<{ c: Client; w: WelcomeFrame }> {
+      const c = new Client(`${current().ws}${path}`, opts);
+      open.push(c);
+      const w = await c.next<WelcomeFrame>((f) => f.type === "welcome");
+      return { c, w };
+    },
+    /** A client that is closed after the test, not awaited here. */
+    track(c: Client): Client {
+      open.push(c);
+      return c;
+    },
+  };
+}
+
+/** Sends a marker broadcast from `from` and waits until every client got it: every earlier frame to them has arrived. */
+export async function settle(from: Client, everyone: Client[]): Promise<void> {
+  const marker = `marker-${crypto.randomUUID()}`;
+  from.send({ type: "broadcast", text: marker });
+  for (const c of everyone) await c.next((f) => f.type === "message" && f.text === marker);
+}
 
 /**
  * The server still answers: a fresh connection gets its welcome and a

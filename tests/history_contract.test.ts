@@ -68,6 +68,13 @@ for (const impl of implementations) {
       opened.push(h);
       return h;
     };
+    /**
+     * A case about reopening the same storage. A store in memory has nothing
+     * to reopen (its data goes with it), so there it is skipped, and says so,
+     * rather than passing without checking anything.
+     */
+    const reopenCase = (name: string, fn: () => Promise<void>) =>
+      impl.name.includes(":memory:") ? test.skip(`${name} (not applicable: an in-memory store cannot be reopened)`, fn) : test(name, fn);
     afterEach(async () => {
       await Promise.all(opened.map((h) => h.close()));
       opened = [];
@@ -157,9 +164,8 @@ for (const impl of implementations) {
       expect(ids(await history.visible({ user: "bob", rooms: new Set() }, 0, 100, 10))).toEqual([4, 5, 6]);
     });
 
-    test("findByCid still finds a cid after a reopen", async () => {
+    reopenCase("findByCid still finds a cid after a reopen", async () => {
       const o = await fresh();
-      if (!o.reopen) return void expect(impl.name).toContain(":memory:");
       await o.history.append([msg("room", "alice", "dev", { cid: "k", at: Date.now() })]);
       await o.history.close();
       const again = await reopen(o);
@@ -303,13 +309,16 @@ for (const impl of implementations) {
       expect(r!.stored!.id).toBe(3);
     });
 
-    test("the epoch is stable across a reopen and new for every empty store", async () => {
+    test("the epoch is new for every empty store", async () => {
       const o = await fresh();
       const other = await fresh();
       expect(o.history.epoch).toMatch(/^[A-Za-z0-9_-]{1,64}$/);
       expect(other.history.epoch).not.toBe(o.history.epoch);
       expect(await o.history.refreshEpoch()).toBe(o.history.epoch);
-      if (!o.reopen) return void expect(impl.name).toContain(":memory:");
+    });
+
+    reopenCase("the epoch is stable across a reopen", async () => {
+      const o = await fresh();
       await o.history.append([msg("broadcast", "x")]);
       const epoch = o.history.epoch;
       await o.history.close();
@@ -318,9 +327,8 @@ for (const impl of implementations) {
       expect(await again.refreshEpoch()).toBe(epoch);
     });
 
-    test("everything survives a reopen", async () => {
+    reopenCase("everything survives a reopen", async () => {
       const o = await fresh();
-      if (!o.reopen) return void expect(impl.name).toContain(":memory:");
       await o.history.append([msg("direct", "a", "b", { cid: "k" }), msg("broadcast", "a"), msg("broadcast", "a")]);
       await o.history.setCursor("b", 1);
       await o.history.prune(1, 0, 100);

@@ -206,9 +206,10 @@ export async function createRedisHistory(opts: RedisHistoryOptions): Promise<Red
     setRead: async (user, conv, id) => num(await RAISE.run(redis, [k.reads(user)], [conv, String(id)])),
     async unread(user, rooms, markers, cap) {
       const out: Record<string, { count: number; lastId: number }> = {};
+      // The user's own messages are not unread: count among the newest `cap` after the marker, by sender.
       const note = async (conv: string, key: string) => {
-        const ids = await range(key, markers[conv] ?? 0, Infinity, cap, true);
-        if (ids.length > 0) out[conv] = { count: ids.length, lastId: ids[ids.length - 1]! };
+        const others = (await fetch(await range(key, markers[conv] ?? 0, Infinity, cap, true))).filter((m) => m.from !== user);
+        if (others.length > 0) out[conv] = { count: others.length, lastId: others[others.length - 1]!.id };
       };
       await Promise.all([note("*", indexKeys.broadcast), ...[...rooms].map((r) => note(`#${r}`, indexKeys.room(r)))]);
       // Direct conversations: among the newest `cap` messages to the user, those after each partner's marker.

@@ -204,8 +204,15 @@ export function createSqliteHistory(path: string, sync: SyncMode = "normal"): Hi
 
   function unreadSync(user: string, rooms: Iterable<string>, markers: Record<string, number>, cap: number) {
     const out: Record<string, { count: number; lastId: number }> = {};
+    // The user's own messages are not unread: count among the newest `cap` after the marker, by sender.
     const note = (conv: string, key: string) => {
-      const { count, last } = index.countAbove(key, markers[conv] ?? 0, cap);
+      let count = 0;
+      let last = 0;
+      for (const m of fetch(index.range(key, markers[conv] ?? 0, Number.MAX_SAFE_INTEGER, cap, true))) {
+        if (m.from === user) continue;
+        count++;
+        last = Math.max(last, m.id);
+      }
       if (count > 0) out[conv] = { count, lastId: last };
     };
     note("*", keyOf.broadcast);

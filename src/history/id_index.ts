@@ -31,14 +31,6 @@ export class IdIndex {
     return newest ? list.slice(hi - limit, hi) : list.slice(lo, lo + limit);
   }
 
-  /** How many ids under `key` are above `after` (counting stops at `cap`), and the newest of them (0: none). */
-  countAbove(key: string, after: number, cap: number): { count: number; last: number } {
-    const list = this.#ids.get(key);
-    if (!list || list.length === 0) return { count: 0, last: 0 };
-    const n = list.length - firstAbove(list, Math.max(after, this.#floor));
-    return { count: Math.min(n, cap), last: n > 0 ? list[list.length - 1]! : 0 };
-  }
-
   /** Ids under `key` below `before`, newest first, at most `limit`. */
   before(key: string, before: number, limit: number): number[] {
     const list = this.#ids.get(key);

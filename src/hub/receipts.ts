@@ -49,7 +49,9 @@ export class Receipts {
       const visible = m && (m.kind === "broadcast" || (m.kind === "room" ? rooms.has(m.to!) : m.to === user || m.from === user));
       if (!visible) return refuse(new ChatError("invalid_frame", `Message ${id} is not one you can read: send the id of a message you received`));
       const conv = conversationOf(m, user);
-      if ((await this.history.setRead(user, conv, id)) !== id) return; // already read further
+      // Already read this far: no marker moves, no receipt goes out again.
+      if (id <= ((await this.history.reads(user))[conv] ?? 0)) return;
+      await this.history.setRead(user, conv, id);
       this.broker.publish(topics.user(user), encode({ type: "receipt", event: "read", id, by: user, conversation: conv }));
       // The other side of a direct conversation hears of it; a room never does.
       if (m.kind === "direct" && m.to !== m.from) {

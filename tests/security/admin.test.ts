@@ -5,7 +5,7 @@
  */
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { SignJWT } from "jose";
-import { Client, connect, probe, upgrade, type ConnectOptions } from "../helpers";
+import { Client, connect, probe, upgrade, waitUntil, type ConnectOptions } from "../helpers";
 import { spawnServer, type ServerProcess } from "../spawn";
 import { tempDir } from "../tmp";
 import type { PresenceFrame, WelcomeFrame } from "../../src/protocol";
@@ -84,10 +84,7 @@ describe("admin API", () => {
     expect((await a2.closedWith()).code).toBe(4003);
     // Presence is coalesced per tick (a join and a leave within one cancel out): ask the server instead.
     const online = async () => ((await (await fetch(`${withAdmin.http}/users/online`, { headers: auth(await token("dave")) })).json()) as { users: string[] }).users;
-    for (const deadline = Date.now() + 5_000; (await online()).includes("carol"); ) {
-      if (Date.now() > deadline) throw new Error("carol is still online after the disconnect");
-      await new Promise((r) => setTimeout(r, 20));
-    }
+    await waitUntil(async () => !(await online()).includes("carol"), "carol is offline after the disconnect", { pollMs: 20 });
     expect(await online()).toContain("dave");
     expect(other.closed).toBeUndefined();
     // A disconnect is not a revocation: the same token connects again.

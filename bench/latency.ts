@@ -13,7 +13,10 @@
  * p50_ms, p99_ms, max_ms, samples, achieved_rate, error}.
  * With --tokens FILE (line i: the token of u<i>), each socket sends
  * `Authorization: Bearer <token>` on its upgrade: wirechat runs with AUTH=jwt.
- * Usage: bun bench/latency.ts --port P --rate 2000 --duration 2 [--n 64] [--warmup 0.5] [--sio] [--tokens FILE]
+ * With --ports P1,P2 (a cluster's nodes) socket i connects to port i % k, so
+ * every message from u<i> to u<i+1> crosses nodes; --welcome waits for each
+ * socket's first frame (wirechat's welcome) before it counts as open.
+ * Usage: bun bench/latency.ts --port P | --ports P1,P2 --rate 2000 --duration 2 [--n 64] [--warmup 0.5] [--sio] [--tokens FILE] [--welcome]
  */
 import { parseArgs } from "node:util";
 
@@ -21,6 +24,8 @@ const { values: a } = parseArgs({
   args: Bun.argv.slice(2),
   options: {
     port: { type: "string" },
+    ports: { type: "string" },
+    welcome: { type: "boolean", default: false },
     n: { type: "string", default: "64" },
     rate: { type: "string", default: "2000" },
     duration: { type: "string", default: "2" },
@@ -30,7 +35,7 @@ const { values: a } = parseArgs({
     tokens: { type: "string" },
   },
 });
-const port = Number(a.port);
+const ports = (a.ports ?? a.port ?? "").split(",").filter((p) => p !== "").map(Number);
 const n = Number(a.n);
 const rate = Number(a.rate);
 const duration = Number(a.duration) * 1000;
@@ -38,8 +43,8 @@ const warmup = Number(a.warmup) * 1000;
 const drain = Number(a.drain) * 1000;
 const sio = a.sio;
 const tokens = a.tokens ? (await Bun.file(a.tokens).text()).split("\n").filter((t) => t !== "") : undefined;
-if (!Number.isInteger(port) || port <= 0 || n < 2 || !(rate > 0) || (tokens && tokens.length < n)) {
-  console.error("usage: bun bench/latency.ts --port P --rate R --duration S [--n 64] [--sio] [--tokens FILE with a line per socket]");
+if (ports.length === 0 || ports.some((p) => !Number.isInteger(p) || p <= 0) || n < 2 || !(rate > 0) || (tokens && tokens.length < n)) {
+  console.error("usage: bun bench/latency.ts --port P | --ports P1,P2 --rate R --duration S [--n 64] [--sio] [--tokens FILE with a line per socket]");
   process.exit(2);
 }
 
@@ -58,6 +63,7 @@ function onDelivery(me: number, from: string, text: string): void {
 }
 
 function open(i: number): Promise<WebSocket> {
+  const port = ports[i % ports.length]!;
   const url = sio
     ? `ws://127.0.0.1:${port}/socket.io/?EIO=4&transport=websocket&username=u${i}`
     : `ws://127.0.0.1:${port}/ws/u${i}`;
@@ -72,7 +78,7 @@ function open(i: number): Promise<WebSocket> {
       clearTimeout(timer);
       resolve(ws);
     };
-    if (!sio) ws.onopen = ready;
+    if (!sio && !a.welcome) ws.onopen = ready;
     // Bun's error event names the refused upgrade's status (401: bad token).
     ws.onerror = (e) => reject(new Error(`u${i}: connection failed: ${(e as ErrorEvent).message ?? "no reason given"}`));
     ws.onclose = () => {
@@ -81,6 +87,7 @@ function open(i: number): Promise<WebSocket> {
     ws.onmessage = (ev) => {
       const s = typeof ev.data === "string" ? ev.data : "";
       if (!sio) {
+        if (a.welcome && s.includes('"type":"welcome"')) return ready();
         if (!s.includes('"type":"message"')) return;
         const f = JSON.parse(s) as { from: string; text: string };
         return onDelivery(i, f.from, f.text);

@@ -7,7 +7,10 @@
  * broadcast and direct throughput (C client), DM latency at fixed rates (Bun
  * client) and idle memory per connection. A fresh server per scenario, server
  * pinned to core 0 and client to core 1, repetitions with the server order
- * rotated. Exits non-zero if any message was lost or any server failed to
+ * rotated. Then wirechat alone as a cluster (a private redis-server and two
+ * nodes: accepted messages/s, cross-node deliveries, Redis CPU per message,
+ * cross-node DM latency) and a connect storm of distinct users against raw
+ * Bun. Exits non-zero if any message was lost or any server failed to
  * answer; timings never fail the run.
  *
  * Options: --quick, --reps N, --servers a,b (default: all), --no-pin.
@@ -19,8 +22,10 @@ import { mkdirSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { buildNative } from "./lib/native";
 import { machine, versions } from "./lib/proc";
-import { checkTargets, markdown, ratios, summarizeRuns } from "./lib/report";
-import { runScenario, scenarios, windowFor, type RunResult } from "./lib/scenarios";
+import { checkTargets, clusterSummary, markdown, ratios, stormSummary, summarizeRuns } from "./lib/report";
+import { PLACEMENT } from "./lib/cluster";
+import { hasRedis } from "./lib/redis";
+import { runClusterScenario, runScenario, runsOn, scenarios, sourcesFor, windowFor, type RunResult } from "./lib/scenarios";
 import { assertWirechatPresent, serverSpecs, startServer } from "./lib/servers";
 import { disablePinning, killAll, pinning } from "./lib/spawn";
 import { chart } from "./lib/svg";
@@ -40,10 +45,16 @@ const quick = flag("--quick");
 const reps = Number(option("--reps") ?? (quick ? 1 : 3));
 if (flag("--no-pin")) disablePinning();
 
-const list = scenarios(quick);
+let list = scenarios(quick);
+const clusterKinds = new Set(["cluster", "clusterLatency"]);
+if (list.some((s) => clusterKinds.has(s.kind)) && !hasRedis()) throw new Error("redis-server is not installed: the cluster scenarios need it (apt-get install redis-server)");
 // One token per connection of the largest scenario, signed with this run's own secret.
 const auth = await makeBenchAuth(Math.max(...list.map((s) => s.n)));
-process.on("exit", () => auth.dispose());
+process.on("exit", () => {
+  auth.dispose();
+  // A run that ends on an error must not leave a server or a redis-server behind.
+  killAll();
+});
 
 // An interrupted run must not leave servers or clients behind.
 for (const sig of ["SIGINT", "SIGTERM"] as const) {
@@ -66,6 +77,8 @@ if (only) {
   specs = specs.filter((s) => only.includes(s.name));
 }
 if (specs.some((s) => s.name.startsWith("wirechat"))) assertWirechatPresent(root);
+// A scenario no selected server runs (the cluster without wirechat) is left out.
+list = list.filter((sc) => specs.some((spec) => runsOn(sc, spec.name, quick)));
 
 const results: RunResult[] = [];
 log(`${quick ? "quick" : "full"} run: ${reps} repetition(s), ${list.length} scenarios, servers ${specs.map((s) => s.name).join(", ")}; pinning ${pinning() ? "on (server core 0, client core 1)" : "off"}`);
@@ -75,20 +88,27 @@ for (let rep = 0; rep < reps; rep++) {
   const order = specs.map((_, i) => specs[(i + rep) % specs.length]!);
   for (const sc of list) {
     for (const spec of order) {
+      if (!runsOn(sc, spec.name, quick)) continue;
       let r: RunResult;
-      try {
-        const server = await startServer(spec, root);
+      const ctx = { root, wsload: bins.wsload };
+      if (sc.kind === "cluster" || sc.kind === "clusterLatency") {
+        // Starts its own redis-server and two nodes of this spec, and stops them.
+        r = await runClusterScenario(sc, spec, rep, ctx);
+      } else {
         try {
-          r = await runScenario(sc, server, rep, { root, wsload: bins.wsload });
-        } finally {
-          await server.stop();
+          const server = await startServer(spec, root);
+          try {
+            r = await runScenario(sc, server, rep, ctx);
+          } finally {
+            await server.stop();
+          }
+        } catch (err) {
+          r = { scenario: sc.id, server: spec.name, rep, ok: false, error: (err as Error).message, lost: 0, value: 0, metrics: {} };
         }
-      } catch (err) {
-        r = { scenario: sc.id, server: spec.name, rep, ok: false, error: (err as Error).message, lost: 0, value: 0, metrics: {} };
       }
       results.push(r);
       const cpu = r.serverCpu === undefined ? "" : ` cpu ${(r.serverCpu * 100).toFixed(0)}%`;
-      log(`rep ${rep + 1} ${sc.id.padEnd(14)} ${spec.name.padEnd(12)} ${r.ok ? "ok  " : "FAIL"} value ${r.value.toFixed(2)}${cpu} lost ${r.lost}${r.error ? ` error: ${r.error}` : ""}`);
+      log(`rep ${rep + 1} ${sc.id.padEnd(24)} ${spec.name.padEnd(12)} ${r.ok ? "ok  " : "FAIL"} value ${r.value.toFixed(2)}${cpu} lost ${r.lost}${r.error ? ` error: ${r.error}` : ""}`);
     }
   }
 }
@@ -97,7 +117,9 @@ const ids = list.map((s) => s.id);
 const names = specs.map((s) => s.name);
 const summary = summarizeRuns(results, ids, names);
 const ratioTable = ratios(results, ids);
-const targets = checkTargets(ratioTable);
+const cluster = clusterSummary(results, list);
+const stormTable = stormSummary(results, list);
+const targets = checkTargets(ratioTable, cluster, stormTable);
 const failures = results.filter((r) => !r.ok);
 const ver = versions(root);
 const mach = { ...machine(), loadavgAtStart: loadAtStart };
@@ -105,7 +127,10 @@ const date = new Date().toISOString();
 const header = `## wirechat benchmark (${quick ? "quick" : "full"}, ${reps} rep${reps > 1 ? "s" : ""}, ${date.slice(0, 10)})\n\n` +
   `Machine: ${mach.nproc} cores (${mach.cpuModel}), ${mach.memTotalGiB} GiB. bun ${ver.bun}, node ${ver.node}, ws ${ver.ws}, socket.io ${ver["socket.io"]}, ${ver.cc}. ` +
   `Pinning: ${pinning() ? "server core 0, client core 1" : "off"}. Load average at start: ${loadAtStart.split(" ").slice(0, 3).join(" ")} (anything else running skews the figures).`;
-console.log(markdown({ scenarios: list, servers: names, summary, ratios: ratioTable, targets, failures, header }));
+const clusterPlacement = pinning()
+  ? `Placement: both nodes on core ${PLACEMENT.nodes[0]} (where the single node runs), redis-server and the load client on core ${PLACEMENT.redis}`
+  : "Placement: not pinned";
+console.log(markdown({ scenarios: list, servers: names, summary, ratios: ratioTable, targets, failures, header, cluster, storm: stormTable, clusterPlacement }));
 
 const resultsDir = join(benchDir, "results");
 mkdirSync(resultsDir, { recursive: true });
@@ -114,12 +139,26 @@ writeFileSync(jsonPath, JSON.stringify({
   date, quick, repetitions: reps, pinning: pinning(), versions: ver, machine: mach,
   method: {
     throughputClient: "bench/native/wsload.c (closed loop, per-connection window)",
-    windows: Object.fromEntries(list.flatMap((s) => (s.kind === "throughput" ? [[s.id, windowFor(s.mode, s.n)]] : []))),
+    windows: Object.fromEntries(list.flatMap((s) =>
+      s.kind === "throughput" ? [[s.id, windowFor(s.mode, s.n)]]
+      : s.kind === "cluster" ? [[s.id, windowFor(s.mode, s.senders === "node1" ? Math.ceil(s.n / 2) : s.n)]]
+      : [])),
     latencyClient: "bench/latency.ts (open loop, 64 sockets)",
     wirechatIdentity: "AUTH=jwt, MSG_RATE=0; every connection sends Authorization: Bearer <HS256 JWT, sub u<i>>",
     clientBoundBelowCpu: 0.95,
+    cluster: {
+      what: "a private redis-server (--save \"\" --appendonly no, fresh per scenario) and 2 wirechat nodes (src/index.ts, REDIS_URL, a fresh REDIS_PREFIX, AUTH=jwt, MSG_RATE=0); connection i on node i % 2",
+      placement: pinning() ? `nodes on core ${PLACEMENT.nodes.join(" and ")}, redis-server on core ${PLACEMENT.redis}, client on core ${PLACEMENT.client}` : "not pinned",
+      redisCpu: "utime+stime of redis-server from /proc/<pid>/stat over the measured window and its drain, divided by the messages accepted in it",
+      redisCommandUsec: "INFO commandstats after CONFIG RESETSTAT at the window's start: wall µs inside EVALSHA (the append script) and XREAD (both nodes' log tails), per accepted message",
+    },
+    storm: {
+      what: "n distinct users u0..u<n-1> connect at once (256 handshakes in flight); a connect is done at the 101 (raw Bun) or at the welcome frame (wirechat, which sends one); bytes = everything the server sent until it was quiet for 0.5 s; wirechat with its default PRESENCE_GLOBAL_MAX=500",
+      sourceAddresses: Object.fromEntries(list.flatMap((s) => (s.kind === "storm" ? [[s.id, sourcesFor(s.n)]] : []))),
+      cappedByNofile: list.some((s) => s.kind === "storm" && s.n < s.requested),
+    },
   },
-  scenarios: list, summary, ratios: ratioTable, targets, runs: results,
+  scenarios: list, summary, ratios: ratioTable, cluster, storm: stormTable, targets, runs: results,
 }, null, 2) + "\n");
 log(`wrote ${jsonPath}`);
 if (!quick && !only) {

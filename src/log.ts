@@ -16,6 +16,15 @@ export interface Logger {
   info(msg: string, fields?: LogFields): void;
   warn(msg: string, fields?: LogFields): void;
   error(msg: string, fields?: LogFields): void;
+  /** The last error lines, oldest first, redacted like the log (`createLogger` keeps 20; the admin page shows them). */
+  recentErrors?(): KeptLine[];
+}
+
+/** An error line kept in memory. */
+export interface KeptLine {
+  time: string;
+  msg: string;
+  fields?: Record<string, string | number | boolean>;
 }
 
 export type LogLevel = "debug" | "info" | "warn" | "error" | "silent";
@@ -41,8 +50,22 @@ export function createLogger(o: LogOptions = {}): Logger {
     redact: { paths: REDACT, censor: "[redacted]" },
   }, stream);
   const at = (level: "debug" | "info" | "warn" | "error") => (msg: string, fields?: LogFields) => (fields ? p[level](fields, msg) : p[level](msg));
-  return { debug: at("debug"), info: at("info"), warn: at("warn"), error: at("error") };
+  const kept: KeptLine[] = [];
+  const error = at("error");
+  return {
+    debug: at("debug"), info: at("info"), warn: at("warn"),
+    error(msg, fields) {
+      error(msg, fields);
+      const line: KeptLine = { time: new Date().toISOString(), msg };
+      if (fields) line.fields = Object.fromEntries(Object.entries(fields).flatMap(([k, v]) => (v === undefined ? [] : [[k, REDACT.includes(k.toLowerCase()) ? "[redacted]" : v]])));
+      if (kept.push(line) > KEEP_ERRORS) kept.shift();
+    },
+    recentErrors: () => kept.slice(),
+  };
 }
+
+/** Error lines `createLogger` keeps for `recentErrors()`. */
+const KEEP_ERRORS = 20;
 
 /** The default: JSON lines at info level. */
 export const consoleLogger: Logger = createLogger();

@@ -225,7 +225,7 @@ export const BatchFrame = t.Array(SingleServerFrame, { maxItems: 10_000 });
 export type BatchFrame = Static<typeof BatchFrame>;
 
 /** Every frame the server sends: a single frame, or (with `?batch=1`) an array of them. */
-export const ServerFrame = t.Union([WelcomeFrame, MessageFrame, AckFrame, PresenceFrame, ErrorFrame, ReceiptFrame, TypingEvent]);
+export const ServerFrame = t.Union([WelcomeFrame, MessageFrame, AckFrame, PresenceFrame, ErrorFrame, ReceiptFrame, TypingEvent, BatchFrame]);
 export type ServerFrame = Static<typeof ServerFrame>;
 
 /** The only way a server frame is serialised: once per publish, never per recipient. */

@@ -9,7 +9,7 @@ import { Database } from "bun:sqlite";
 import { Signal, waitUntil } from "./helpers";
 import { spawnServer } from "./spawn";
 import { tempDir } from "./tmp";
-import type { MessageFrame, ServerFrame } from "../src/protocol";
+import type { MessageFrame, SingleServerFrame as ServerFrame } from "../src/protocol";
 
 /** A small deterministic PRNG (mulberry32), so a failing seed can be replayed. */
 function rng(seed: number) {

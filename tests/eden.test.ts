@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, expect, test } from "bun:test";
 import { createClient } from "../src/client";
 import { startServer, type TestServer } from "./helpers";
-import type { ServerFrame } from "../src/protocol";
+import type { SingleServerFrame as ServerFrame } from "../src/protocol";
 
 let s: TestServer;
 beforeAll(() => {
@@ -27,10 +27,13 @@ test("createClient: typed WebSocket round trip", async () => {
   const got = new Promise<ServerFrame>((resolve, reject) => {
     const t = setTimeout(() => reject(new Error(`timed out; got ${JSON.stringify(frames)}`)), 5000);
     ws.subscribe(({ data }) => {
-      frames.push(data);
-      if (data.type === "ack") {
-        clearTimeout(t);
-        resolve(data);
+      // The protocol's types make a client unpack `?batch=1` arrays.
+      for (const f of Array.isArray(data) ? data : [data]) {
+        frames.push(f);
+        if (f.type === "ack") {
+          clearTimeout(t);
+          resolve(f);
+        }
       }
     });
   });

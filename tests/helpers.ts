@@ -7,7 +7,7 @@ import { createApp, type AppDeps } from "../src/app";
 import { createSqliteHistory } from "../src/history/history_sqlite";
 import type { History } from "../src/history/history";
 import type { LogFields, Logger } from "../src/log";
-import type { ServerFrame, WelcomeFrame } from "../src/protocol";
+import type { SingleServerFrame as ServerFrame, WelcomeFrame } from "../src/protocol";
 
 /** Wakes whoever waits on it: the event on which `waitUntil` checks its condition again. */
 export class Signal {
@@ -127,7 +127,10 @@ export class Client {
     this.#opened.catch(() => {}); // ready() still rejects; a client never awaited does not fail the run
     this.ws.onmessage = (e) => {
       this.raw.push(String(e.data));
-      this.frames.push(JSON.parse(String(e.data)));
+      const f = JSON.parse(String(e.data)) as ServerFrame | ServerFrame[];
+      // A `?batch=1` connection gets arrays: queue their frames one by one.
+      if (Array.isArray(f)) this.frames.push(...f);
+      else this.frames.push(f);
       this.changed.notify();
     };
     this.ws.onclose = (e) => {

@@ -9,7 +9,7 @@ import fc from "fast-check";
 import { TypeCompiler } from "@sinclair/typebox/compiler";
 import { decodeFrame } from "../src/decode";
 import { ChatError } from "../src/errors";
-import { ClientFrame, ErrorCode, LIMITS, type ServerFrame } from "../src/protocol";
+import { ClientFrame, ErrorCode, LIMITS, type SingleServerFrame as ServerFrame } from "../src/protocol";
 import { Client, probe } from "./helpers";
 import { spawnServer, type ServerProcess } from "./spawn";
 import { tempDir } from "./tmp";

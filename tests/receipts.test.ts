@@ -10,7 +10,7 @@
 import { describe, expect, test } from "bun:test";
 import { Client, isAck, isError, isMessage, serverPerTest, settle, waitUntil, type TestServer } from "./helpers";
 import { jwtFor, startAuthServer } from "./sdk_helpers";
-import type { AckFrame, ErrorFrame, HistoryBody, MessageFrame, ReceiptFrame, ServerFrame, TypingEvent, UnreadCount } from "../src/protocol";
+import type { AckFrame, ErrorFrame, HistoryBody, MessageFrame, ReceiptFrame, SingleServerFrame as ServerFrame, TypingEvent, UnreadCount } from "../src/protocol";
 
 const t = serverPerTest();
 const { join, welcomeOf } = t;

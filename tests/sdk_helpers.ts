@@ -10,16 +10,21 @@ import { Accounts, ACCOUNTS_ISSUER } from "../src/auth/accounts";
 import { createJwtVerifier } from "../src/auth/auth_jwt";
 import { createSqliteAuthStore } from "../src/auth/store_sqlite";
 import type { Logger } from "../src/log";
-import type { ChatClient, ChatClientError, ChatMessage, ChatStatus, PresenceFrame, WelcomeFrame } from "../src/sdk";
+import type {
+  ChatClient, ChatClientError, ChatMessage, ChatStatus, IncomingMessage, PresenceFrame, ReceiptFrame, TypingEvent, UnreadCount, WelcomeFrame,
+} from "../src/sdk";
 import { startServer, type TestServer } from "./helpers";
 
 /** Everything a client emitted, in order; `until` waits for a condition on it. */
 export class Recorder {
-  readonly messages: ChatMessage[] = [];
+  readonly messages: IncomingMessage[] = [];
   readonly statuses: ChatStatus[] = [];
   readonly welcomes: WelcomeFrame[] = [];
   readonly errors: ChatClientError[] = [];
   readonly presence: PresenceFrame[] = [];
+  readonly receipts: ReceiptFrame[] = [];
+  readonly typing: TypingEvent[] = [];
+  readonly unread: UnreadCount[] = [];
   #waiters: (() => void)[] = [];
 
   constructor(readonly client: ChatClient) {
@@ -28,6 +33,14 @@ export class Recorder {
     client.on("welcome", (w) => this.#push(this.welcomes, w));
     client.on("error", (e) => this.#push(this.errors, e));
     client.on("presence", (p) => this.#push(this.presence, p));
+    client.on("receipt", (r) => this.#push(this.receipts, r));
+    client.on("typing", (t) => this.#push(this.typing, t));
+    client.on("unread", (u) => this.#push(this.unread, u));
+  }
+
+  /** The client's unread count of one conversation now (0 when it lists none). */
+  unreadOf(conversation: string): number {
+    return this.client.unread.find((u) => u.conversation === conversation)?.count ?? 0;
   }
 
   #push<T>(list: T[], item: T) {

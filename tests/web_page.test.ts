@@ -50,3 +50,25 @@ test("the real server's page names no host it was not configured with", async ()
   expect(policy).not.toContain("evil");
   expect(connectSrc(policy)).toBe("connect-src 'self'");
 });
+
+test("the icon is served (no 404 in the browser's console) and the page links it", async () => {
+  const s = startServer();
+  servers.push(s);
+  for (const path of ["/favicon.svg", "/favicon.ico"]) {
+    const res = await fetch(`${s.http}${path}`);
+    expect(res.status).toBe(200);
+    expect(res.headers.get("content-type")).toBe("image/svg+xml");
+    expect(await res.text()).toStartWith("<svg");
+  }
+  expect(await (await fetch(`${s.http}/`)).text()).toContain('<link rel="icon" href="/favicon.svg"');
+});
+
+test("the page's script carries no schema library and no secure-context-only API", async () => {
+  const s = startServer();
+  servers.push(s);
+  const js = await (await fetch(`${s.http}/app.js`)).text();
+  expect(js).not.toContain("randomUUID");
+  expect(js).not.toContain("TypeBox");
+  // The size the issue aims for is 20 KB; this guards against a schema library or another large dependency coming back.
+  expect(js.length).toBeLessThan(40_000);
+});

@@ -3,16 +3,34 @@
  * counts lost messages; a run that loses anything, or whose server stops
  * answering, is marked not ok and fails the whole benchmark.
  */
+import { readFileSync } from "node:fs";
 import { join } from "node:path";
+import { RedisClient } from "bun";
+import { PLACEMENT, startCluster, type RunningCluster } from "./cluster";
 import { cpuSeconds, rssBytes } from "./proc";
-import type { RunningServer } from "./servers";
+import type { RunningServer, ServerSpec } from "./servers";
 import { pinned, readLines, sleep, track, within } from "./spawn";
 
-/** One scenario: throughput (C client), latency (Bun client) or idle memory. */
+/**
+ * One scenario: throughput (C client), latency (Bun client), idle memory,
+ * the cluster (Redis + 2 wirechat nodes: throughput and latency) or a
+ * connect storm.
+ */
 export type Scenario =
   | { id: string; kind: "throughput"; mode: "broadcast" | "direct"; n: number; warmup: number; duration: number }
   | { id: string; kind: "latency"; rate: number; n: number; warmup: number; duration: number }
-  | { id: string; kind: "idle"; n: number };
+  | { id: string; kind: "idle"; n: number }
+  /**
+   * Connections alternate between the two nodes (u<i> on node i % 2). senders
+   * "node1": only node 1's connections send (broadcasts reach both nodes'
+   * receivers; each DM goes to u<i+1>, on node 2); "both": every connection
+   * sends, each DM to u<i+1>, on the other node.
+   */
+  | { id: string; kind: "cluster"; mode: "broadcast" | "direct"; senders: "node1" | "both"; n: number; warmup: number; duration: number }
+  /** DM latency through the cluster: socket i on node i % 2 sends to i+1, on the other node. */
+  | { id: string; kind: "clusterLatency"; rate: number; n: number; warmup: number; duration: number }
+  /** n distinct users connect at once (at most 256 handshakes in flight); `requested` when n was capped by the descriptor limit. */
+  | { id: string; kind: "storm"; n: number; requested: number };
 
 /** What one (scenario, server, repetition) run measured. */
 export interface RunResult {
@@ -32,6 +50,25 @@ export interface RunResult {
   clientBound?: boolean;
 }
 
+/**
+ * The largest storm the descriptor limit allows: the server holds every
+ * connection (plus about 20 descriptors of its own) and so does the client,
+ * and without CAP_SYS_RESOURCE nobody can raise the hard limit (`ulimit -Hn`:
+ * 20,000 on the benchmark machine, where even root may not raise it).
+ */
+export function stormCap(): number {
+  const r = Bun.spawnSync(["sh", "-c", "ulimit -Hn"]);
+  const hard = r.stdout.toString().trim();
+  return hard === "unlimited" || hard === "" ? Infinity : Number(hard) - 100;
+}
+
+/** Whether a scenario runs against a server: the cluster is wirechat's alone, the storm is wirechat against raw Bun. */
+export function runsOn(s: Scenario, server: string, quick: boolean): boolean {
+  if (s.kind === "cluster" || s.kind === "clusterLatency") return server === "wirechat";
+  if (s.kind === "storm") return server === "wirechat" || server === "rawBun" || (!quick && server === "wirechat-A2");
+  return true;
+}
+
 /** The scenario list for a full run or a --quick one. */
 export function scenarios(quick: boolean): Scenario[] {
   const ns = quick ? [64] : [16, 64, 256];
@@ -42,6 +79,18 @@ export function scenarios(quick: boolean): Scenario[] {
   for (const rate of quick ? [2000] : [2000, 20000])
     list.push({ id: `latency-${rate}`, kind: "latency", rate, n: 64, warmup: quick ? 0.2 : 0.5, duration: quick ? 1 : 2 });
   list.push({ id: `idle-${quick ? 1000 : 5000}`, kind: "idle", n: quick ? 1000 : 5000 });
+  const cl = { n: 64, warmup: quick ? 0.3 : 0.5, duration: quick ? 1 : 2 };
+  const clusterRuns: [mode: "broadcast" | "direct", senders: "node1" | "both"][] = quick
+    ? [["broadcast", "node1"], ["direct", "both"]]
+    : [["broadcast", "node1"], ["broadcast", "both"], ["direct", "node1"], ["direct", "both"]];
+  for (const [mode, senders] of clusterRuns)
+    list.push({ id: `cluster-${mode}-${senders === "node1" ? "1to2" : "mixed"}-N64`, kind: "cluster", mode, senders, ...cl });
+  list.push({ id: "cluster-latency-2000", kind: "clusterLatency", rate: 2000, n: 64, warmup: quick ? 0.2 : 0.5, duration: quick ? 1 : 2 });
+  const cap = stormCap();
+  for (const requested of quick ? [1000, 5000] : [1000, 5000, 10000, 20000]) {
+    const n = Math.min(requested, cap);
+    list.push({ id: `storm-${n}`, kind: "storm", n, requested });
+  }
   return list;
 }
 
@@ -59,9 +108,9 @@ interface Ctx {
   wsload: string;
 }
 
-/** Runs a client process pinned to core 1 and collects its JSON lines. */
-async function runClient(cmd: string[], limitMs: number, onEvent: (e: Record<string, unknown>) => void): Promise<{ result: Record<string, unknown> | null; stderr: string; code: number }> {
-  const proc = track(Bun.spawn(pinned(1, cmd), { stdout: "pipe", stderr: "pipe", stdin: "ignore" }));
+/** Runs a client process pinned to core 1 (or `core`) and collects its JSON lines. */
+async function runClient(cmd: string[], limitMs: number, onEvent: (e: Record<string, unknown>) => void, core = 1): Promise<{ result: Record<string, unknown> | null; stderr: string; code: number }> {
+  const proc = track(Bun.spawn(pinned(core, cmd), { stdout: "pipe", stderr: "pipe", stdin: "ignore" }));
   let result: Record<string, unknown> | null = null;
   const lines = readLines(proc.stdout, (line) => {
     if (!line.startsWith("{")) return;
@@ -93,7 +142,9 @@ export async function runScenario(s: Scenario, server: RunningServer, rep: numbe
   try {
     if (s.kind === "throughput") return finish(await throughput(s, server, ctx));
     if (s.kind === "latency") return finish(await latency(s, server, ctx));
-    return finish(await idle(s, server, ctx));
+    if (s.kind === "idle") return finish(await idle(s, server, ctx));
+    if (s.kind === "storm") return finish(await storm(s, server, ctx));
+    throw new Error(`${s.id} runs on a cluster: runClusterScenario`);
   } catch (err) {
     return { ...base, ok: false, error: (err as Error).message, lost: 0, value: 0, metrics: {} };
   }
@@ -102,7 +153,7 @@ export async function runScenario(s: Scenario, server: RunningServer, rep: numbe
 type Measured = Omit<RunResult, "scenario" | "server" | "rep">;
 
 /** Flags both clients share: the Socket.IO dialect, and the token file for a server that checks identity. */
-function clientFlags(server: RunningServer, args: string[]): void {
+function clientFlags(server: RunningServer | { spec: ServerSpec }, args: string[]): void {
   if (server.spec.sio) args.push("--sio");
   if (server.spec.tokens) args.push("--tokens", server.spec.tokens);
 }
@@ -140,12 +191,17 @@ async function latency(s: Extract<Scenario, { kind: "latency" }>, server: Runnin
   return { ok: !error && lost === 0, error, lost, value: metrics.p99_ms!, metrics };
 }
 
-async function idle(s: Extract<Scenario, { kind: "idle" }>, server: RunningServer, ctx: Ctx): Promise<Measured> {
-  await sleep(1000); // let the fresh process settle before the baseline reading
-  const before = rssBytes(server.pid);
-  const args = [ctx.wsload, "--port", String(server.port), "--n", String(s.n), "--mode", "idle", "--hold", "120"];
-  clientFlags(server, args);
+/**
+ * Starts `wsload --mode idle` (pinned to core 1), waits for its "ready" line
+ * (every connection open and the server quiet for 0.5 s) and returns it, with
+ * a stop() that kills the client. Any failure to get there is an error.
+ */
+async function holdConnections(args: string[], limitMs: number, what: string): Promise<{ ready: Record<string, unknown>; stop(): Promise<void> }> {
   const proc = track(Bun.spawn(pinned(1, args), { stdout: "pipe", stderr: "pipe", stdin: "ignore" }));
+  const stop = async () => {
+    proc.kill("SIGKILL");
+    await proc.exited;
+  };
   let ready: Record<string, unknown> | null = null;
   let final: Record<string, unknown> | null = null;
   const readyP = new Promise<void>((resolve) => {
@@ -157,20 +213,168 @@ async function idle(s: Extract<Scenario, { kind: "idle" }>, server: RunningServe
     });
   });
   try {
-    await within(Promise.race([readyP, proc.exited]), 90_000, `opening ${s.n} idle connections`);
-    if (!ready) {
-      const err = (final as Record<string, unknown> | null)?.error ?? (await new Response(proc.stderr).text());
-      return { ok: false, error: `idle client failed: ${String(err)}`, lost: 0, value: 0, metrics: {} };
-    }
+    await within(Promise.race([readyP, proc.exited]), limitMs, what);
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+  if (!ready) {
+    const err = (final as Record<string, unknown> | null)?.error ?? (await new Response(proc.stderr).text());
+    await stop();
+    throw new Error(`${what}: the client failed: ${String(err)}`);
+  }
+  return { ready, stop };
+}
+
+async function idle(s: Extract<Scenario, { kind: "idle" }>, server: RunningServer, ctx: Ctx): Promise<Measured> {
+  await sleep(1000); // let the fresh process settle before the baseline reading
+  const before = rssBytes(server.pid);
+  const args = [ctx.wsload, "--port", String(server.port), "--n", String(s.n), "--mode", "idle", "--hold", "120"];
+  clientFlags(server, args);
+  const held = await holdConnections(args, 90_000, `opening ${s.n} idle connections`);
+  try {
     await sleep(1000);
     const after = rssBytes(server.pid);
     const perConn = (after - before) / s.n;
     return {
       ok: true, error: null, lost: 0, value: perConn,
-      metrics: { rssBeforeBytes: before, rssAfterBytes: after, connections: num((ready as Record<string, unknown>).connected), connect_s: num((ready as Record<string, unknown>).connect_s) },
+      metrics: { rssBeforeBytes: before, rssAfterBytes: after, connections: num(held.ready.connected), connect_s: num(held.ready.connect_s) },
     };
   } finally {
-    proc.kill("SIGKILL");
-    await proc.exited;
+    await held.stop();
   }
+}
+
+/** Loopback source addresses for n connections to one port: one per half of the ephemeral port range. */
+export function sourcesFor(n: number): number {
+  let range = 28232; // Linux's default 32768–60999
+  try {
+    const [lo, hi] = readFileSync("/proc/sys/net/ipv4/ip_local_port_range", "utf8").trim().split(/\s+/).map(Number);
+    if (lo && hi && hi > lo) range = hi - lo + 1;
+  } catch {
+    // not Linux: keep the default
+  }
+  return Math.max(1, Math.ceil(n / (range / 2)));
+}
+
+/**
+ * A connect storm: n distinct users u0..u<n-1> connect as fast as the client
+ * opens them (256 handshakes in flight). Connected means the 101 for raw Bun,
+ * the welcome frame for wirechat (the connect's own work, a JWT check and a
+ * presence update, is done by then). Counts every byte the server sent until
+ * it fell quiet, its CPU for the storm and its RSS with all n held.
+ */
+async function storm(s: Extract<Scenario, { kind: "storm" }>, server: RunningServer, ctx: Ctx): Promise<Measured> {
+  await sleep(500); // let the fresh process settle before the baseline reading (growth per connection is a side figure here)
+  const before = rssBytes(server.pid);
+  const cpu0 = cpuSeconds(server.pid);
+  const sources = sourcesFor(s.n);
+  const args = [ctx.wsload, "--port", String(server.port), "--n", String(s.n), "--mode", "idle", "--hold", "120",
+    "--connect-timeout", "90", "--sources", String(sources)];
+  if (server.spec.welcomes) args.push("--ready-on-frame");
+  clientFlags(server, args);
+  const held = await holdConnections(args, 120_000, `a storm of ${s.n} connects`);
+  try {
+    const cpu1 = cpuSeconds(server.pid);
+    const after = rssBytes(server.pid);
+    const connectS = num(held.ready.connect_s);
+    const rx = num(held.ready.rx_bytes);
+    const connected = num(held.ready.connected);
+    const metrics: Record<string, number> = {
+      connections: connected, connect_s: connectS, quiet_s: num(held.ready.quiet_s),
+      connects_per_s: connectS > 0 ? s.n / connectS : 0, rx_bytes: rx, bytes_per_connect: rx / s.n,
+      rssBeforeBytes: before, rssAfterBytes: after, rssPerConnBytes: (after - before) / s.n,
+      server_cpu_s: cpu1 - cpu0, server_cpu_us_per_connect: ((cpu1 - cpu0) * 1e6) / s.n, sources,
+    };
+    const error = connected === s.n ? null : `${connected} of ${s.n} connected`;
+    return { ok: !error, error, lost: 0, value: metrics.connects_per_s!, metrics };
+  } finally {
+    await held.stop();
+  }
+}
+
+/** Runs a cluster scenario on a fresh cluster (Redis + 2 nodes of `spec`). */
+export async function runClusterScenario(s: Extract<Scenario, { kind: "cluster" | "clusterLatency" }>, spec: ServerSpec, rep: number, ctx: Ctx): Promise<RunResult> {
+  const base = { scenario: s.id, server: spec.name, rep };
+  let cluster: RunningCluster | undefined;
+  try {
+    cluster = await startCluster(spec, ctx.root);
+    const m = s.kind === "cluster" ? await clusterThroughput(s, cluster, spec, ctx) : await clusterLatency(s, cluster, spec, ctx);
+    const dead = cluster.dead();
+    // A process that died mid-run did not answer, whatever the client saw.
+    if (dead.length) return { ...base, ...m, ok: false, error: m.error ?? `${dead.join(", ")} exited during the run` };
+    return { ...base, ...m };
+  } catch (err) {
+    return { ...base, ok: false, error: (err as Error).message, lost: 0, value: 0, metrics: {} };
+  } finally {
+    await cluster?.stop();
+  }
+}
+
+/** Wall-clock µs Redis spent in each command so far (INFO commandstats), by command name. */
+async function commandUsec(stats: RedisClient): Promise<Record<string, number>> {
+  const text = String(await stats.send("INFO", ["commandstats"]));
+  const out: Record<string, number> = {};
+  for (const m of text.matchAll(/^cmdstat_([^:]+):calls=\d+,usec=(\d+)/gm)) out[m[1]!] = Number(m[2]);
+  return out;
+}
+
+async function clusterThroughput(s: Extract<Scenario, { kind: "cluster" }>, cluster: RunningCluster, spec: ServerSpec, ctx: Ctx): Promise<Measured> {
+  const senders = s.senders === "node1" ? Math.ceil(s.n / 2) : s.n;
+  const args = [ctx.wsload, "--ports", cluster.ports.join(","), "--n", String(s.n), "--mode", s.mode,
+    "--window", String(windowFor(s.mode, senders)), "--warmup", String(s.warmup), "--duration", String(s.duration), "--drain", "5",
+    "--ready-on-frame"];
+  if (s.senders === "node1") args.push("--senders-on", "0");
+  clientFlags({ spec }, args);
+  const pids = [cluster.redis.pid, ...cluster.nodes.map((n) => n.pid)];
+  const stats = new RedisClient(cluster.redis.url);
+  await stats.connect();
+  try {
+    let c0: number[] = [], c1: number[] = [], t0 = 0, t1 = 0;
+    let reset: Promise<unknown> = Promise.resolve();
+    const { result, stderr, code } = await runClient(args, 120_000, (e) => {
+      // CPU of Redis and both nodes exactly around the measured window and its drain.
+      if (e.event === "measure_start") {
+        c0 = pids.map(cpuSeconds);
+        t0 = performance.now();
+        reset = stats.send("CONFIG", ["RESETSTAT"]);
+      }
+      if (e.event === "result" && t0) (c1 = pids.map(cpuSeconds)), (t1 = performance.now());
+    }, PLACEMENT.client);
+    await reset;
+    const usec = t0 ? await commandUsec(stats) : {};
+    if (!result) return { ok: false, error: `wsload exited ${code} without a result: ${stderr}`, lost: 0, value: 0, metrics: {} };
+    const lost = num(result.lost) + num(result.warmup_lost);
+    const sent = num(result.sent);
+    const wall = (t1 - t0) / 1000;
+    const used = c1.length ? c1.map((c, i) => c - c0[i]!) : pids.map(() => 0);
+    const perMsg = (sec: number) => (sent > 0 ? (sec * 1e6) / sent : 0);
+    const metrics: Record<string, number> = {
+      accepted_per_s: num(result.messages_per_s), deliveries_per_s: num(result.deliveries_per_s),
+      cross_deliveries_per_s: num(result.cross_deliveries_per_s), sent, delivered: num(result.delivered),
+      expected: num(result.expected), cross_delivered: num(result.cross_delivered), elapsed_s: num(result.elapsed_s),
+      window: num(result.window), senders: num(result.senders), connect_s: num(result.connect_s),
+      redis_cpu: wall > 0 ? used[0]! / wall : 0, node1_cpu: wall > 0 ? used[1]! / wall : 0, node2_cpu: wall > 0 ? used[2]! / wall : 0,
+      redis_cpu_us_per_msg: perMsg(used[0]!), nodes_cpu_us_per_msg: perMsg(used[1]! + used[2]!),
+      redis_script_us_per_msg: perMsg(((usec.evalsha ?? 0) + (usec.eval ?? 0)) / 1e6),
+      redis_xread_us_per_msg: perMsg((usec.xread ?? 0) / 1e6),
+    };
+    const error = (result.error as string | null) ?? (code !== 0 ? `wsload exited ${code}` : null);
+    return { ok: !error && lost === 0, error, lost, value: metrics.accepted_per_s!, metrics };
+  } finally {
+    stats.close();
+  }
+}
+
+async function clusterLatency(s: Extract<Scenario, { kind: "clusterLatency" }>, cluster: RunningCluster, spec: ServerSpec, ctx: Ctx): Promise<Measured> {
+  const args = [process.execPath, join(ctx.root, "bench/latency.ts"), "--ports", cluster.ports.join(","), "--n", String(s.n),
+    "--rate", String(s.rate), "--duration", String(s.duration), "--warmup", String(s.warmup), "--welcome"];
+  clientFlags({ spec }, args);
+  const { result, stderr, code } = await runClient(args, 60_000, () => {}, PLACEMENT.client);
+  if (!result) return { ok: false, error: `latency client exited ${code} without a result: ${stderr}`, lost: 0, value: 0, metrics: {} };
+  const lost = num(result.lost);
+  const metrics: Record<string, number> = {};
+  for (const k of ["p50_ms", "p99_ms", "max_ms", "samples", "sent", "delivered", "expected", "achieved_rate"]) metrics[k] = num(result[k]);
+  const error = (result.error as string | null) ?? (code !== 0 ? `latency client exited ${code}` : null);
+  return { ok: !error && lost === 0, error, lost, value: metrics.p99_ms!, metrics };
 }

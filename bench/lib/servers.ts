@@ -17,6 +17,8 @@ export interface ServerSpec {
   sio: boolean;
   /** Token file (line i: token of u<i>) whose tokens the clients must send; unset: no Authorization header. */
   tokens?: string;
+  /** Sends a frame (wirechat's welcome) on open: a connect is complete when it arrives, not at the 101. */
+  welcomes?: boolean;
   /** The command, given a fresh scratch directory. */
   command(scratch: string): { cmd: string[]; env: Record<string, string> };
 }
@@ -40,6 +42,7 @@ export function serverSpecs(root: string, wsserverBin: string, auth: BenchAuth):
     name,
     sio: false,
     tokens: auth.tokensFile,
+    welcomes: true,
     // As users run it: src/index.ts with its default durable store, on a fresh
     // file, checking identity (AUTH=jwt: every connect verifies its token).
     // MSG_RATE=0: the per-user rate limit exists to stop one abusive user; the
@@ -67,13 +70,17 @@ export function assertWirechatPresent(root: string): void {
   if (!existsSync(entry)) throw new Error(`wirechat's entry point ${entry} does not exist: cannot benchmark wirechat`);
 }
 
-/** Starts a server pinned to core 0 and waits (15 s at most) for its port. */
-export async function startServer(spec: ServerSpec, root: string): Promise<RunningServer> {
+/**
+ * Starts a server pinned to core 0 (or `opts.core`) and waits (15 s at most)
+ * for its port. `opts.env` is added to the spec's environment (a cluster
+ * node's REDIS_URL and REDIS_PREFIX).
+ */
+export async function startServer(spec: ServerSpec, root: string, opts: { core?: number; env?: Record<string, string> } = {}): Promise<RunningServer> {
   const scratch = mkdtempSync(join(tmpdir(), "wirechat-bench-"));
   const { cmd, env } = spec.command(scratch);
-  const proc = track(Bun.spawn(pinned(0, cmd), {
+  const proc = track(Bun.spawn(pinned(opts.core ?? 0, cmd), {
     cwd: root,
-    env: { ...process.env, ...env },
+    env: { ...process.env, ...env, ...opts.env },
     stdout: "pipe",
     stderr: "pipe",
     stdin: "ignore",

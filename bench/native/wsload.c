@@ -12,7 +12,20 @@
  *                      direct message its target and the sender's echo.
  *   idle               connects N, waits until the server falls quiet, prints
  *                      a "ready" line and holds the connections (answering
- *                      pings) until killed or --hold seconds pass.
+ *                      pings) until killed or --hold seconds pass. The ready
+ *                      line counts every byte the server sent (rx_bytes:
+ *                      upgrade responses, welcome and presence frames), for
+ *                      the connect storm.
+ *
+ * Several servers (a cluster): --ports P1,P2,... sends connection i to port
+ * i % k, so with two ports a direct message from u<i> to u<i+1> always
+ * crosses nodes. --senders-on J lets only the connections of port index J
+ * send (all of them receive); deliveries whose receiver is on another port
+ * than their sender are counted apart (cross_delivered). --sources K binds
+ * connection i to source address 127.0.0.<1 + i % K> (still loopback), so
+ * more connections than one address has ephemeral ports can be opened.
+ * --ready-on-frame counts a connection as connected only once its first
+ * frame (wirechat's welcome) has arrived, not at the 101.
  *
  * With --tokens FILE (line i: the token of u<i>) the upgrade request of
  * connection i carries `Authorization: Bearer <token>`, for a server that
@@ -38,35 +51,39 @@
 #include <sys/resource.h>
 #include <sys/socket.h>
 
-enum { ST_NEW, ST_CONNECTING, ST_HTTP, ST_SIO_OPEN, ST_SIO_CONNECT, ST_READY, ST_CLOSED };
+enum { ST_NEW, ST_CONNECTING, ST_HTTP, ST_SIO_OPEN, ST_SIO_CONNECT, ST_WELCOME, ST_READY, ST_CLOSED };
 enum { M_BROADCAST, M_DIRECT, M_IDLE };
 enum { P_CONNECT, P_WARMUP, P_WDRAIN, P_MEASURE, P_MDRAIN, P_HOLD, P_DONE };
 
 typedef struct {
-  int fd, idx, state, tries;
+  int fd, idx, pi, state, tries; /* pi: index of its port in --ports */
   buf_t in, out, frag;
   uint8_t frag_op;
   int outstanding;
   int dirty, want_out;
 } conn_t;
 
+#define MAX_PORTS 16
+
 static struct {
   const char *host;
   int port, n, mode, sio, window;
   double warmup, duration, drain, hold, connect_timeout;
   const char *prefix, *pad, *tokens;
-} opt = {"127.0.0.1", 0, 64, M_BROADCAST, 0, 1, 1.0, 3.0, 5.0, 30.0, 60.0, "/ws/", "lorem ipsum dolor sit amet", NULL};
+  int ports[MAX_PORTS], nports, senders_on, sources, ready_on_frame;
+} opt = {"127.0.0.1", 0, 64, M_BROADCAST, 0, 1, 1.0, 3.0, 5.0, 30.0, 60.0, "/ws/", "lorem ipsum dolor sit amet", NULL,
+         {0}, 0, -1, 1, 0};
 
 static conn_t *conns;
 static int ep, ready_count, pending, next_connect, closed_count;
 static conn_t **dirty;
 static int ndirty;
-static uint64_t sent, delivered, expected;
+static uint64_t sent, delivered, expected, cross_delivered, rx_bytes;
 static double last_rx, last_delivery;
 static int got_delivery; /* set per frame, turned into a timestamp once per read */
 static uint32_t rng = 2463534242u;
 static char error_msg[256];
-static struct sockaddr_in addr;
+static struct sockaddr_in addrs[MAX_PORTS];
 static char **tokens; /* tokens[i]: bearer token of u<i>; NULL without --tokens */
 
 static uint32_t xorshift(void) {
@@ -113,11 +130,17 @@ static void start_connect(conn_t *c) {
   if (fd < 0) die("socket");
   int one = 1;
   setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  if (opt.sources > 1) {
+    /* Source 127.0.0.<1 + i % K>; the port is picked at connect(), per destination. */
+    setsockopt(fd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one, sizeof one);
+    struct sockaddr_in src = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(0x7f000001u + (uint32_t)(c->idx % opt.sources))};
+    if (bind(fd, (struct sockaddr *)&src, sizeof src) < 0) die("bind source address");
+  }
   c->fd = fd;
   c->state = ST_CONNECTING;
   c->tries++;
   pending++;
-  if (connect(fd, (struct sockaddr *)&addr, sizeof addr) < 0 && errno != EINPROGRESS) die("connect");
+  if (connect(fd, (struct sockaddr *)&addrs[c->pi], sizeof addrs[c->pi]) < 0 && errno != EINPROGRESS) die("connect");
   struct epoll_event ev = {.events = EPOLLIN | EPOLLOUT, .data.ptr = c};
   epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev);
   c->want_out = 1;
@@ -156,6 +179,7 @@ static void count_delivery(conn_t *c, const uint8_t *p, size_t n) {
   delivered++;
   got_delivery = 1;
   if (from == c->idx) c->outstanding--;
+  else if (from >= 0 && from < opt.n && conns[from].pi != c->pi) cross_delivered++;
 }
 
 static void on_text(conn_t *c, uint8_t *p, size_t n) {
@@ -194,6 +218,7 @@ static void process_input(conn_t *c) {
     }
     buf_consume(&c->in, (size_t)(end + 4 - (c->in.p + c->in.off)));
     if (opt.sio) c->state = ST_SIO_OPEN;
+    else if (opt.ready_on_frame) c->state = ST_WELCOME;
     else became_ready(c);
   }
   for (;;) {
@@ -223,6 +248,7 @@ static void process_input(conn_t *c) {
           c->frag.len = c->frag.off = 0;
         }
       } else if (op == 1) {
+        if (c->state == ST_WELCOME) became_ready(c);
         on_text(c, pl, n);
       }
     }
@@ -237,6 +263,7 @@ static void on_readable(conn_t *c) {
     ssize_t r = read(c->fd, c->in.p + c->in.len, c->in.cap - c->in.len);
     if (r > 0) {
       c->in.len += (size_t)r;
+      rx_bytes += (uint64_t)r;
       last_rx = now_s();
       process_input(c);
       if (got_delivery) last_delivery = last_rx, got_delivery = 0;
@@ -313,7 +340,7 @@ static void on_connected(conn_t *c) {
   n += snprintf(req + n, sizeof req - (size_t)n,
                 "Host: %s:%d\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
                 "Sec-WebSocket-Key: %s\r\nSec-WebSocket-Version: 13\r\n",
-                opt.host, opt.port, key64);
+                opt.host, opt.ports[c->pi], key64);
   buf_append(&c->out, req, (size_t)n);
   /* Appended, not formatted into req: a token's length is the server's business. */
   if (tokens) {
@@ -338,9 +365,10 @@ static int drain_stalled(double t, double drain_start) {
 
 static void usage(void) {
   fprintf(stderr,
-          "usage: wsload --port P [--host 127.0.0.1] [--n 64] [--mode broadcast|direct|idle] [--sio]\n"
+          "usage: wsload --port P | --ports P1,P2,... [--host 127.0.0.1] [--n 64] [--mode broadcast|direct|idle] [--sio]\n"
           "              [--window K] [--warmup S] [--duration S] [--drain S (stall)] [--hold S] [--prefix /ws/]\n"
-          "              [--tokens FILE (line i: bearer token of u<i>)]\n");
+          "              [--tokens FILE (line i: bearer token of u<i>)] [--senders-on J (port index)]\n"
+          "              [--sources K (127.0.0.1..K)] [--ready-on-frame] [--connect-timeout S]\n");
   exit(2);
 }
 
@@ -371,10 +399,19 @@ static void parse_args(int argc, char **argv) {
   for (int i = 1; i < argc; i++) {
     const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
     if (!strcmp(a, "--sio")) { opt.sio = 1; continue; }
+    if (!strcmp(a, "--ready-on-frame")) { opt.ready_on_frame = 1; continue; }
     if (!v) usage();
     i++;
     if (!strcmp(a, "--host")) opt.host = v;
-    else if (!strcmp(a, "--port")) opt.port = atoi(v);
+    else if (!strcmp(a, "--port")) opt.ports[0] = atoi(v), opt.nports = 1;
+    else if (!strcmp(a, "--ports")) {
+      opt.nports = 0;
+      for (const char *q = v; *q && opt.nports < MAX_PORTS; q = strchr(q, ',') ? strchr(q, ',') + 1 : q + strlen(q))
+        opt.ports[opt.nports++] = atoi(q);
+    }
+    else if (!strcmp(a, "--senders-on")) opt.senders_on = atoi(v);
+    else if (!strcmp(a, "--sources")) opt.sources = atoi(v);
+    else if (!strcmp(a, "--connect-timeout")) opt.connect_timeout = atof(v);
     else if (!strcmp(a, "--n")) opt.n = atoi(v);
     else if (!strcmp(a, "--window")) opt.window = atoi(v);
     else if (!strcmp(a, "--warmup")) opt.warmup = atof(v);
@@ -390,14 +427,19 @@ static void parse_args(int argc, char **argv) {
       else usage();
     } else usage();
   }
-  if (opt.port <= 0 || opt.n < 1 || opt.window < 1 || (opt.mode == M_DIRECT && opt.n < 2)) usage();
-  /* Load goes to this machine only. */
-  if (inet_pton(AF_INET, opt.host, &addr.sin_addr) != 1 || (ntohl(addr.sin_addr.s_addr) >> 24) != 127) {
-    fprintf(stderr, "wsload: --host must be a 127.x.x.x address\n");
-    exit(2);
+  if (opt.nports < 1 || opt.n < 1 || opt.window < 1 || (opt.mode == M_DIRECT && opt.n < 2)) usage();
+  if (opt.senders_on >= opt.nports || opt.sources < 1 || opt.sources > 254) usage();
+  for (int k = 0; k < opt.nports; k++) {
+    if (opt.ports[k] <= 0 || opt.ports[k] > 65535) usage();
+    /* Load goes to this machine only. */
+    if (inet_pton(AF_INET, opt.host, &addrs[k].sin_addr) != 1 || (ntohl(addrs[k].sin_addr.s_addr) >> 24) != 127) {
+      fprintf(stderr, "wsload: --host must be a 127.x.x.x address\n");
+      exit(2);
+    }
+    addrs[k].sin_family = AF_INET;
+    addrs[k].sin_port = htons((uint16_t)opt.ports[k]);
   }
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons((uint16_t)opt.port);
+  opt.port = opt.ports[0];
   if (opt.tokens) load_tokens(opt.tokens);
 }
 
@@ -408,7 +450,9 @@ int main(int argc, char **argv) {
   dirty = calloc((size_t)opt.n, sizeof *dirty);
   ep = epoll_create1(0);
   if (!conns || !dirty || ep < 0) die("setup");
-  for (int i = 0; i < opt.n; i++) conns[i].idx = i;
+  for (int i = 0; i < opt.n; i++) conns[i].idx = i, conns[i].pi = i % opt.nports;
+  int senders = 0;
+  for (int i = 0; i < opt.n; i++) senders += opt.senders_on < 0 || conns[i].pi == opt.senders_on;
 
   const char *mode_name = opt.mode == M_BROADCAST ? "broadcast" : opt.mode == M_DIRECT ? "direct" : "idle";
   int phase = P_CONNECT;
@@ -441,7 +485,8 @@ int main(int argc, char **argv) {
         if (opt.mode == M_IDLE) {
           /* Wait for the server's join/presence chatter to stop first. */
           if (t - last_rx >= 0.5) {
-            printf("{\"event\":\"ready\",\"connected\":%d,\"connect_s\":%.3f}\n", ready_count, connect_s);
+            printf("{\"event\":\"ready\",\"connected\":%d,\"connect_s\":%.3f,\"quiet_s\":%.3f,\"rx_bytes\":%llu}\n",
+                   ready_count, connect_s, last_rx - t0, (unsigned long long)rx_bytes);
             fflush(stdout);
             phase = P_HOLD;
             phase_start = t;
@@ -463,7 +508,7 @@ int main(int argc, char **argv) {
       } else if (delivered == expected) {
         warm_sent = sent;
       measure:
-        sent = delivered = expected = 0;
+        sent = delivered = expected = cross_delivered = 0;
         measure_start = last_delivery = now_s();
         printf("{\"event\":\"measure_start\"}\n");
         fflush(stdout);
@@ -496,6 +541,7 @@ int main(int argc, char **argv) {
     if (sending)
       for (int i = 0; i < opt.n; i++) {
         conn_t *c = &conns[i];
+        if (opt.senders_on >= 0 && c->pi != opt.senders_on) continue;
         while (c->state == ST_READY && c->outstanding < opt.window) send_message(c);
       }
     /* One write per socket per loop turn, like the ideal server. */
@@ -506,14 +552,16 @@ int main(int argc, char **argv) {
 
   double elapsed = measure_start > 0 ? last_delivery - measure_start : 0;
   uint64_t lost = expected > delivered ? expected - delivered : 0;
-  printf("{\"event\":\"result\",\"mode\":\"%s\",\"sio\":%s,\"n\":%d,\"window\":%d,\"connected\":%d,"
+  printf("{\"event\":\"result\",\"mode\":\"%s\",\"sio\":%s,\"n\":%d,\"ports\":%d,\"senders\":%d,\"window\":%d,\"connected\":%d,"
          "\"connect_s\":%.3f,\"warmup_sent\":%llu,\"warmup_lost\":%llu,\"sent\":%llu,\"delivered\":%llu,"
          "\"expected\":%llu,\"lost\":%llu,\"elapsed_s\":%.4f,\"deliveries_per_s\":%.1f,\"messages_per_s\":%.1f,"
+         "\"cross_delivered\":%llu,\"cross_deliveries_per_s\":%.1f,\"rx_bytes\":%llu,"
          "\"error\":%s%s%s}\n",
-         mode_name, opt.sio ? "true" : "false", opt.n, opt.window, ready_count, connect_s,
+         mode_name, opt.sio ? "true" : "false", opt.n, opt.nports, senders, opt.window, ready_count, connect_s,
          (unsigned long long)warm_sent, (unsigned long long)warm_lost, (unsigned long long)sent,
          (unsigned long long)delivered, (unsigned long long)expected, (unsigned long long)lost, elapsed,
          elapsed > 0 ? (double)delivered / elapsed : 0, elapsed > 0 ? (double)sent / elapsed : 0,
+         (unsigned long long)cross_delivered, elapsed > 0 ? (double)cross_delivered / elapsed : 0, (unsigned long long)rx_bytes,
          error_msg[0] ? "\"" : "", error_msg[0] ? error_msg : "null", error_msg[0] ? "\"" : "");
   fflush(stdout);
   return error_msg[0] || lost || warm_lost ? 1 : 0;

@@ -1,14 +1,16 @@
 /**
- * The admin API, only when `ADMIN_TOKEN` is set (otherwise 404):
- * disconnect a user's sockets, or revoke every token issued to them so far.
+ * The admin API and page, only when `ADMIN_TOKEN` is set (otherwise 404):
+ * disconnect a user's sockets, revoke every token issued to them so far, and
+ * `/admin/stats` (this node's numbers, read by the page at `/admin`).
  */
-import { Elysia } from "elysia";
+import { Elysia, t } from "elysia";
 import { timingSafeEqual } from "node:crypto";
 import type { Revocations } from "../auth/store";
 import type { Hub } from "../hub/hub";
 import { ChatError } from "../errors";
 import type { Logger } from "../log";
 import { AdminBody, CLOSE, HttpError, isValidName } from "../protocol";
+import { adminAsset } from "./admin_page/assets";
 
 export interface AdminOptions {
   token?: string;
@@ -25,22 +27,59 @@ function tokenMatches(header: string | null, token: string): boolean {
   return m !== null && timingSafeEqual(digest(m[1]!), digest(token));
 }
 
-/** `/admin/users/:name/disconnect` and `/admin/users/:name/revoke`. */
+/** Most connections `/admin/stats` lists (the count is always the full one). */
+export const LIST_MAX = 500;
+
+const Count = t.Integer({ minimum: 0 });
+/** `/admin/stats`: this node's numbers; no message texts, tokens or addresses. */
+export const AdminStatsBody = t.Object({
+  at: Count,
+  uptimeMs: Count,
+  memoryBytes: Count,
+  connections: Count,
+  usersOnline: t.Object({ node: Count, cluster: Count }),
+  totals: t.Record(t.String(), Count, { description: "Counters, as /metrics has them: accepted by kind, frames, bytes, acks, refusals" }),
+  refused: t.Record(t.String(), Count, { description: "Connects refused before the upgrade, by error code" }),
+  list: t.Array(t.Object({ user: t.String(), since: Count, rooms: t.Array(t.String()) }), { description: `This node's connections, oldest first (at most ${LIST_MAX}; filter with ?user=)` }),
+  rooms: t.Array(t.Object({ room: t.String(), members: Count, sockets: Count }), { description: "Rooms with a connection on this node: members on every node, sockets here" }),
+  errors: t.Array(t.Object({ time: t.String(), msg: t.String(), fields: t.Optional(t.Record(t.String(), t.Union([t.String(), t.Number(), t.Boolean()]))) })),
+});
+
+/** `/admin` (the page, public but empty without the token), its assets, `/admin/stats` and the user actions. */
 export const adminRoutes = (o: AdminOptions) => {
-  const check = (request: Request, name: string) => {
+  const authorize = (request: Request) => {
     if (o.token === undefined) throw new ChatError("not_found", "No such route");
     if (!tokenMatches(request.headers.get("authorization"), o.token)) {
       throw new ChatError("unauthorized", "The admin API needs Authorization: Bearer <ADMIN_TOKEN>");
     }
+  };
+  const check = (request: Request, name: string) => {
+    authorize(request);
     if (!isValidName(name)) throw new ChatError("invalid_username", "Invalid username: use 1 to 64 letters, digits, _, - or .");
   };
+  const asset = (name: "page" | "js" | "css") => {
+    if (o.token === undefined) throw new ChatError("not_found", "No such route");
+    return adminAsset(name);
+  };
+  const hidden = { detail: { hide: true } };
   return new Elysia({ name: "admin" })
+    .get("/admin", () => asset("page"), hidden)
+    .get("/admin/app.js", () => asset("js"), hidden)
+    .get("/admin/app.css", () => asset("css"), hidden)
+    .get("/admin/stats", ({ request, query }) => {
+      authorize(request);
+      return stats(o, query.user ?? "");
+    }, {
+      detail: { summary: "This node's connections, rooms, counters and recent errors (the admin page)", security: [{ admin: [] }] },
+      query: t.Object({ user: t.Optional(t.String({ maxLength: 64 })) }),
+      response: { 200: AdminStatsBody, 401: HttpError, 404: HttpError },
+    })
     .post("/admin/users/:name/disconnect", ({ request, params }) => {
       check(request, params.name);
       const closed = o.hub.disconnect(params.name, CLOSE.forbidden, "Disconnected by an administrator");
       o.log.info("admin: disconnected a user", { user: params.name, closed });
       return { user: params.name, closed };
-    }, { response: { 200: AdminBody, 401: HttpError, 404: HttpError } })
+    }, { detail: { security: [{ admin: [] }] }, response: { 200: AdminBody, 401: HttpError, 404: HttpError } })
     .post("/admin/users/:name/revoke", async ({ request, params }) => {
       check(request, params.name);
       if (!o.revocations) throw new ChatError("not_found", "Revocation needs a token mode: this server runs with AUTH=open");
@@ -48,5 +87,37 @@ export const adminRoutes = (o: AdminOptions) => {
       const closed = o.hub.disconnect(params.name, CLOSE.unauthorized, "Tokens revoked: log in again");
       o.log.info("admin: revoked a user's tokens", { user: params.name, closed });
       return { user: params.name, closed };
-    }, { response: { 200: AdminBody, 401: HttpError, 404: HttpError } });
+    }, { detail: { security: [{ admin: [] }] }, response: { 200: AdminBody, 401: HttpError, 404: HttpError } });
 };
+
+/** The numbers of `/admin/stats`, read from the same plain counters as /metrics. */
+function stats(o: AdminOptions, user: string): typeof AdminStatsBody.static {
+  const { hub } = o;
+  const { presence, broker } = hub.deps;
+  const s = hub.stats;
+  const c = hub.committer.stats;
+  const list: typeof AdminStatsBody.static.list = [];
+  for (const conn of hub.eachConnection()) {
+    if (list.length >= LIST_MAX) break;
+    if (user === "" || conn.user.includes(user)) list.push({ user: conn.user, since: conn.openedAt, rooms: [...conn.rooms] });
+  }
+  return {
+    at: Date.now(),
+    uptimeMs: Math.round(process.uptime() * 1000),
+    memoryBytes: process.memoryUsage.rss(),
+    connections: hub.connections,
+    usersOnline: { node: presence.localCount(), cluster: presence.count() },
+    totals: {
+      accepted: c.accepted, broadcast: c.byKind.broadcast, direct: c.byKind.direct, room: c.byKind.room,
+      duplicates: c.duplicates, acks: c.acks, storeFailures: c.storeFailures,
+      framesIn: s.framesIn, framesOut: broker.framesOut, bytesOut: broker.bytesOut,
+      badFrames: s.badFrames, rateLimited: s.rateLimited, resumedFalse: s.resumedFalse, backpressureCloses: s.backpressureCloses,
+      opened: s.opened, closed: s.closed,
+    },
+    refused: { ...s.refused },
+    list,
+    rooms: hub.roomSockets().sort(([a], [b]) => (a < b ? -1 : 1)).slice(0, LIST_MAX)
+      .map(([room, sockets]) => ({ room, members: presence.roomUsers(room).length, sockets })),
+    errors: o.log.recentErrors?.() ?? [],
+  };
+}

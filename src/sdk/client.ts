@@ -21,6 +21,9 @@ import type {
   ChatMessage, ChatStatus, ConversationKey, MessageAck, OutgoingFrame, RoomAck, UnackedFrame, WatchAck, WebSocketConstructor, WebSocketLike,
 } from "./types.js";
 
+/** One frame of the server's (not a batch of them). */
+type OneFrame = Exclude<ServerFrame, readonly unknown[]>;
+
 /** A refresh the server refused, or whose token could not be had, is tried again this often at most. */
 const REFRESH_RETRY_MS = 10_000;
 /** `received` goes out at most this often, unless RECEIVED_EVERY messages are waiting for it. */
@@ -187,6 +190,13 @@ export function createChatClient(opts: ChatClientOptions): ChatClient {
     } catch {
       return;
     }
+    // A batch (several frames in one) is handled frame by frame, in order.
+    if (Array.isArray(f)) {
+      for (const one of f as readonly OneFrame[]) onOne(one);
+    } else onOne(f as OneFrame);
+  };
+
+  const onOne = (f: OneFrame) => {
     switch (f.type) {
       case "welcome": {
         attempt = 0;
@@ -329,7 +339,10 @@ export function createChatClient(opts: ChatClientOptions): ChatClient {
       return Promise.reject(new ChatClientError("invalid_room", `Cannot join "${room}": at most ${LIMITS.roomsMax} rooms`));
     }
     if (type === "join") rooms.add(room);
-    else rooms.delete(room);
+    else {
+      rooms.delete(room);
+      unread.forget(`#${room}`); // no longer counted by the server either
+    }
     return submit<RoomAck>({ type, room, cid: o?.cid ?? newCid() });
   };
 

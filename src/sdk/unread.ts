@@ -127,6 +127,11 @@ export class UnreadTracker {
     return moved;
   }
 
+  /** Stops counting a conversation (a room left): its count goes to 0. */
+  forget(conv: ConversationKey): void {
+    if (this.#convs.delete(conv)) this.#emit(conv, undefined);
+  }
+
   #emit(conv: ConversationKey, e: Entry | undefined) {
     this.changed({ conversation: conv, count: e?.count ?? 0, lastId: e?.lastId ?? this.marker(conv) });
   }

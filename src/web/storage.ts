@@ -3,11 +3,12 @@
  * can be two users: who is logged in, with which token, in which rooms, and
  * in open mode the recent direct messages. Per user and across tabs
  * (localStorage): the names of the direct conversations, which no server
- * route lists.
+ * route lists, and how far each partner has received and read.
  */
 import { isValidName } from "../protocol/limits.js";
 import type { AuthMode } from "../protocol.js";
 import type { ChatMessage } from "../sdk/index.js";
+import type { Ticks } from "./state.js";
 
 /** Who this tab is logged in as. */
 export interface Session {
@@ -22,6 +23,7 @@ const SESSION_KEY = `${PREFIX}session`;
 const ROOMS_KEY = `${PREFIX}rooms`;
 const partnersKey = (user: string) => `${PREFIX}dms.${user}`;
 const recentKey = (user: string) => `${PREFIX}recent-dms.${user}`;
+const ticksKey = (user: string) => `${PREFIX}ticks.${user}`;
 /** Direct messages kept per conversation in open mode, where the server does not serve them. */
 export const RECENT_MAX = 50;
 
@@ -93,4 +95,23 @@ export function saveRecent(user: string, byPartner: ReadonlyMap<string, readonly
   const out: Record<string, ChatMessage[]> = {};
   for (const [partner, list] of byPartner) out[partner] = list.slice(-RECENT_MAX);
   write(sessionStorage, recentKey(user), out);
+}
+
+const isId = (n: unknown): n is number => typeof n === "number" && Number.isSafeInteger(n) && n >= 0;
+
+/** How far each partner of `user` has received and read `user`'s direct messages, as receipts said. */
+export function loadTicks(user: string): Map<string, Ticks> {
+  const raw = read<Record<string, unknown>>(localStorage, ticksKey(user)) ?? {};
+  const out = new Map<string, Ticks>();
+  for (const [partner, t] of Object.entries(raw)) {
+    if (isValidName(partner) && Array.isArray(t) && isId(t[0]) && isId(t[1])) out.set(partner, [t[0], t[1]]);
+  }
+  return out;
+}
+
+/** Remembers a partner's receipts. */
+export function saveTicks(user: string, partner: string, ticks: Ticks): void {
+  const all = Object.fromEntries(loadTicks(user));
+  all[partner] = ticks;
+  write(localStorage, ticksKey(user), all);
 }

@@ -10,7 +10,7 @@
 import { existsSync } from "node:fs";
 import { startRedis, type RedisServer } from "../redis_server";
 import { spawnServer, type ServerProcess } from "../spawn";
-import type { AckFrame, ErrorFrame, MessageFrame, PresenceFrame, ServerFrame, WelcomeFrame } from "../../src/protocol";
+import type { AckFrame, ErrorFrame, MessageFrame, PresenceFrame, SingleServerFrame as ServerFrame, WelcomeFrame } from "../../src/protocol";
 
 // No process.on("exit") backstop: bun test 1.4.5 does not run exit handlers. Every test file
 // stops its cluster and its Redis in afterEach/afterAll, which run also when a test fails.

@@ -10,7 +10,7 @@ import { afterEach, describe, expect, test, setDefaultTimeout } from "bun:test";
 import { Client, isAck, isError, startServer, type TestServer } from "../helpers";
 import { createLocalPresence } from "../../src/presence/presence_local";
 import type { Presence, PresenceChanges } from "../../src/presence/presence";
-import type { AckFrame, ErrorFrame, PresenceFrame, ServerFrame, WelcomeFrame } from "../../src/protocol";
+import type { AckFrame, ErrorFrame, PresenceFrame, SingleServerFrame as ServerFrame, WelcomeFrame } from "../../src/protocol";
 
 // Longer than any wait inside a test, so a stuck wait fails with its own message.
 setDefaultTimeout(30_000);

@@ -9,7 +9,7 @@ import { Database } from "bun:sqlite";
 import { Client, connect, isAck, isError, probe, upgrade } from "../helpers";
 import { spawnServer, type ServerProcess } from "../spawn";
 import { tempDir } from "../tmp";
-import type { AckFrame, ErrorFrame, HistoryBody, ServerFrame } from "../../src/protocol";
+import type { AckFrame, ErrorFrame, HistoryBody, SingleServerFrame as ServerFrame } from "../../src/protocol";
 
 setDefaultTimeout(20_000);
 

@@ -1,0 +1,2 @@
+/** The page's icon, a speech bubble, as SVG: served at `/favicon.svg` (and `/favicon.ico`, which browsers ask for on their own). */
+export const FAVICON_SVG = `<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 32 32"><rect x="2" y="3" width="28" height="20" rx="6" fill="#3b5bdb"/><path d="M9 22v7l8-7z" fill="#3b5bdb"/><circle cx="10" cy="13" r="2" fill="#fff"/><circle cx="16" cy="13" r="2" fill="#fff"/><circle cx="22" cy="13" r="2" fill="#fff"/></svg>`;

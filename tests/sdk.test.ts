@@ -142,7 +142,7 @@ describe("sdk", () => {
     const c = createChatClient({ url: server.ws, username: "tokened", token: "abc", WebSocket: Recording });
     clients.push(c);
     await opened(new Recorder(c));
-    expect(made).toEqual([{ url: `${server.ws}/ws/tokened`, protocols: ["wirechat.v1", "bearer.abc"] }]);
+    expect(made).toEqual([{ url: `${server.ws}/ws/tokened?batch=1`, protocols: ["wirechat.v1", "bearer.abc"] }]);
   });
 
   test("a connection that drops in the middle of its inbox replay loses nothing", async () => {

@@ -123,7 +123,7 @@ describe("jwt mode", () => {
     const sock = recordingSocket();
     const rec = client({ url: s.http, username: "carrier", token, WebSocket: sock.WebSocket });
     await opened(rec);
-    expect(sock.made).toEqual([{ url: `${s.ws}/ws/carrier`, protocols: ["wirechat.v1", `bearer.${token}`] }]);
+    expect(sock.made).toEqual([{ url: `${s.ws}/ws/carrier?batch=1`, protocols: ["wirechat.v1", `bearer.${token}`] }]);
     await rec.client.send.broadcast("with a token");
     expect((await rec.client.history({ limit: 1 }))[0]!.text).toBe("with a token");
     expect(await rec.client.onlineUsers()).toContain("carrier");

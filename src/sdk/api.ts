@@ -37,6 +37,12 @@ export interface ChatClientOptions {
   token?: TokenOption;
   /** Rooms to be in from the first connect on. */
   rooms?: readonly RoomName[];
+  /**
+   * Messages of one commit batch as one JSON array frame (`?batch=1`, the
+   * default): fewer WebSocket frames, unpacked by the client. `false` for one
+   * frame per message.
+   */
+  batch?: boolean;
   /** Resume after this message id (e.g. saved from an earlier session's `lastId`). */
   since?: number;
   /** How long a written frame waits for its ack before it rejects with `timeout` (default 10,000 ms). */

@@ -314,7 +314,7 @@ export function createChatClient(opts: ChatClientOptions): ChatClient {
     }
     if (status === "closed") return;
     connectedSince = lastId;
-    const url = urls.ws({ since: lastId, epoch, rooms: [...rooms] });
+    const url = urls.ws({ since: lastId, epoch, rooms: [...rooms], batch: opts.batch ?? true });
     // Offered only with a token: a browser fails a handshake whose server picks no offered subprotocol.
     const sock = token === undefined ? new WS(url) : new WS(url, [SUBPROTOCOL, BEARER_PREFIX + token]);
     ws = sock;

@@ -35,6 +35,8 @@ export interface ConnectQuery {
   since?: number;
   /** The epoch `since` belongs to. */
   epoch?: string;
+  /** Ask for messages as JSON arrays (`?batch=1`). */
+  batch?: boolean;
   rooms: readonly string[];
 }
 
@@ -62,6 +64,8 @@ export function socketUrl(base: string, username: string): { http: string; ws(q:
       if (q.since !== undefined) p.set("since", String(q.since));
       if (q.since !== undefined && q.epoch !== undefined) p.set("epoch", q.epoch);
       if (q.rooms.length > 0) p.set("rooms", q.rooms.join(","));
+      // Coalesced delivery: one array frame per topic and commit batch; the client unpacks it.
+      if (q.batch) p.set("batch", "1");
       const s = p.toString();
       return s ? `${ws}?${s}` : ws;
     },

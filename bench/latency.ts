@@ -35,7 +35,10 @@ const { values: a } = parseArgs({
     tokens: { type: "string" },
   },
 });
-const ports = (a.ports ?? a.port ?? "").split(",").filter((p) => p !== "").map(Number);
+const ports = (a.ports ?? a.port ?? "")
+  .split(",")
+  .filter((p) => p !== "")
+  .map(Number);
 const n = Number(a.n);
 const rate = Number(a.rate);
 const duration = Number(a.duration) * 1000;
@@ -64,9 +67,7 @@ function onDelivery(me: number, from: string, text: string): void {
 
 function open(i: number): Promise<WebSocket> {
   const port = ports[i % ports.length]!;
-  const url = sio
-    ? `ws://127.0.0.1:${port}/socket.io/?EIO=4&transport=websocket&username=u${i}`
-    : `ws://127.0.0.1:${port}/ws/u${i}`;
+  const url = sio ? `ws://127.0.0.1:${port}/socket.io/?EIO=4&transport=websocket&username=u${i}` : `ws://127.0.0.1:${port}/ws/u${i}`;
   // Bun's WebSocket takes headers (browsers cannot); the DOM lib's typing hides
   // that overload, hence the cast. Without --tokens no header is sent.
   const ws = tokens
@@ -150,11 +151,20 @@ samples.sort((x, y) => x - y);
 const pct = (p: number) => (samples.length ? samples[Math.min(samples.length - 1, Math.floor((p / 100) * samples.length))]! : 0);
 const lost = Math.max(0, expected - delivered);
 if (delivered > expected) error ??= "more deliveries than messages sent";
-console.log(JSON.stringify({
-  event: "result", sent, delivered, expected, lost,
-  p50_ms: pct(50), p99_ms: pct(99), max_ms: samples.at(-1) ?? 0, samples: samples.length,
-  achieved_rate: ((sent * 1000) / (end - start)),
-  error,
-}));
+console.log(
+  JSON.stringify({
+    event: "result",
+    sent,
+    delivered,
+    expected,
+    lost,
+    p50_ms: pct(50),
+    p99_ms: pct(99),
+    max_ms: samples.at(-1) ?? 0,
+    samples: samples.length,
+    achieved_rate: (sent * 1000) / (end - start),
+    error,
+  }),
+);
 for (const ws of sockets) ws.close();
 process.exit(error || lost ? 1 : 0);

@@ -47,7 +47,8 @@ if (flag("--no-pin")) disablePinning();
 
 let list = scenarios(quick);
 const clusterKinds = new Set(["cluster", "clusterLatency"]);
-if (list.some((s) => clusterKinds.has(s.kind)) && !hasRedis()) throw new Error("redis-server is not installed: the cluster scenarios need it (apt-get install redis-server)");
+if (list.some((s) => clusterKinds.has(s.kind)) && !hasRedis())
+  throw new Error("redis-server is not installed: the cluster scenarios need it (apt-get install redis-server)");
 // One token per connection of the largest scenario, signed with this run's own secret.
 const auth = await makeBenchAuth(Math.max(...list.map((s) => s.n)));
 process.on("exit", () => {
@@ -81,7 +82,9 @@ if (specs.some((s) => s.name.startsWith("wirechat"))) assertWirechatPresent(root
 list = list.filter((sc) => specs.some((spec) => runsOn(sc, spec.name, quick)));
 
 const results: RunResult[] = [];
-log(`${quick ? "quick" : "full"} run: ${reps} repetition(s), ${list.length} scenarios, servers ${specs.map((s) => s.name).join(", ")}; pinning ${pinning() ? "on (server core 0, client core 1)" : "off"}`);
+log(
+  `${quick ? "quick" : "full"} run: ${reps} repetition(s), ${list.length} scenarios, servers ${specs.map((s) => s.name).join(", ")}; pinning ${pinning() ? "on (server core 0, client core 1)" : "off"}`,
+);
 
 for (let rep = 0; rep < reps; rep++) {
   // Rotate the server order each repetition so no server always runs first (cold) or last.
@@ -108,7 +111,9 @@ for (let rep = 0; rep < reps; rep++) {
       }
       results.push(r);
       const cpu = r.serverCpu === undefined ? "" : ` cpu ${(r.serverCpu * 100).toFixed(0)}%`;
-      log(`rep ${rep + 1} ${sc.id.padEnd(24)} ${spec.name.padEnd(12)} ${r.ok ? "ok  " : "FAIL"} value ${r.value.toFixed(2)}${cpu} lost ${r.lost}${r.error ? ` error: ${r.error}` : ""}`);
+      log(
+        `rep ${rep + 1} ${sc.id.padEnd(24)} ${spec.name.padEnd(12)} ${r.ok ? "ok  " : "FAIL"} value ${r.value.toFixed(2)}${cpu} lost ${r.lost}${r.error ? ` error: ${r.error}` : ""}`,
+      );
     }
   }
 }
@@ -124,47 +129,84 @@ const failures = results.filter((r) => !r.ok);
 const ver = versions(root);
 const mach = { ...machine(), loadavgAtStart: loadAtStart };
 const date = new Date().toISOString();
-const header = `## wirechat benchmark (${quick ? "quick" : "full"}, ${reps} rep${reps > 1 ? "s" : ""}, ${date.slice(0, 10)})\n\n` +
+const header =
+  `## wirechat benchmark (${quick ? "quick" : "full"}, ${reps} rep${reps > 1 ? "s" : ""}, ${date.slice(0, 10)})\n\n` +
   `Machine: ${mach.nproc} cores (${mach.cpuModel}), ${mach.memTotalGiB} GiB. bun ${ver.bun}, node ${ver.node}, ws ${ver.ws}, socket.io ${ver["socket.io"]}, ${ver.cc}. ` +
   `Pinning: ${pinning() ? "server core 0, client core 1" : "off"}. Load average at start: ${loadAtStart.split(" ").slice(0, 3).join(" ")} (anything else running skews the figures).`;
 const clusterPlacement = pinning()
   ? `Placement: both nodes on core ${PLACEMENT.nodes[0]} (where the single node runs), redis-server and the load client on core ${PLACEMENT.redis}`
   : "Placement: not pinned";
-console.log(markdown({ scenarios: list, servers: names, summary, ratios: ratioTable, targets, failures, header, cluster, storm: stormTable, clusterPlacement }));
+console.log(
+  markdown({ scenarios: list, servers: names, summary, ratios: ratioTable, targets, failures, header, cluster, storm: stormTable, clusterPlacement }),
+);
 
 const resultsDir = join(benchDir, "results");
 mkdirSync(resultsDir, { recursive: true });
 const jsonPath = join(resultsDir, quick ? "quick.json" : "latest.json");
-writeFileSync(jsonPath, JSON.stringify({
-  date, quick, repetitions: reps, pinning: pinning(), versions: ver, machine: mach,
-  method: {
-    throughputClient: "bench/native/wsload.c (closed loop, per-connection window)",
-    windows: Object.fromEntries(list.flatMap((s) =>
-      s.kind === "throughput" ? [[s.id, windowFor(s.mode, s.n)]]
-      : s.kind === "cluster" ? [[s.id, windowFor(s.mode, s.senders === "node1" ? Math.ceil(s.n / 2) : s.n)]]
-      : [])),
-    latencyClient: "bench/latency.ts (open loop, 64 sockets)",
-    wirechatIdentity: "AUTH=jwt, MSG_RATE=0; every connection sends Authorization: Bearer <HS256 JWT, sub u<i>>",
-    clientBoundBelowCpu: 0.95,
-    cluster: {
-      what: "a private redis-server (--save \"\" --appendonly no, fresh per scenario) and 2 wirechat nodes (src/index.ts, REDIS_URL, a fresh REDIS_PREFIX, AUTH=jwt, MSG_RATE=0); connection i on node i % 2",
-      placement: pinning() ? `nodes on core ${PLACEMENT.nodes.join(" and ")}, redis-server on core ${PLACEMENT.redis}, client on core ${PLACEMENT.client}` : "not pinned",
-      redisCpu: "utime+stime of redis-server from /proc/<pid>/stat over the measured window and its drain, divided by the messages accepted in it",
-      redisCommandUsec: "INFO commandstats after CONFIG RESETSTAT at the window's start: wall µs inside EVALSHA (the append script) and XREAD (both nodes' log tails), per accepted message",
+writeFileSync(
+  jsonPath,
+  `${JSON.stringify(
+    {
+      date,
+      quick,
+      repetitions: reps,
+      pinning: pinning(),
+      versions: ver,
+      machine: mach,
+      method: {
+        throughputClient: "bench/native/wsload.c (closed loop, per-connection window)",
+        windows: Object.fromEntries(
+          list.flatMap((s) =>
+            s.kind === "throughput"
+              ? [[s.id, windowFor(s.mode, s.n)]]
+              : s.kind === "cluster"
+                ? [[s.id, windowFor(s.mode, s.senders === "node1" ? Math.ceil(s.n / 2) : s.n)]]
+                : [],
+          ),
+        ),
+        latencyClient: "bench/latency.ts (open loop, 64 sockets)",
+        wirechatIdentity: "AUTH=jwt, MSG_RATE=0; every connection sends Authorization: Bearer <HS256 JWT, sub u<i>>",
+        clientBoundBelowCpu: 0.95,
+        cluster: {
+          what: 'a private redis-server (--save "" --appendonly no, fresh per scenario) and 2 wirechat nodes (src/index.ts, REDIS_URL, a fresh REDIS_PREFIX, AUTH=jwt, MSG_RATE=0); connection i on node i % 2',
+          placement: pinning()
+            ? `nodes on core ${PLACEMENT.nodes.join(" and ")}, redis-server on core ${PLACEMENT.redis}, client on core ${PLACEMENT.client}`
+            : "not pinned",
+          redisCpu: "utime+stime of redis-server from /proc/<pid>/stat over the measured window and its drain, divided by the messages accepted in it",
+          redisCommandUsec:
+            "INFO commandstats after CONFIG RESETSTAT at the window's start: wall µs inside EVALSHA (the append script) and XREAD (both nodes' log tails), per accepted message",
+        },
+        storm: {
+          what: "n distinct users u0..u<n-1> connect at once (256 handshakes in flight); a connect is done at the 101 (raw Bun) or at the welcome frame (wirechat, which sends one); bytes = everything the server sent until it was quiet for 0.5 s; wirechat with its default PRESENCE_GLOBAL_MAX=500",
+          sourceAddresses: Object.fromEntries(list.flatMap((s) => (s.kind === "storm" ? [[s.id, sourcesFor(s.n)]] : []))),
+          cappedByNofile: list.some((s) => s.kind === "storm" && s.n < s.requested),
+        },
+      },
+      scenarios: list,
+      summary,
+      ratios: ratioTable,
+      cluster,
+      storm: stormTable,
+      targets,
+      runs: results,
     },
-    storm: {
-      what: "n distinct users u0..u<n-1> connect at once (256 handshakes in flight); a connect is done at the 101 (raw Bun) or at the welcome frame (wirechat, which sends one); bytes = everything the server sent until it was quiet for 0.5 s; wirechat with its default PRESENCE_GLOBAL_MAX=500",
-      sourceAddresses: Object.fromEntries(list.flatMap((s) => (s.kind === "storm" ? [[s.id, sourcesFor(s.n)]] : []))),
-      cappedByNofile: list.some((s) => s.kind === "storm" && s.n < s.requested),
-    },
-  },
-  scenarios: list, summary, ratios: ratioTable, cluster, storm: stormTable, targets, runs: results,
-}, null, 2) + "\n");
+    null,
+    2,
+  )}\n`,
+);
 log(`wrote ${jsonPath}`);
 if (!quick && !only) {
   const svgPath = join(root, "docs/bench.svg");
   mkdirSync(dirname(svgPath), { recursive: true });
-  writeFileSync(svgPath, chart(list, summary, names, `${date.slice(0, 10)} · ${mach.nproc} cores · bun ${ver.bun} · node ${ver.node} · ${reps} repetitions · bench/results/latest.json`));
+  writeFileSync(
+    svgPath,
+    chart(
+      list,
+      summary,
+      names,
+      `${date.slice(0, 10)} · ${mach.nproc} cores · bun ${ver.bun} · node ${ver.node} · ${reps} repetitions · bench/results/latest.json`,
+    ),
+  );
   log(`wrote ${svgPath}`);
 }
 

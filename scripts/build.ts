@@ -145,6 +145,10 @@ function swap(from: string, to: string) {
 swap(dist, finalDist);
 swap(clientDist, finalClientDist);
 
-const shown = [...clientJs.map((p) => join(finalClientDist, relative(clientDist, p))), join(finalClientDist, "protocol.js"), ...rootJs.map((p) => join(finalDist, relative(dist, p))), join(finalDist, "bun_only.js")]
-  .map((p) => relative(root, p));
+const shown = [
+  ...clientJs.map((p) => join(finalClientDist, relative(clientDist, p))),
+  join(finalClientDist, "protocol.js"),
+  ...rootJs.map((p) => join(finalDist, relative(dist, p))),
+  join(finalDist, "bun_only.js"),
+].map((p) => relative(root, p));
 console.log(`build: wrote ${shown.join(", ")} and their .d.ts (${types.names.length} protocol types without TypeBox)`);

@@ -88,7 +88,12 @@ export function protocolTypes(program: ts.Program, file: string): { text: string
         else if (rest.length < (t as ts.UnionType).types.length) {
           // Literals and primitives as the compiler writes them (boolean, not false | true).
           const written = rest.every((m) => !(m.flags & ts.TypeFlags.Object))
-            ? [text(t).split(" | ").filter((x) => x !== "undefined").join(" | ")]
+            ? [
+                text(t)
+                  .split(" | ")
+                  .filter((x) => x !== "undefined")
+                  .join(" | "),
+              ]
             : rest.map((m) => write(m, inner, false));
           lines.push(`${doc(p, inner)}${inner}${p.name}?: ${written.join(" | ")};\n`);
           continue;

@@ -91,8 +91,16 @@ export function createApp(deps: AppDeps) {
   const log = deps.log ?? consoleLogger;
   const metrics = deps.metrics ?? createMetrics();
   const hub = new Hub({
-    history: deps.history, broker, presence, replayLimit: deps.replayLimit ?? 10_000, closeGraceMs: deps.closeGraceMs,
-    msgRate: deps.msgRate ?? 0, msgBurst: deps.msgBurst, verifier: auth.verifier, log, presenceGlobalMax: deps.presenceGlobalMax,
+    history: deps.history,
+    broker,
+    presence,
+    replayLimit: deps.replayLimit ?? 10_000,
+    closeGraceMs: deps.closeGraceMs,
+    msgRate: deps.msgRate ?? 0,
+    msgBurst: deps.msgBurst,
+    verifier: auth.verifier,
+    log,
+    presenceGlobalMax: deps.presenceGlobalMax,
     observers: metrics.observers,
   });
   metrics.attach(hub, presence, broker);

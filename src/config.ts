@@ -139,7 +139,10 @@ function authConfig(env: Record<string, string | undefined>): AuthConfig {
     throw new ConfigError(`AUTH=${JSON.stringify(env.AUTH)} is invalid: expected open, jwt or accounts`);
   }
   const mode = raw ?? "open";
-  const jwtSecrets = (env.JWT_SECRET ?? "").split(",").map((s) => s.trim()).filter((s) => s !== "");
+  const jwtSecrets = (env.JWT_SECRET ?? "")
+    .split(",")
+    .map((s) => s.trim())
+    .filter((s) => s !== "");
   if (jwtSecrets.some((s) => s.length < 32)) {
     throw new ConfigError("JWT_SECRET is invalid: each secret needs at least 32 characters");
   }
@@ -167,16 +170,20 @@ function originsVar(env: Record<string, string | undefined>): string[] | "*" | u
   const raw = optional(env, "ALLOWED_ORIGINS");
   if (raw === undefined) return undefined;
   if (raw === "*") return "*";
-  return raw.split(",").map((o) => o.trim()).filter((o) => o !== "").map((o) => {
-    let u: URL | undefined;
-    try {
-      u = new URL(o);
-    } catch {}
-    if (!u || (u.protocol !== "http:" && u.protocol !== "https:") || u.origin !== o.replace(/\/$/, "")) {
-      throw new ConfigError(`ALLOWED_ORIGINS has ${JSON.stringify(o)}: expected origins such as https://chat.example.com, or *`);
-    }
-    return u.origin;
-  });
+  return raw
+    .split(",")
+    .map((o) => o.trim())
+    .filter((o) => o !== "")
+    .map((o) => {
+      let u: URL | undefined;
+      try {
+        u = new URL(o);
+      } catch {}
+      if (!u || (u.protocol !== "http:" && u.protocol !== "https:") || u.origin !== o.replace(/\/$/, "")) {
+        throw new ConfigError(`ALLOWED_ORIGINS has ${JSON.stringify(o)}: expected origins such as https://chat.example.com, or *`);
+      }
+      return u.origin;
+    });
 }
 
 /** Builds the configuration from environment variables; pure, throws ConfigError. */

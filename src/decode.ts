@@ -5,8 +5,21 @@
 import { TypeCompiler } from "@sinclair/typebox/compiler";
 import { ChatError } from "./errors";
 import {
-  AuthFrame, BroadcastFrame, DirectFrame, ReadFrame, ReceivedFrame, TypingFrame, UnwatchFrame, WatchFrame, JoinFrame, LeaveFrame, RoomFrame, TutorialFrame,
-  LIMITS, isValidName, type ClientFrame,
+  AuthFrame,
+  BroadcastFrame,
+  DirectFrame,
+  ReadFrame,
+  ReceivedFrame,
+  TypingFrame,
+  UnwatchFrame,
+  WatchFrame,
+  JoinFrame,
+  LeaveFrame,
+  RoomFrame,
+  TutorialFrame,
+  LIMITS,
+  isValidName,
+  type ClientFrame,
 } from "./protocol";
 
 const checkers = {
@@ -106,8 +119,7 @@ function tutorial(obj: Record<string, unknown>): ClientFrame {
   return { type: "direct", to: f.to_user, text: f.message };
 }
 
-const badUser = (to: string, cid?: string) =>
-  new ChatError("invalid_username", `Cannot send to ${show(to)}: invalid username, ${NAME_RULE}`, cid);
+const badUser = (to: string, cid?: string) => new ChatError("invalid_username", `Cannot send to ${show(to)}: invalid username, ${NAME_RULE}`, cid);
 
 /** Cold path: says which field of a known frame type is wrong. */
 function explain(type: FrameType, obj: Record<string, unknown>): ChatError {

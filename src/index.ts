@@ -16,7 +16,7 @@ const fail = (line: string): never => {
   process.exit(2);
 };
 
-let config;
+let config: ReturnType<typeof loadConfig> | undefined;
 try {
   config = loadConfig(process.env);
 } catch (err) {
@@ -40,8 +40,12 @@ const { mode } = config.auth;
 const auth: AuthDeps = { mode, revocations: store.revocations };
 if (mode === "jwt") {
   auth.verifier = createJwtVerifier({
-    mode, secrets: config.auth.jwtSecrets, jwksUrl: config.auth.jwksUrl,
-    issuer: config.auth.issuer, audience: config.auth.audience, revocations: store.revocations,
+    mode,
+    secrets: config.auth.jwtSecrets,
+    jwksUrl: config.auth.jwksUrl,
+    issuer: config.auth.issuer,
+    audience: config.auth.audience,
+    revocations: store.revocations,
   });
 } else if (mode === "accounts") {
   const key = config.auth.authSecret === undefined ? await store.accounts.signingKey() : new TextEncoder().encode(config.auth.authSecret);

@@ -41,23 +41,32 @@ const REDACT = ["token", "password", "text", "authorization", "*.token", "*.pass
 
 /** A pino logger behind the `Logger` interface. */
 export function createLogger(o: LogOptions = {}): Logger {
-  const stream = o.format === "pretty" ? pretty({ colorize: true, destination: o.destination ?? 1, sync: true }) : o.destination ?? pino.destination({ sync: true });
-  const p = pino({
-    level: o.level ?? "info",
-    base: { app: "wirechat" },
-    timestamp: pino.stdTimeFunctions.isoTime,
-    formatters: { level: (label) => ({ level: label }) },
-    redact: { paths: REDACT, censor: "[redacted]" },
-  }, stream);
+  const stream =
+    o.format === "pretty" ? pretty({ colorize: true, destination: o.destination ?? 1, sync: true }) : (o.destination ?? pino.destination({ sync: true }));
+  const p = pino(
+    {
+      level: o.level ?? "info",
+      base: { app: "wirechat" },
+      timestamp: pino.stdTimeFunctions.isoTime,
+      formatters: { level: (label) => ({ level: label }) },
+      redact: { paths: REDACT, censor: "[redacted]" },
+    },
+    stream,
+  );
   const at = (level: "debug" | "info" | "warn" | "error") => (msg: string, fields?: LogFields) => (fields ? p[level](fields, msg) : p[level](msg));
   const kept: KeptLine[] = [];
   const error = at("error");
   return {
-    debug: at("debug"), info: at("info"), warn: at("warn"),
+    debug: at("debug"),
+    info: at("info"),
+    warn: at("warn"),
     error(msg, fields) {
       error(msg, fields);
       const line: KeptLine = { time: new Date().toISOString(), msg };
-      if (fields) line.fields = Object.fromEntries(Object.entries(fields).flatMap(([k, v]) => (v === undefined ? [] : [[k, REDACT.includes(k.toLowerCase()) ? "[redacted]" : v]])));
+      if (fields)
+        line.fields = Object.fromEntries(
+          Object.entries(fields).flatMap(([k, v]) => (v === undefined ? [] : [[k, REDACT.includes(k.toLowerCase()) ? "[redacted]" : v]])),
+        );
       if (kept.push(line) > KEEP_ERRORS) kept.shift();
     },
     recentErrors: () => kept.slice(),

@@ -42,11 +42,21 @@ export function createMetrics(): { registry: client.Registry; observers: Observe
 
   const attach = (hub: Hub, presence: Presence, broker: Broker) => {
     const gauge = (name: string, help: string, read: () => number) =>
-      new client.Gauge({ name: `wirechat_${name}`, help, registers: [registry], collect() { this.set(read()); } });
+      new client.Gauge({
+        name: `wirechat_${name}`,
+        help,
+        registers: [registry],
+        collect() {
+          this.set(read());
+        },
+      });
     /** A counter mirrored from a plain number that only goes up. */
     const counter = (name: string, help: string, read: () => number, labels?: Record<string, () => number>) =>
       new client.Counter({
-        name: `wirechat_${name}`, help, registers: [registry], labelNames: labels ? ["kind"] : [],
+        name: `wirechat_${name}`,
+        help,
+        registers: [registry],
+        labelNames: labels ? ["kind"] : [],
         collect() {
           this.reset();
           if (!labels) this.inc(read());
@@ -59,7 +69,9 @@ export function createMetrics(): { registry: client.Registry; observers: Observe
     gauge("users_online", "Distinct users with an open connection on this node.", () => presence.localCount());
     gauge("cluster_users_online", "Distinct users with an open connection on any node.", () => presence.count());
     counter("messages_accepted_total", "Messages stored and published, by kind.", () => c.accepted, {
-      broadcast: () => c.byKind.broadcast, direct: () => c.byKind.direct, room: () => c.byKind.room,
+      broadcast: () => c.byKind.broadcast,
+      direct: () => c.byKind.direct,
+      room: () => c.byKind.room,
     });
     counter("messages_duplicate_total", "Retries answered with the first ack (same sender and cid).", () => c.duplicates);
     counter("acks_total", "Acks sent for stored messages and retries.", () => c.acks);
@@ -70,7 +82,10 @@ export function createMetrics(): { registry: client.Registry; observers: Observe
     counter("bad_frames_total", "Frames answered with an error frame.", () => s.badFrames);
     counter("rate_limited_total", "Messages refused with rate_limited.", () => s.rateLimited);
     new client.Counter({
-      name: "wirechat_connects_refused_total", help: "Connects refused before the upgrade, by reason (the error code).", labelNames: ["reason"], registers: [registry],
+      name: "wirechat_connects_refused_total",
+      help: "Connects refused before the upgrade, by reason (the error code).",
+      labelNames: ["reason"],
+      registers: [registry],
       collect() {
         this.reset();
         for (const [reason, n] of Object.entries(s.refused)) this.inc({ reason }, n);

@@ -69,7 +69,17 @@ export type TypingFrame = Static<typeof TypingFrame>;
 
 /** Every frame a v1 client sends. */
 export const ClientFrame = t.Union([
-  BroadcastFrame, DirectFrame, JoinFrame, LeaveFrame, RoomFrame, AuthFrame, WatchFrame, UnwatchFrame, ReceivedFrame, ReadFrame, TypingFrame,
+  BroadcastFrame,
+  DirectFrame,
+  JoinFrame,
+  LeaveFrame,
+  RoomFrame,
+  AuthFrame,
+  WatchFrame,
+  UnwatchFrame,
+  ReceivedFrame,
+  ReadFrame,
+  TypingFrame,
 ]);
 export type ClientFrame = Static<typeof ClientFrame>;
 
@@ -171,13 +181,16 @@ export type AckFrame = Static<typeof AckFrame>;
  * Users came online or went offline (or, with `room`, into or out of that
  * room). One user: `user`; several in one tick: `users`.
  */
-export const PresenceFrame = t.Object({
-  type: t.Literal("presence"),
-  event: t.Union([t.Literal("join"), t.Literal("leave")]),
-  user: t.Optional(Username),
-  users: t.Optional(t.Array(Username)),
-  room: t.Optional(RoomName),
-}, volatile);
+export const PresenceFrame = t.Object(
+  {
+    type: t.Literal("presence"),
+    event: t.Union([t.Literal("join"), t.Literal("leave")]),
+    user: t.Optional(Username),
+    users: t.Optional(t.Array(Username)),
+    room: t.Optional(RoomName),
+  },
+  volatile,
+);
 export type PresenceFrame = Static<typeof PresenceFrame>;
 
 export const ErrorFrame = t.Object({
@@ -196,14 +209,17 @@ export type ErrorFrame = Static<typeof ErrorFrame>;
  * read receipts too (with `conversation`), so unread state is the same
  * everywhere; room read state is never announced to the room.
  */
-export const ReceiptFrame = t.Object({
-  type: t.Literal("receipt"),
-  event: t.Union([t.Literal("delivered"), t.Literal("read")]),
-  id: MessageId,
-  by: Username,
-  /** The conversation (`@user`, `#room` or `*`), on read receipts. */
-  conversation: t.Optional(t.String()),
-}, volatile);
+export const ReceiptFrame = t.Object(
+  {
+    type: t.Literal("receipt"),
+    event: t.Union([t.Literal("delivered"), t.Literal("read")]),
+    id: MessageId,
+    by: Username,
+    /** The conversation (`@user`, `#room` or `*`), on read receipts. */
+    conversation: t.Optional(t.String()),
+  },
+  volatile,
+);
 export type ReceiptFrame = Static<typeof ReceiptFrame>;
 
 /** Someone is typing to you (`to`) or in a room you are in (`room`). */
@@ -277,7 +293,6 @@ export const Credentials = t.Object({
   password: t.String({ maxLength: 1024 }),
 });
 export type Credentials = Static<typeof Credentials>;
-
 
 /** A token and when it expires (epoch milliseconds). */
 export const TokenBody = t.Object({ token: t.String(), expiresAt: t.Integer({ minimum: 0 }) });

@@ -35,7 +35,9 @@ export async function openStores(config: Config, log: Logger, observers?: Observ
     const history = createSqliteHistory(config.dbPath, config.dbSync);
     const auth = createSqliteAuthStore(config.dbPath);
     return {
-      history, ...auth, where: `history: ${config.dbPath}`,
+      history,
+      ...auth,
+      where: `history: ${config.dbPath}`,
       async close() {
         await history.close();
         auth.close();
@@ -50,7 +52,11 @@ export async function openStores(config: Config, log: Logger, observers?: Observ
   const auth = await createRedisAuthStore(url, prefix);
   const presence = await createRedisPresence({ url, prefix, ttlMs: config.presenceTtlMs, log });
   return {
-    history, broker, presence, ...auth, where: `cluster on ${redacted(url)}, prefix ${prefix}`,
+    history,
+    broker,
+    presence,
+    ...auth,
+    where: `cluster on ${redacted(url)}, prefix ${prefix}`,
     async close() {
       await presence.close();
       await broker.close();

@@ -13,8 +13,16 @@ import { freePort } from "./sdk_helpers";
 import { tempDir } from "./tmp";
 
 const CHROMIUM = "/usr/bin/chromium";
-const ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-  "--disable-background-networking", "--disable-component-update", "--disable-sync"];
+const ARGS = [
+  "--headless",
+  "--no-sandbox",
+  "--disable-gpu",
+  "--disable-quic",
+  "--no-first-run",
+  "--disable-background-networking",
+  "--disable-component-update",
+  "--disable-sync",
+];
 const WAIT = 15_000;
 
 let browser: Browser;
@@ -143,7 +151,7 @@ test("alice and bob chat through a server restart; markup stays text", async () 
   const texts = await bob.locator("#messages .text").allTextContents();
   expect(texts.slice(0, 2)).toEqual(["hello bob", xss]);
   expect([...texts].sort()).toEqual([xss, "carol after the restart", "hello bob", "sent while the server was down"]);
-  const ids = (await bob.locator("#messages li").evaluateAll((lis) => lis.map((li) => Number(li.getAttribute("data-id")))));
+  const ids = await bob.locator("#messages li").evaluateAll((lis) => lis.map((li) => Number(li.getAttribute("data-id"))));
   expect(ids).toEqual([...new Set(ids)].sort((a, b) => a - b));
   await select(bob, "room:ops");
   await seen(bob, "carol in ops after the restart");
@@ -167,7 +175,12 @@ test("on a phone-sized screen the page fits the width, the header says who you a
   expect(head.x).toBeGreaterThanOrEqual(0);
   expect(head.x + head.width).toBeLessThanOrEqual(390);
   // Not cut off: its box holds all of it.
-  expect(await me.evaluate((el) => { const box = el.closest(".me")!; return box.scrollWidth <= box.clientWidth && box.scrollHeight <= box.clientHeight; })).toBe(true);
+  expect(
+    await me.evaluate((el) => {
+      const box = el.closest(".me")!;
+      return box.scrollWidth <= box.clientWidth && box.scrollHeight <= box.clientHeight;
+    }),
+  ).toBe(true);
   await say(page, "from a small screen");
   await seen(page, "from a small screen");
   expect(await page.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(390);

@@ -102,28 +102,32 @@ afterAll(async () => {
   }
 });
 
-test.skipIf(why !== undefined)(`over plain HTTP on ${ADDR} (not a secure context) the page logs in, sends, and starts a direct conversation`, async () => {
-  const problems: string[] = [];
-  const open = async (user: string) => {
-    const { page } = await newPage(browser!);
-    watch(page, user, problems);
-    await page.goto(url);
-    await page.fill("#username", user);
-    await page.press("#username", "Enter");
-    await isOpen(page);
-    return page;
-  };
-  const alice = await open("alice");
-  // The point of the test: here the browser withholds secure-context-only APIs.
-  expect(await alice.evaluate(() => [location.hostname, window.isSecureContext, typeof crypto.randomUUID])).toEqual([ADDR, false, "undefined"]);
+test.skipIf(why !== undefined)(
+  `over plain HTTP on ${ADDR} (not a secure context) the page logs in, sends, and starts a direct conversation`,
+  async () => {
+    const problems: string[] = [];
+    const open = async (user: string) => {
+      const { page } = await newPage(browser!);
+      watch(page, user, problems);
+      await page.goto(url);
+      await page.fill("#username", user);
+      await page.press("#username", "Enter");
+      await isOpen(page);
+      return page;
+    };
+    const alice = await open("alice");
+    // The point of the test: here the browser withholds secure-context-only APIs.
+    expect(await alice.evaluate(() => [location.hostname, window.isSecureContext, typeof crypto.randomUUID])).toEqual([ADDR, false, "undefined"]);
 
-  const bob = await open("bob");
-  await say(alice, "hello over the LAN");
-  await seen(alice, "hello over the LAN");
-  await seen(bob, "hello over the LAN");
-  await newMessage(alice, "bob");
-  await say(alice, "psst");
-  await seen(alice, "psst");
-  await bob.locator('#convs li[data-key="dm:alice"]').waitFor({ timeout: WAIT });
-  expect(problems).toEqual([]);
-}, 60_000);
+    const bob = await open("bob");
+    await say(alice, "hello over the LAN");
+    await seen(alice, "hello over the LAN");
+    await seen(bob, "hello over the LAN");
+    await newMessage(alice, "bob");
+    await say(alice, "psst");
+    await seen(alice, "psst");
+    await bob.locator('#convs li[data-key="dm:alice"]').waitFor({ timeout: WAIT });
+    expect(problems).toEqual([]);
+  },
+  60_000,
+);

@@ -95,7 +95,12 @@ test("ticks, typing, unread badges on every device, conversations across a reloa
   expect(box.x).toBeGreaterThanOrEqual(0);
   expect(box.x + box.width).toBeLessThanOrEqual(390);
   // Not cut off: its box holds all of it.
-  expect(await me.evaluate((el) => { const box = el.closest(".me")!; return box.scrollWidth <= box.clientWidth && box.scrollHeight <= box.clientHeight; })).toBe(true);
+  expect(
+    await me.evaluate((el) => {
+      const box = el.closest(".me")!;
+      return box.scrollWidth <= box.clientWidth && box.scrollHeight <= box.clientHeight;
+    }),
+  ).toBe(true);
   expect(await phone.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(390);
 
   // A new device (empty browser storage) has the conversation back from the welcome's unread count alone:

@@ -12,13 +12,23 @@ describe("loadConfig", () => {
 
   test("loadConfig: reads every variable", () => {
     const c = loadConfig({
-      PORT: "0", HOST: "127.0.0.1", DB_PATH: ":memory:", DB_SYNC: "FULL", REPLAY_LIMIT: "5",
-      HISTORY_MAX_MESSAGES: "100", HISTORY_MAX_AGE: "12h",
+      PORT: "0",
+      HOST: "127.0.0.1",
+      DB_PATH: ":memory:",
+      DB_SYNC: "FULL",
+      REPLAY_LIMIT: "5",
+      HISTORY_MAX_MESSAGES: "100",
+      HISTORY_MAX_AGE: "12h",
     });
     expect(c).toEqual({
       ...DEFAULTS,
-      port: 0, host: "127.0.0.1", dbPath: ":memory:", dbSync: "full", replayLimit: 5,
-      historyMaxMessages: 100, historyMaxAgeMs: 12 * 3600_000,
+      port: 0,
+      host: "127.0.0.1",
+      dbPath: ":memory:",
+      dbSync: "full",
+      replayLimit: 5,
+      historyMaxMessages: 100,
+      historyMaxAgeMs: 12 * 3600_000,
     });
     expect(loadConfig({ HISTORY_MAX_AGE: "90m" }).historyMaxAgeMs).toBe(90 * 60_000);
     expect(loadConfig({ HISTORY_MAX_AGE: "30d" }).historyMaxAgeMs).toBe(30 * 86_400_000);
@@ -69,5 +79,5 @@ test("src/index.ts: a bad value stops start-up with one line naming the variable
   });
   const [err, code] = [await new Response(proc.stderr).text(), await proc.exited];
   expect(code).toBe(2);
-  expect(err.trim().split("\n")).toEqual([expect.stringContaining("PORT=\"eighty\" is invalid")]);
+  expect(err.trim().split("\n")).toEqual([expect.stringContaining('PORT="eighty" is invalid')]);
 });

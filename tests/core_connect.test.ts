@@ -30,7 +30,11 @@ describe("GET /ws/:username refusals", () => {
   });
 
   test("a bad since or rooms query is refused with HTTP 400 before the upgrade", async () => {
-    for (const [q, code] of [["since=abc", "invalid_frame"], ["since=-1", "invalid_frame"], ["rooms=ok,bad%20room", "invalid_room"]] as const) {
+    for (const [q, code] of [
+      ["since=abc", "invalid_frame"],
+      ["since=-1", "invalid_frame"],
+      ["rooms=ok,bad%20room", "invalid_room"],
+    ] as const) {
       for (const path of ["/ws/alice", "/ws"]) {
         const r = await fetch(`${t.s.http}${path}?${q}`, { headers: upgradeHeaders });
         expect(r.status).toBe(400);

@@ -53,7 +53,10 @@ class Peer {
 
   /** Resolves once `cond` holds; false if the socket closed first. Throws after `ms`. */
   async until(cond: () => boolean, ms = 20_000): Promise<boolean> {
-    const r = await waitUntil(() => (cond() ? { held: true } : this.closed ? { held: false } : undefined), "a peer's condition holds or its socket closes", { ms, signal: this.#changed });
+    const r = await waitUntil(() => (cond() ? { held: true } : this.closed ? { held: false } : undefined), "a peer's condition holds or its socket closes", {
+      ms,
+      signal: this.#changed,
+    });
     return r.held;
   }
 
@@ -72,9 +75,12 @@ function frameOf(s: number, i: number) {
   const cid = `s${s}-${i}`;
   const text = `from s${s} #${i}`;
   switch (i % 3) {
-    case 0: return { type: "broadcast", text, cid };
-    case 1: return { type: "direct", to: RECEIVERS[i % 2]!, text, cid };
-    default: return { type: "room", room: "lobby", text, cid };
+    case 0:
+      return { type: "broadcast", text, cid };
+    case 1:
+      return { type: "direct", to: RECEIVERS[i % 2]!, text, cid };
+    default:
+      return { type: "room", room: "lobby", text, cid };
   }
 }
 
@@ -114,11 +120,13 @@ async function crashRun(seed: number) {
   try {
     await Promise.all(receivers.map((r, k) => r.connect(`${server.ws}/ws/${RECEIVERS[k]}?rooms=lobby&since=${seenBefore[k]}`)));
     await Promise.all(senders.map((p, s) => p.connect(`${server.ws}/ws/s${s}?rooms=lobby`)));
-    await Promise.all(senders.map(async (p, s) => {
-      const first = Array.from({ length: PER_SENDER }, (_, i) => i).find((i) => !p.acked.has(`s${s}-${i}`)) ?? PER_SENDER;
-      // Resend acked ones too from the first gap on: a retry must get the same id back.
-      if (first < PER_SENDER) await pump(p, s, first, PER_SENDER);
-    }));
+    await Promise.all(
+      senders.map(async (p, s) => {
+        const first = Array.from({ length: PER_SENDER }, (_, i) => i).find((i) => !p.acked.has(`s${s}-${i}`)) ?? PER_SENDER;
+        // Resend acked ones too from the first gap on: a retry must get the same id back.
+        if (first < PER_SENDER) await pump(p, s, first, PER_SENDER);
+      }),
+    );
     for (const [cid, id] of ackedBefore) {
       const s = Number(cid.slice(1, cid.indexOf("-")));
       expect(senders[s]!.acked.get(cid)).toBe(id);
@@ -129,18 +137,21 @@ async function crashRun(seed: number) {
 
     // Every recipient gets each message meant for it exactly once, in id order.
     for (const [k, name] of RECEIVERS.entries()) {
-      const expected = [...allAcks].filter(([cid]) => {
-        const [s, i] = cid.slice(1).split("-").map(Number) as [number, number];
-        const f = frameOf(s, i);
-        return f.type !== "direct" || f.to === name;
-      }).map(([, id]) => id).sort((a, b) => a - b);
+      const expected = [...allAcks]
+        .filter(([cid]) => {
+          const [s, i] = cid.slice(1).split("-").map(Number) as [number, number];
+          const f = frameOf(s, i);
+          return f.type !== "direct" || f.to === name;
+        })
+        .map(([, id]) => id)
+        .sort((a, b) => a - b);
       const r = receivers[k]!;
       const fromSenders = () => r.received.filter((m) => m.from.startsWith("s"));
       await r.until(() => fromSenders().length >= expected.length, 30_000);
       const got = fromSenders().map((m) => m.id);
       expect(got).toEqual(expected);
     }
-    senders.concat(receivers).forEach((p) => p.ws.close());
+    for (const p of senders.concat(receivers)) p.ws.close();
   } finally {
     server.proc.kill("SIGTERM");
     await server.proc.exited;

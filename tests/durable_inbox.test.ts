@@ -17,7 +17,10 @@ const { join, welcomeOf } = t;
  * (the SQLite store writes synchronously).
  */
 const serverHandledCloses = (s: TestServer, open: number) =>
-  waitUntil(() => s.app.decorator.hub.connections === open, () => `the server has ${open} connections (it has ${s.app.decorator.hub.connections})`);
+  waitUntil(
+    () => s.app.decorator.hub.connections === open,
+    () => `the server has ${open} connections (it has ${s.app.decorator.hub.connections})`,
+  );
 
 describe("inbox cursor (clean close)", () => {
   test("direct messages sent while offline arrive on the next connect, with recent broadcasts, and only once", async () => {

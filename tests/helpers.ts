@@ -86,7 +86,9 @@ export function startServer(opts: Partial<AppDeps> = {}): TestServer {
   const app = createApp({ ...opts, history }).listen({ port: 0, hostname: "127.0.0.1" });
   const port = app.server!.port!;
   return {
-    app, history, port,
+    app,
+    history,
+    port,
     http: `http://127.0.0.1:${port}`,
     ws: `ws://127.0.0.1:${port}`,
     async stop() {
@@ -99,7 +101,10 @@ export function startServer(opts: Partial<AppDeps> = {}): TestServer {
 
 /** The last few queued frames, shortened, for a failure message. */
 const summary = (frames: ServerFrame[]) =>
-  `${frames.length} frames, last: ${frames.slice(-3).map((f) => JSON.stringify(f).slice(0, 160)).join(" ")}`;
+  `${frames.length} frames, last: ${frames
+    .slice(-3)
+    .map((f) => JSON.stringify(f).slice(0, 160))
+    .join(" ")}`;
 
 /** What a client may send with its upgrade request (Bun's WebSocket takes both). */
 export interface ConnectOptions {
@@ -156,12 +161,16 @@ export class Client {
    */
   next<T extends ServerFrame = ServerFrame>(match: (f: ServerFrame) => boolean = () => true, ms = 5000): Promise<T> {
     // The frame is taken inside the check, in the same turn that found it: two waits never take one frame.
-    return waitUntil(() => {
-      const i = this.frames.findIndex(match);
-      if (i >= 0) return this.frames.splice(i, 1)[0] as T;
-      if (this.closed) throw new Error(`socket closed (${this.closed.code} ${this.closed.reason}) while waiting; queued: ${summary(this.frames)}`);
-      return undefined;
-    }, () => `a frame arrives; queued: ${summary(this.frames)}`, { ms, signal: this.changed });
+    return waitUntil(
+      () => {
+        const i = this.frames.findIndex(match);
+        if (i >= 0) return this.frames.splice(i, 1)[0] as T;
+        if (this.closed) throw new Error(`socket closed (${this.closed.code} ${this.closed.reason}) while waiting; queued: ${summary(this.frames)}`);
+        return undefined;
+      },
+      () => `a frame arrives; queued: ${summary(this.frames)}`,
+      { ms, signal: this.changed },
+    );
   }
 
   /** Collects `n` frames matching `match`, in order. */
@@ -286,12 +295,17 @@ export async function upgrade(url: string, headers: Record<string, string> = {},
     for (const d of Object.keys(all)) if (d.toLowerCase() === k.toLowerCase()) delete all[d];
     all[k] = v;
   }
-  const request = `GET ${u.pathname}${u.search} HTTP/1.1\r\n${Object.entries(all).map(([k, v]) => `${k}: ${v}\r\n`).join("")}\r\n`;
+  const request = `GET ${u.pathname}${u.search} HTTP/1.1\r\n${Object.entries(all)
+    .map(([k, v]) => `${k}: ${v}\r\n`)
+    .join("")}\r\n`;
   const socket = tcp({ host: u.hostname, port });
   return await new Promise<UpgradeAnswer>((resolve, reject) => {
     let buf = Buffer.alloc(0);
     let head: { status: number; headers: Record<string, string>; end: number } | undefined;
-    const timer = setTimeout(() => finish(new Error(`no complete answer to the upgrade of ${url} in ${opts.ms ?? 5000} ms; got: ${buf.toString("latin1").slice(0, 300)}`)), opts.ms ?? 5000);
+    const timer = setTimeout(
+      () => finish(new Error(`no complete answer to the upgrade of ${url} in ${opts.ms ?? 5000} ms; got: ${buf.toString("latin1").slice(0, 300)}`)),
+      opts.ms ?? 5000,
+    );
     let done = false;
     const finish = (result: Error | Omit<UpgradeAnswer, "socket">) => {
       if (done) return;

@@ -102,7 +102,7 @@ for (const impl of implementations) {
 
     test("append stores every field exactly; undefined fields stay absent", async () => {
       const { history } = await fresh();
-      const m: NewMessage = { kind: "direct", from: "alice", to: "bob", text: "123 \"quoted\" ünï ✓ \n", at: 42, cid: "c1" };
+      const m: NewMessage = { kind: "direct", from: "alice", to: "bob", text: '123 "quoted" ünï ✓ \n', at: 42, cid: "c1" };
       const [r] = await history.append([m, { kind: "broadcast", from: "alice", text: "text 2", at: 1002 }]);
       expect(r).toEqual({ stored: { ...m, id: 1 } });
       expect(await history.inbox("bob", 0, 100, 10)).toEqual([{ ...m, id: 1 }]);
@@ -205,7 +205,11 @@ for (const impl of implementations) {
       for (let b = 0; b < 6; b++) {
         const batch = Array.from({ length: 20 }, () => {
           const k = rand(3);
-          return k === 0 ? msg("broadcast", users[rand(4)]!) : k === 1 ? msg("direct", users[rand(4)]!, users[rand(4)]!) : msg("room", users[rand(4)]!, rooms[rand(3)]!);
+          return k === 0
+            ? msg("broadcast", users[rand(4)]!)
+            : k === 1
+              ? msg("direct", users[rand(4)]!, users[rand(4)]!)
+              : msg("room", users[rand(4)]!, rooms[rand(3)]!);
         });
         for (const a of await history.append(batch)) all.push(a.stored!);
       }
@@ -225,7 +229,13 @@ for (const impl of implementations) {
 
     test("inbox returns direct messages to the user with after < id <= upTo", async () => {
       const { history } = await fresh();
-      await history.append([msg("direct", "x", "bob"), msg("direct", "bob", "x"), msg("room", "x", "bob"), msg("direct", "y", "bob"), msg("direct", "y", "bob")]);
+      await history.append([
+        msg("direct", "x", "bob"),
+        msg("direct", "bob", "x"),
+        msg("room", "x", "bob"),
+        msg("direct", "y", "bob"),
+        msg("direct", "y", "bob"),
+      ]);
       expect(ids(await history.inbox("bob", 0, 100, 10))).toEqual([1, 4, 5]);
       expect(ids(await history.inbox("bob", 1, 100, 10))).toEqual([4, 5]);
       expect(ids(await history.inbox("bob", 0, 4, 10))).toEqual([1, 4]);
@@ -235,8 +245,12 @@ for (const impl of implementations) {
     test("conversation returns the direct messages between two users, both ways, newest first", async () => {
       const { history } = await fresh();
       await history.append([
-        msg("direct", "alice", "bob"), msg("direct", "bob", "alice"), msg("direct", "alice", "carol"),
-        msg("broadcast", "alice"), msg("direct", "carol", "bob"), msg("direct", "alice", "bob"),
+        msg("direct", "alice", "bob"),
+        msg("direct", "bob", "alice"),
+        msg("direct", "alice", "carol"),
+        msg("broadcast", "alice"),
+        msg("direct", "carol", "bob"),
+        msg("direct", "alice", "bob"),
       ]);
       expect(ids(await history.conversation("alice", "bob", Number.MAX_SAFE_INTEGER, 10))).toEqual([6, 2, 1]);
       expect(ids(await history.conversation("bob", "alice", 6, 10))).toEqual([2, 1]);
@@ -248,7 +262,13 @@ for (const impl of implementations) {
 
     test("prunedInbox names the newest pruned direct message to each user", async () => {
       const { history } = await fresh();
-      await history.append([msg("direct", "alice", "bob"), msg("direct", "alice", "carol"), msg("direct", "alice", "bob"), msg("broadcast", "alice"), msg("direct", "bob", "carol")]);
+      await history.append([
+        msg("direct", "alice", "bob"),
+        msg("direct", "alice", "carol"),
+        msg("direct", "alice", "bob"),
+        msg("broadcast", "alice"),
+        msg("direct", "bob", "carol"),
+      ]);
       expect(await history.prunedInbox("bob")).toBe(0);
       expect(await history.prune(2, 0, 1000)).toBe(3);
       expect(await history.prunedInbox("bob")).toBe(3);

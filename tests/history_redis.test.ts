@@ -40,7 +40,10 @@ test("two nodes appending at once never share an id, and each sees the other's m
   expect(b.epoch).toBe(a.epoch);
   const calls: Promise<{ node: string; stored: StoredMessage[] }>[] = [];
   for (let i = 0; i < 60; i++) {
-    for (const [node, h] of [["a", a], ["b", b]] as const) {
+    for (const [node, h] of [
+      ["a", a],
+      ["b", b],
+    ] as const) {
       const batch = Array.from({ length: 1 + (i % 4) }, (_, j) => say(node, `${node} ${i}.${j}`));
       calls.push(h.append(batch).then((r) => ({ node, stored: r.map((x) => x.stored!) })));
     }
@@ -79,7 +82,7 @@ test("the data layout: frames as clients receive them, cids, the indexes of keys
   const s = await server();
   const h = await open(s, "lay:");
   const batch: NewMessage[] = [
-    say("alice", "to bob ✓ \"q\"", { kind: "direct", to: "bob", cid: "k1" }),
+    say("alice", 'to bob ✓ "q"', { kind: "direct", to: "bob", cid: "k1" }),
     say("alice", "self", { kind: "direct", to: "alice" }),
     say("bob", "dev", { kind: "room", to: "dev" }),
     say("carol", "all"),
@@ -198,7 +201,6 @@ test("with appendonly yes, a SIGKILLed and restarted Redis keeps every acknowled
   expect(new Set(kept.map((m) => m.text)).size).toBe(kept.length);
   expect(await again.newest()).toBeGreaterThanOrEqual(Math.max(...acked.map((m) => m.id)));
 }, 40_000);
-
 
 test("while Redis is down a call rejects at once and nothing is queued; once it is back the same node goes on", async () => {
   const s = await server(true);

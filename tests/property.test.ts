@@ -38,7 +38,28 @@ function decodesOrRefuses(raw: string): void {
 // ---- arbitraries -------------------------------------------------------------
 
 const loneSurrogate = fc.integer({ min: 0xd800, max: 0xdfff }).map((c) => String.fromCharCode(c));
-const nasty = fc.constantFrom("{", "}", "[", "]", '"', "\\", ":", ",", " ", "\n", "\u0000", "\u2028", "\ufeff", "\u{1F600}", "null", "true", "1e999", "-0", "__proto__", "constructor");
+const nasty = fc.constantFrom(
+  "{",
+  "}",
+  "[",
+  "]",
+  '"',
+  "\\",
+  ":",
+  ",",
+  " ",
+  "\n",
+  "\u0000",
+  "\u2028",
+  "\ufeff",
+  "\u{1F600}",
+  "null",
+  "true",
+  "1e999",
+  "-0",
+  "__proto__",
+  "constructor",
+);
 const chars = fc.oneof(fc.string({ unit: "binary", minLength: 1, maxLength: 1 }), loneSurrogate, nasty);
 const anyText = fc.oneof(
   fc.string({ unit: "binary", maxLength: 80 }),
@@ -80,24 +101,40 @@ const jsonText = (v: unknown) => JSON.stringify(v) ?? "null";
 
 describe("decodeFrame (property)", () => {
   test("decodeFrame: arbitrary strings → a valid frame or a ChatError with a protocol code", () => {
-    fc.assert(fc.property(fc.oneof(fc.string({ unit: "binary", maxLength: 200 }), fc.string({ unit: chars, maxLength: 60 }), anyText), decodesOrRefuses), { numRuns: 3000 });
+    fc.assert(fc.property(fc.oneof(fc.string({ unit: "binary", maxLength: 200 }), fc.string({ unit: chars, maxLength: 60 }), anyText), decodesOrRefuses), {
+      numRuns: 3000,
+    });
   });
 
   test("decodeFrame: strings that start like JSON objects → a valid frame or a ChatError", () => {
-    fc.assert(fc.property(fc.string({ unit: chars, maxLength: 60 }), fc.constantFrom("{", " {", "\n\t{", "{}", '{"type":', '{"message":'), (s, head) => decodesOrRefuses(head + s)), { numRuns: 3000 });
+    fc.assert(
+      fc.property(fc.string({ unit: chars, maxLength: 60 }), fc.constantFrom("{", " {", "\n\t{", "{}", '{"type":', '{"message":'), (s, head) =>
+        decodesOrRefuses(head + s),
+      ),
+      { numRuns: 3000 },
+    );
   });
 
   test("decodeFrame: arbitrary JSON values → a valid frame or a ChatError", () => {
-    fc.assert(fc.property(fc.jsonValue({ maxDepth: 3 }), (v) => decodesOrRefuses(jsonText(v))), { numRuns: 2000 });
-    fc.assert(fc.property(fc.object({ maxDepth: 2, withNullPrototype: true }), (v) => decodesOrRefuses(jsonText(v))), { numRuns: 1000 });
+    fc.assert(
+      fc.property(fc.jsonValue({ maxDepth: 3 }), (v) => decodesOrRefuses(jsonText(v))),
+      { numRuns: 2000 },
+    );
+    fc.assert(
+      fc.property(fc.object({ maxDepth: 2, withNullPrototype: true }), (v) => decodesOrRefuses(jsonText(v))),
+      { numRuns: 1000 },
+    );
   });
 
   test("decodeFrame: frames near the valid shapes (wrong types, lone surrogates, long strings) → a valid frame or a ChatError", () => {
-    fc.assert(fc.property(nearFrame, (f) => decodesOrRefuses(jsonText(f))), {
-      numRuns: 4000,
-      // Found by this property: a known frame type with a stray non-string "text".
-      examples: [[{ type: "join", room: "r", text: false }], [{ type: "auth", token: "t", text: 1 }]],
-    });
+    fc.assert(
+      fc.property(nearFrame, (f) => decodesOrRefuses(jsonText(f))),
+      {
+        numRuns: 4000,
+        // Found by this property: a known frame type with a stray non-string "text".
+        examples: [[{ type: "join", room: "r", text: false }], [{ type: "auth", token: "t", text: 1 }]],
+      },
+    );
   });
 
   test("decodeFrame: a valid frame decodes to itself", () => {
@@ -111,10 +148,13 @@ describe("decodeFrame (property)", () => {
 
   test("decodeFrame: plain text (not starting with {) is a broadcast of exactly that text when 1..4000 well-formed characters", () => {
     fc.assert(
-      fc.property(fc.string({ unit: chars, minLength: 1, maxLength: 60 }).filter((s) => !/^[ \t\n\r]*\{/.test(s)), (s) => {
-        if (s.isWellFormed()) expect(decodeFrame(s)).toEqual({ type: "broadcast", text: s });
-        else expect(() => decodeFrame(s)).toThrow(ChatError);
-      }),
+      fc.property(
+        fc.string({ unit: chars, minLength: 1, maxLength: 60 }).filter((s) => !/^[ \t\n\r]*\{/.test(s)),
+        (s) => {
+          if (s.isWellFormed()) expect(decodeFrame(s)).toEqual({ type: "broadcast", text: s });
+          else expect(() => decodeFrame(s)).toThrow(ChatError);
+        },
+      ),
       { numRuns: 2000 },
     );
   });
@@ -140,37 +180,33 @@ describe("a live server fed arbitrary frames (property)", () => {
     { weight: 1, arbitrary: fc.constantFrom("x".repeat(LIMITS.frameBytesMax + 1), `{"type":"broadcast","text":"${"y".repeat(LIMITS.frameBytesMax)}"}`) },
   );
 
-  test(
-    "frames (strings, binary) to a live server: closes only with protocol codes, every error code is the protocol's, a probe is answered",
-    async () => {
-      let n = 0;
-      await fc.assert(
-        fc.asyncProperty(fc.array(wireFrame, { minLength: 1, maxLength: 8 }), async (frames) => {
-          const c = new Client(`${s.ws}/ws/fuzz-${n++ % 5}`);
+  test("frames (strings, binary) to a live server: closes only with protocol codes, every error code is the protocol's, a probe is answered", async () => {
+    let n = 0;
+    await fc.assert(
+      fc.asyncProperty(fc.array(wireFrame, { minLength: 1, maxLength: 8 }), async (frames) => {
+        const c = new Client(`${s.ws}/ws/fuzz-${n++ % 5}`);
+        try {
+          await c.ready();
+          for (const f of frames) if (c.ws.readyState === WebSocket.OPEN) c.ws.send(f);
+          // A last frame with a fresh cid: its ack (or error) says every frame before it was handled.
+          const end = `end-${crypto.randomUUID()}`;
+          if (c.ws.readyState === WebSocket.OPEN) c.send({ type: "join", room: "fuzz", cid: end });
           try {
-            await c.ready();
-            for (const f of frames) if (c.ws.readyState === WebSocket.OPEN) c.ws.send(f);
-            // A last frame with a fresh cid: its ack (or error) says every frame before it was handled.
-            const end = `end-${crypto.randomUUID()}`;
-            if (c.ws.readyState === WebSocket.OPEN) c.send({ type: "join", room: "fuzz", cid: end });
-            try {
-              await c.next((f) => (f.type === "ack" || f.type === "error") && f.cid === end);
-            } catch (err) {
-              if (!c.closed) throw err;
-            }
-            if (c.closed) expect(ALLOWED_CLOSE).toContain(c.closed.code);
-            const bad = c.frames.filter((f: ServerFrame) => f.type === "error" && !CODES.has(f.code));
-            expect(bad).toEqual([]);
-          } finally {
-            c.close();
+            await c.next((f) => (f.type === "ack" || f.type === "error") && f.cid === end);
+          } catch (err) {
+            if (!c.closed) throw err;
           }
-        }),
-        { numRuns: 120, examples: [[['{"type":"join","room":"fuzz","text":1}']]] },
-      );
-      await probe(`${s.ws}/ws/probe`);
-      expect(s.proc.exitCode).toBeNull();
-      expect(s.output()).not.toMatch(/unexpected error|^\s+at /m);
-    },
-    30_000,
-  );
+          if (c.closed) expect(ALLOWED_CLOSE).toContain(c.closed.code);
+          const bad = c.frames.filter((f: ServerFrame) => f.type === "error" && !CODES.has(f.code));
+          expect(bad).toEqual([]);
+        } finally {
+          c.close();
+        }
+      }),
+      { numRuns: 120, examples: [[['{"type":"join","room":"fuzz","text":1}']]] },
+    );
+    await probe(`${s.ws}/ws/probe`);
+    expect(s.proc.exitCode).toBeNull();
+    expect(s.output()).not.toMatch(/unexpected error|^\s+at /m);
+  }, 30_000);
 });

@@ -10,7 +10,16 @@
 import { describe, expect, test } from "bun:test";
 import { Client, isAck, isError, isMessage, serverPerTest, settle, waitUntil, type TestServer } from "./helpers";
 import { jwtFor, startAuthServer } from "./sdk_helpers";
-import type { AckFrame, ErrorFrame, HistoryBody, MessageFrame, ReceiptFrame, SingleServerFrame as ServerFrame, TypingEvent, UnreadCount } from "../src/protocol";
+import type {
+  AckFrame,
+  ErrorFrame,
+  HistoryBody,
+  MessageFrame,
+  ReceiptFrame,
+  SingleServerFrame as ServerFrame,
+  TypingEvent,
+  UnreadCount,
+} from "../src/protocol";
 
 const t = serverPerTest();
 const { join, welcomeOf } = t;
@@ -30,7 +39,10 @@ const dm = (c: Client, to: string, text: string) => sent(c, { type: "direct", to
 
 /** Until the server has handled the closes (its close handler ran), leaving `open` connections. */
 const serverHandledCloses = (s: TestServer, open: number) =>
-  waitUntil(() => s.app.decorator.hub.connections === open, () => `the server has ${open} connections (it has ${s.app.decorator.hub.connections})`);
+  waitUntil(
+    () => s.app.decorator.hub.connections === open,
+    () => `the server has ${open} connections (it has ${s.app.decorator.hub.connections})`,
+  );
 
 const byConversation = (u: UnreadCount[] | undefined) => [...(u ?? [])].sort((a, b) => (a.conversation < b.conversation ? -1 : 1));
 
@@ -281,12 +293,14 @@ describe("welcome unread", () => {
     expect(mine).toBeLessThan(a1);
 
     const first = await welcomeOf("/ws/bob?rooms=dev");
-    expect(byConversation(first.w.unread)).toEqual(byConversation([
-      { conversation: "@alice", count: 3, lastId: a3 },
-      { conversation: "@carol", count: 1, lastId: c1 },
-      { conversation: "#dev", count: 2, lastId: r2 },
-      { conversation: "*", count: 1, lastId: bc },
-    ]));
+    expect(byConversation(first.w.unread)).toEqual(
+      byConversation([
+        { conversation: "@alice", count: 3, lastId: a3 },
+        { conversation: "@carol", count: 1, lastId: c1 },
+        { conversation: "#dev", count: 2, lastId: r2 },
+        { conversation: "*", count: 1, lastId: bc },
+      ]),
+    );
     // A room this connection is not in is not counted.
     const noRooms = await welcomeOf("/ws/bob");
     expect(byConversation(noRooms.w.unread).map((u) => u.conversation)).toEqual(["*", "@alice", "@carol"].sort());
@@ -295,10 +309,12 @@ describe("welcome unread", () => {
     for (const id of [a2, r1, c1, bc]) b.send({ type: "read", id });
     await b.take(4, isReceipt);
     const after = await welcomeOf("/ws/bob?rooms=dev");
-    expect(byConversation(after.w.unread)).toEqual(byConversation([
-      { conversation: "@alice", count: 1, lastId: a3 },
-      { conversation: "#dev", count: 1, lastId: r2 },
-    ]));
+    expect(byConversation(after.w.unread)).toEqual(
+      byConversation([
+        { conversation: "@alice", count: 1, lastId: a3 },
+        { conversation: "#dev", count: 1, lastId: r2 },
+      ]),
+    );
     b.send({ type: "read", id: a3 });
     b.send({ type: "read", id: r2 });
     await b.take(2, isReceipt);
@@ -348,12 +364,16 @@ describe('"typing" frame', () => {
     await b.next(isTyping);
     const first = Date.now();
     let sentFrames = 0;
-    await waitUntil(() => {
-      if (b.frames.some(isTyping)) return true;
-      a.send({ type: "typing", to: "bob" });
-      sentFrames++;
-      return undefined;
-    }, "a second typing frame is forwarded", { ms: 5000, pollMs: 100 });
+    await waitUntil(
+      () => {
+        if (b.frames.some(isTyping)) return true;
+        a.send({ type: "typing", to: "bob" });
+        sentFrames++;
+        return undefined;
+      },
+      "a second typing frame is forwarded",
+      { ms: 5000, pollMs: 100 },
+    );
     const elapsed = Date.now() - first;
     expect(elapsed).toBeGreaterThanOrEqual(1900);
     expect(elapsed).toBeLessThan(3500);

@@ -59,7 +59,10 @@ function ping(port: number, ms: number): Promise<boolean> {
         connectError: () => done(false),
         close: () => done(false),
       },
-    }).then((s) => (settled ? s.end() : (sock = s)), () => done(false));
+    }).then(
+      (s) => (settled ? s.end() : (sock = s)),
+      () => done(false),
+    );
   });
 }
 

@@ -7,9 +7,7 @@
  * at the server's pace; the accounts helpers.
  */
 import { afterAll, describe, expect, test } from "bun:test";
-import {
-  authMode, ChatClientError, createChatClient, login, readClaims, refresh, register, type ChatClient, type ChatClientOptions,
-} from "../src/sdk";
+import { authMode, ChatClientError, createChatClient, login, readClaims, refresh, register, type ChatClient, type ChatClientOptions } from "../src/sdk";
 import { refreshDelay } from "../src/sdk/jwt";
 import { startServer, type TestServer } from "./helpers";
 import { ADMIN_TEST_TOKEN, jwtFor, opened, Recorder, startAuthServer } from "./sdk_helpers";
@@ -80,7 +78,10 @@ function recordingSocket() {
 
 /** The error a promise rejects with (the test fails if it resolves). */
 async function failure(p: Promise<unknown>): Promise<ChatClientError> {
-  const r = await p.then((v) => ({ resolved: v }), (e: unknown) => ({ rejected: e }));
+  const r = await p.then(
+    (v) => ({ resolved: v }),
+    (e: unknown) => ({ rejected: e }),
+  );
   if (!("rejected" in r)) throw new Error(`expected a rejection, got ${JSON.stringify(r.resolved)}`);
   expect(r.rejected).toBeInstanceOf(ChatClientError);
   return r.rejected as ChatClientError;
@@ -155,7 +156,8 @@ describe("jwt mode", () => {
   test("a failed connect (HTTP 401 before the upgrade) asks the function again for a fresh token", async () => {
     const calls = new Calls();
     const rec = client({
-      url: s.http, username: "second-try",
+      url: s.http,
+      username: "second-try",
       token: calls.wrap(async () => (calls.count === 1 ? "not.a.token" : jwtFor("second-try"))),
     });
     await opened(rec);
@@ -192,7 +194,13 @@ describe("jwt mode", () => {
   test("4003 (an admin disconnect) stops reconnecting: closed, with a `forbidden` error", async () => {
     const sock = recordingSocket();
     const calls = new Calls();
-    const rec = client({ url: s.http, username: "kicked", token: calls.wrap(() => jwtFor("kicked")), WebSocket: sock.WebSocket, backoff: { initialMs: 1, maxMs: 1 } });
+    const rec = client({
+      url: s.http,
+      username: "kicked",
+      token: calls.wrap(() => jwtFor("kicked")),
+      WebSocket: sock.WebSocket,
+      backoff: { initialMs: 1, maxMs: 1 },
+    });
     await opened(rec);
     expect(await admin(s, "disconnect", "kicked")).toEqual({ user: "kicked", closed: 1 });
     await rec.until(() => rec.client.status === "closed", "closed");
@@ -208,7 +216,8 @@ describe("jwt mode", () => {
   test("a token function that rejects with `unauthorized` stops the client; other rejections are retried", async () => {
     const calls = new Calls();
     const rec = client({
-      url: s.http, username: "no-more",
+      url: s.http,
+      username: "no-more",
       token: calls.wrap(async () => {
         if (calls.count === 1) throw new TypeError("fetch failed");
         throw new ChatClientError("unauthorized", "Token was revoked: log in again");

@@ -52,7 +52,16 @@ async function nodeWebSocketFlag(): Promise<string[]> {
 // node:fs below: no web-standard API copies a folder or makes a symlink.
 /** The package's own files, as a clean clone has them (no dist/), with the repo's installed dependencies. */
 function copyPackage(to: string) {
-  for (const f of ["package.json", "LICENSE", "README.md", "scripts", "src", "packages/client/package.json", "packages/client/README.md", "packages/client/LICENSE"]) {
+  for (const f of [
+    "package.json",
+    "LICENSE",
+    "README.md",
+    "scripts",
+    "src",
+    "packages/client/package.json",
+    "packages/client/README.md",
+    "packages/client/LICENSE",
+  ]) {
     cpSync(`${REPO}/${f}`, `${to}/${f}`, { recursive: true });
   }
   symlinkSync(`${REPO}/node_modules`, `${to}/node_modules`, "dir");
@@ -90,7 +99,10 @@ beforeAll(async () => {
 
   copyFixture(FIXTURE, PKG);
   // The fixture with its expect-error markers disarmed: every line they guarded must now fail.
-  await Bun.write(`${FIXTURE}/src/unexpected.ts`, (await Bun.file(`${FIXTURE}/src/consumer.ts`).text()).replaceAll("// @ts-expect-error", "// (expected error)"));
+  await Bun.write(
+    `${FIXTURE}/src/unexpected.ts`,
+    (await Bun.file(`${FIXTURE}/src/consumer.ts`).text()).replaceAll("// @ts-expect-error", "// (expected error)"),
+  );
   await Bun.write(`${FIXTURE}/tsconfig.unexpected.json`, JSON.stringify({ extends: "./tsconfig.json", include: ["src/unexpected.ts"] }));
   // The three tsc runs are independent: run them side by side.
   checks = {
@@ -109,7 +121,8 @@ beforeAll(async () => {
   const install = await npm(["install", "--offline", "--ignore-scripts", tarball], dir, cache);
   for (const f of ["consumer.ts", "tsconfig.json", "tsconfig.node.json", "run.mjs"]) await Bun.write(`${dir}/${f}`, Bun.file(`${FIXTURE}/packed/${f}`));
   project = {
-    dir, install,
+    dir,
+    install,
     tsc: Promise.all([run(["node", TSC, "-p", "tsconfig.json"], dir), run(["node", TSC, "-p", "tsconfig.node.json"], dir)]),
   };
   server = startServer();
@@ -122,7 +135,18 @@ afterAll(async () => {
 
 test("npm pack runs the build (prepack) and ships dist/, the client package's dist/ and the LICENSE, no tests", async () => {
   const files = packJson(rootPack.stdout).files.map((f) => f.path);
-  for (const f of ["LICENSE", "README.md", "package.json", "dist/protocol.js", "dist/protocol.d.ts", "dist/bun_only.js", "src/app.ts", "packages/client/dist/sdk/index.js", "packages/client/dist/sdk/index.d.ts", "packages/client/dist/protocol.d.ts"]) {
+  for (const f of [
+    "LICENSE",
+    "README.md",
+    "package.json",
+    "dist/protocol.js",
+    "dist/protocol.d.ts",
+    "dist/bun_only.js",
+    "src/app.ts",
+    "packages/client/dist/sdk/index.js",
+    "packages/client/dist/sdk/index.d.ts",
+    "packages/client/dist/protocol.d.ts",
+  ]) {
     expect(files).toContain(f);
   }
   expect(files.filter((f) => /^(tests|bench|scripts|data|\.ci)\//.test(f))).toEqual([]);
@@ -151,7 +175,10 @@ test("the root package's declarations need neither Bun nor Elysia types", async 
   const files = await Array.fromAsync(new Bun.Glob("**/*.d.ts").scan(`${PKG}/dist`));
   expect(files).toContain("protocol.d.ts");
   for (const f of files) {
-    expect({ f, outside: outside(await Bun.file(`${PKG}/dist/${f}`).text()) }).toEqual({ f, outside: ["@sinclair/typebox"].filter(() => f === "protocol.d.ts") });
+    expect({ f, outside: outside(await Bun.file(`${PKG}/dist/${f}`).text()) }).toEqual({
+      f,
+      outside: ["@sinclair/typebox"].filter(() => f === "protocol.d.ts"),
+    });
   }
 });
 
@@ -163,68 +190,115 @@ test("package.json exports: . is Bun-only, ./client is the client package's buil
   const client = await Bun.file(`${CLIENT}/package.json`).json();
   expect(client.exports["."]).toEqual({ types: "./dist/sdk/index.d.ts", default: "./dist/sdk/index.js" });
   expect(client.exports["./protocol"]).toEqual({ types: "./dist/protocol.d.ts", default: "./dist/protocol.js" });
-  for (const [dir, exports] of [[PKG, pkg.exports], [CLIENT, client.exports]] as const) {
-    for (const target of Object.values(exports as Record<string, string | Record<string, string>>).flatMap((e) => (typeof e === "string" ? [e] : Object.values(e)))) {
+  for (const [dir, exports] of [
+    [PKG, pkg.exports],
+    [CLIENT, client.exports],
+  ] as const) {
+    for (const target of Object.values(exports as Record<string, string | Record<string, string>>).flatMap((e) =>
+      typeof e === "string" ? [e] : Object.values(e),
+    )) {
       expect({ target, exists: await Bun.file(`${dir}/${target}`).exists() }).toEqual({ target, exists: true });
     }
   }
 });
 
-test("the packed client package installs offline into an empty npm project and brings nothing else", async () => {
-  expect({ code: project.install.code, out: project.install.code === 0 ? "" : project.install.out }).toEqual({ code: 0, out: "" });
-  expect(readdirSync(`${project.dir}/node_modules`).filter((d) => d !== ".package-lock.json")).toEqual(["@wirechat"]);
-  const lock = await Bun.file(`${project.dir}/package-lock.json`).json();
-  expect(Object.keys(lock.packages).filter((k) => k !== "")).toEqual(["node_modules/@wirechat/client"]);
-}, SLOW);
+test(
+  "the packed client package installs offline into an empty npm project and brings nothing else",
+  async () => {
+    expect({ code: project.install.code, out: project.install.code === 0 ? "" : project.install.out }).toEqual({ code: 0, out: "" });
+    expect(readdirSync(`${project.dir}/node_modules`).filter((d) => d !== ".package-lock.json")).toEqual(["@wirechat"]);
+    const lock = await Bun.file(`${project.dir}/package-lock.json`).json();
+    expect(Object.keys(lock.packages).filter((k) => k !== "")).toEqual(["node_modules/@wirechat/client"]);
+  },
+  SLOW,
+);
 
-test("plain tsc with the DOM lib type-checks a file of the empty project (bundler and NodeNext resolution)", async () => {
-  const [bundler, nodeNext] = await project.tsc;
-  expect({ code: bundler.code, out: bundler.out }).toEqual({ code: 0, out: "" });
-  expect({ code: nodeNext.code, out: nodeNext.out }).toEqual({ code: 0, out: "" });
-}, SLOW);
+test(
+  "plain tsc with the DOM lib type-checks a file of the empty project (bundler and NodeNext resolution)",
+  async () => {
+    const [bundler, nodeNext] = await project.tsc;
+    expect({ code: bundler.code, out: bundler.out }).toEqual({ code: 0, out: "" });
+    expect({ code: nodeNext.code, out: nodeNext.out }).toEqual({ code: 0, out: "" });
+  },
+  SLOW,
+);
 
-test("Node imports the client package (ESM) in the empty project and sends through it with its own WebSocket", async () => {
-  const r = await run(["node", ...(await nodeWebSocketFlag()), "run.mjs", server.http], project.dir);
-  expect({ code: r.code, err: r.stderr.replace(/^.*ExperimentalWarning.*\n(.*--trace-warnings.*\n)?/m, "") }).toEqual({ code: 0, err: "" });
-  expect(JSON.parse(r.stdout)).toEqual({ createChatClient: "function", ChatClientError: "function", textMax: 4000, subprotocol: "wirechat.v1", ackId: expect.any(Number) });
-}, SLOW);
+test(
+  "Node imports the client package (ESM) in the empty project and sends through it with its own WebSocket",
+  async () => {
+    const r = await run(["node", ...(await nodeWebSocketFlag()), "run.mjs", server.http], project.dir);
+    expect({ code: r.code, err: r.stderr.replace(/^.*ExperimentalWarning.*\n(.*--trace-warnings.*\n)?/m, "") }).toEqual({ code: 0, err: "" });
+    expect(JSON.parse(r.stdout)).toEqual({
+      createChatClient: "function",
+      ChatClientError: "function",
+      textMax: 4000,
+      subprotocol: "wirechat.v1",
+      ackId: expect.any(Number),
+    });
+  },
+  SLOW,
+);
 
 test("Node 20 without a WebSocket gets an error that says to pass one (the ws package)", async () => {
   const flag = await nodeWebSocketFlag();
   if (flag.length === 0) return; // this Node has a global WebSocket: nothing to pass
-  const r = await run(["node", "--input-type=module", "-e", 'import { createChatClient } from "@wirechat/client"; createChatClient({ url: "http://127.0.0.1:1", username: "a" });'], project.dir);
+  const r = await run(
+    [
+      "node",
+      "--input-type=module",
+      "-e",
+      'import { createChatClient } from "@wirechat/client"; createChatClient({ url: "http://127.0.0.1:1", username: "a" });',
+    ],
+    project.dir,
+  );
   expect(r.code).not.toBe(0);
   expect(r.stderr).toMatch(/No global WebSocket.*WebSocket option.*\bws\b/);
 });
 
-test("Node importing the root package gets one line: the server runs on Bun", async () => {
-  const r = await run(["node", "--input-type=module", "-e", 'await import("wirechat")'], FIXTURE);
-  expect(r.code).not.toBe(0);
-  expect(r.stderr).toContain(`Error: ${BUN_ONLY}\n`);
-  const bun = await run([process.execPath, "-e", 'const m = await import("wirechat"); console.log(typeof m.createApp)'], FIXTURE);
-  expect({ code: bun.code, out: bun.stdout.trim() }).toEqual({ code: 0, out: "function" });
-}, SLOW);
+test(
+  "Node importing the root package gets one line: the server runs on Bun",
+  async () => {
+    const r = await run(["node", "--input-type=module", "-e", 'await import("wirechat")'], FIXTURE);
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toContain(`Error: ${BUN_ONLY}\n`);
+    const bun = await run([process.execPath, "-e", 'const m = await import("wirechat"); console.log(typeof m.createApp)'], FIXTURE);
+    expect({ code: bun.code, out: bun.stdout.trim() }).toEqual({ code: 0, out: "function" });
+  },
+  SLOW,
+);
 
-test("a DOM project with no Bun types type-checks against wirechat/client", async () => {
-  const r = await checks.dom;
-  expect(r.out).toBe("");
-  expect(r.code).toBe(0);
-}, SLOW);
+test(
+  "a DOM project with no Bun types type-checks against wirechat/client",
+  async () => {
+    const r = await checks.dom;
+    expect(r.out).toBe("");
+    expect(r.code).toBe(0);
+  },
+  SLOW,
+);
 
-test("a Node project (NodeNext resolution, ws) type-checks against wirechat/client", async () => {
-  const r = await checks.node;
-  expect(r.out).toBe("");
-  expect(r.code).toBe(0);
-}, SLOW);
+test(
+  "a Node project (NodeNext resolution, ws) type-checks against wirechat/client",
+  async () => {
+    const r = await checks.node;
+    expect(r.out).toBe("");
+    expect(r.code).toBe(0);
+  },
+  SLOW,
+);
 
-test("the fixture's @ts-expect-error lines are live: without them each guarded line fails", async () => {
-  const src = await Bun.file(`${FIXTURE}/src/consumer.ts`).text();
-  const lines = src.split("\n").flatMap((l, i) => (l.includes("@ts-expect-error") ? [i + 2] : []));
-  expect(lines.length).toBeGreaterThanOrEqual(9);
-  const r = await checks.wrong;
-  const failing = [...new Set([...r.out.matchAll(/unexpected\.ts\((\d+),\d+\): error TS/g)].map((m) => Number(m[1])))];
-  expect(failing.sort((a, b) => a - b)).toEqual(lines);
-}, SLOW);
+test(
+  "the fixture's @ts-expect-error lines are live: without them each guarded line fails",
+  async () => {
+    const src = await Bun.file(`${FIXTURE}/src/consumer.ts`).text();
+    const lines = src.split("\n").flatMap((l, i) => (l.includes("@ts-expect-error") ? [i + 2] : []));
+    expect(lines.length).toBeGreaterThanOrEqual(9);
+    const r = await checks.wrong;
+    const failing = [...new Set([...r.out.matchAll(/unexpected\.ts\((\d+),\d+\): error TS/g)].map((m) => Number(m[1])))];
+    expect(failing.sort((a, b) => a - b)).toEqual(lines);
+  },
+  SLOW,
+);
 
 const expected = [
   { text: "123", type: "string" },
@@ -232,23 +306,31 @@ const expected = [
   { text: "2024-01-01T00:00:00Z", type: "string" },
 ];
 
-test("Node runs the built client; text that looks like a number, boolean or date stays a string", async () => {
-  const r = await run(["node", `${FIXTURE}/node_ws.mjs`, server.http], FIXTURE);
-  expect({ code: r.code, out: r.out }).toEqual({ code: 0, out: expect.stringContaining('"got"') });
-  const { got, history } = JSON.parse(r.stdout);
-  expect(got).toEqual(expected);
-  expect(history).toEqual(["2024-01-01T00:00:00Z"]);
-}, SLOW);
-
-test("Node's client carries a token (subprotocol, then Authorization on HTTP) to a jwt-mode server", async () => {
-  const jwt = startAuthServer("jwt");
-  try {
-    const r = await run(["node", `${FIXTURE}/node_ws.mjs`, jwt.http, await jwtFor("node-consumer")], FIXTURE);
+test(
+  "Node runs the built client; text that looks like a number, boolean or date stays a string",
+  async () => {
+    const r = await run(["node", `${FIXTURE}/node_ws.mjs`, server.http], FIXTURE);
     expect({ code: r.code, out: r.out }).toEqual({ code: 0, out: expect.stringContaining('"got"') });
     const { got, history } = JSON.parse(r.stdout);
     expect(got).toEqual(expected);
     expect(history).toEqual(["2024-01-01T00:00:00Z"]);
-  } finally {
-    await jwt.stop();
-  }
-}, SLOW);
+  },
+  SLOW,
+);
+
+test(
+  "Node's client carries a token (subprotocol, then Authorization on HTTP) to a jwt-mode server",
+  async () => {
+    const jwt = startAuthServer("jwt");
+    try {
+      const r = await run(["node", `${FIXTURE}/node_ws.mjs`, jwt.http, await jwtFor("node-consumer")], FIXTURE);
+      expect({ code: r.code, out: r.out }).toEqual({ code: 0, out: expect.stringContaining('"got"') });
+      const { got, history } = JSON.parse(r.stdout);
+      expect(got).toEqual(expected);
+      expect(history).toEqual(["2024-01-01T00:00:00Z"]);
+    } finally {
+      await jwt.stop();
+    }
+  },
+  SLOW,
+);

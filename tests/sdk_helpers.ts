@@ -11,7 +11,16 @@ import { createJwtVerifier } from "../src/auth/auth_jwt";
 import { createSqliteAuthStore } from "../src/auth/store_sqlite";
 import type { Logger } from "../src/log";
 import type {
-  ChatClient, ChatClientError, ChatMessage, ChatStatus, IncomingMessage, PresenceFrame, ReceiptFrame, TypingEvent, UnreadCount, WelcomeFrame,
+  ChatClient,
+  ChatClientError,
+  ChatMessage,
+  ChatStatus,
+  IncomingMessage,
+  PresenceFrame,
+  ReceiptFrame,
+  TypingEvent,
+  UnreadCount,
+  WelcomeFrame,
 } from "../src/sdk";
 import { startServer, type TestServer } from "./helpers";
 
@@ -139,6 +148,10 @@ export function jwtFor(sub: string, o: { validForS?: number; lifetimeS?: number;
   const now = Math.floor(Date.now() / 1000);
   const exp = now + (o.validForS ?? 3600) - CLOCK_TOLERANCE_S;
   const iat = o.iat ?? exp - (o.lifetimeS ?? 3600);
-  return new SignJWT({}).setProtectedHeader({ alg: "HS256", typ: "JWT" }).setSubject(sub).setIssuedAt(iat).setExpirationTime(exp)
+  return new SignJWT({})
+    .setProtectedHeader({ alg: "HS256", typ: "JWT" })
+    .setSubject(sub)
+    .setIssuedAt(iat)
+    .setExpirationTime(exp)
     .sign(new TextEncoder().encode(JWT_TEST_SECRET));
 }

@@ -123,7 +123,11 @@ describe("receipts and unread counts", () => {
     const { c: bob, rec: rb } = await client("bob");
     expect(rb.welcomes[0]!.unread).toEqual([{ conversation: "@alice", count: 3, lastId: ids[2]! }]);
     await rb.until(() => rb.messages.length === 3, "the three replayed messages");
-    expect(rb.messages.map((m) => [m.text, m.replayed])).toEqual([["one", true], ["two", true], ["three", true]]);
+    expect(rb.messages.map((m) => [m.text, m.replayed])).toEqual([
+      ["one", true],
+      ["two", true],
+      ["three", true],
+    ]);
     expect(rb.unreadOf("@alice")).toBe(3); // the welcome's count, not added to by the replay
     // The replay ended: the `received` that follows it makes alice's messages delivered.
     await ra.until(() => ra.receipts.some((r) => r.event === "delivered" && r.id === ids[2]), "delivered up to the newest");
@@ -190,7 +194,12 @@ describe("typing", () => {
 
     // Nothing of it in any history: everyone's, the room's, the direct conversation's, a replay.
     const dm = await alice.send.direct("bob", "a real message");
-    for (const [path, user] of [["/history", "alice"], ["/rooms/dev/history", "alice"], ["/users/bob/history", "alice"], ["/users/alice/history", "bob"]] as const) {
+    for (const [path, user] of [
+      ["/history", "alice"],
+      ["/rooms/dev/history", "alice"],
+      ["/users/bob/history", "alice"],
+      ["/users/alice/history", "bob"],
+    ] as const) {
       const page = await historyOf(path, user);
       for (const m of page.messages) expect(m.type).toBe("message");
       expect(JSON.stringify(page)).not.toContain(`"typing"`);

@@ -80,7 +80,10 @@ test("a restart on the same port and DB loses and duplicates nothing while alice
   expect(bob.welcomes[1]!.resumed).toBe(true);
 
   // What the server stored, read from the restarted process: each text once.
-  const stored = (await bob.client.history({ limit: 200 })).filter((m) => m.from === "alice").map((m) => m.text).reverse();
+  const stored = (await bob.client.history({ limit: 200 }))
+    .filter((m) => m.from === "alice")
+    .map((m) => m.text)
+    .reverse();
   expect(stored).toEqual(expected.filter((t) => t.startsWith("b-")));
   const inRoom = (await bob.client.roomHistory("ops", { limit: 200 })).map((m) => m.text).reverse();
   expect(inRoom).toEqual(expected.filter((t) => t.startsWith("room-")));

@@ -66,7 +66,7 @@ import type { App } from "../src/app";
 import type { OutgoingFrame } from "../src/sdk/types";
 import type { ChatMessage } from "../src/sdk";
 
-type Equal<A, B> = (<T>() => T extends A ? 1 : 2) extends (<T>() => T extends B ? 1 : 2) ? true : false;
+type Equal<A, B> = (<T>() => T extends A ? 1 : 2) extends <T>() => T extends B ? 1 : 2 ? true : false;
 type ChatSocket = App["~Routes"]["ws"][":username"]["subscribe"];
 const bodyIsProtocol: Equal<ChatSocket["body"], ClientFrame> = true;
 const responseIsProtocol: Equal<ChatSocket["response"][200], ServerFrame> = true;

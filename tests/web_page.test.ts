@@ -25,7 +25,15 @@ test("without configured origins: connect-src 'self' alone", () => {
 
 test("configured origins join as their ws/wss forms; anything that is not a plain origin is left out", () => {
   const policy = contentSecurityPolicy({
-    allowedOrigins: ["https://chat.example.com", "http://localhost:8000", "https://chat.example.com/", "javascript:alert(1)", "https://x.example/path", "wss://y.example", "https://a.example; script-src *"],
+    allowedOrigins: [
+      "https://chat.example.com",
+      "http://localhost:8000",
+      "https://chat.example.com/",
+      "javascript:alert(1)",
+      "https://x.example/path",
+      "wss://y.example",
+      "https://a.example; script-src *",
+    ],
   });
   expect(connectSrc(policy)).toBe("connect-src 'self' wss://chat.example.com ws://localhost:8000");
   expect(socketOrigin("https://[::1]:8443")).toBe("wss://[::1]:8443");

@@ -33,8 +33,9 @@ export interface RunningCluster {
 export async function startCluster(spec: ServerSpec, root: string): Promise<RunningCluster> {
   const redis = await startRedis(PLACEMENT.redis);
   const prefix = `bench${randomBytes(4).toString("hex")}:`;
-  const started = await Promise.allSettled(PLACEMENT.nodes.map((core) =>
-    startServer(spec, root, { core, env: { REDIS_URL: redis.url, REDIS_PREFIX: prefix } })));
+  const started = await Promise.allSettled(
+    PLACEMENT.nodes.map((core) => startServer(spec, root, { core, env: { REDIS_URL: redis.url, REDIS_PREFIX: prefix } })),
+  );
   const nodes = started.flatMap((r) => (r.status === "fulfilled" ? [r.value] : []));
   const stop = async () => {
     await Promise.all(nodes.map((n) => n.stop()));

@@ -41,8 +41,23 @@ export async function startRedis(core: number | undefined): Promise<BenchRedis> 
   for (let attempt = 0; ; attempt++) {
     const port = freePort();
     const dir = mkdtempSync(join(tmpdir(), "wirechat-bench-redis-"));
-    const cmd = ["redis-server", "--port", String(port), "--bind", "127.0.0.1", "--dir", dir, "--save", "", "--appendonly", "no",
-      "--daemonize", "no", "--protected-mode", "yes"];
+    const cmd = [
+      "redis-server",
+      "--port",
+      String(port),
+      "--bind",
+      "127.0.0.1",
+      "--dir",
+      dir,
+      "--save",
+      "",
+      "--appendonly",
+      "no",
+      "--daemonize",
+      "no",
+      "--protected-mode",
+      "yes",
+    ];
     const proc = track(Bun.spawn(core === undefined ? cmd : pinned(core, cmd), { cwd: dir, stdout: "pipe", stderr: "pipe", stdin: "ignore" }));
     const log: string[] = [];
     let exited = false;

@@ -128,7 +128,11 @@ const verdict = (op: ">=" | "<=", goal: number, s: Summary | null | undefined): 
 export const STORM_BYTES_O1 = 1024;
 
 /** Each target with its measured value and verdict: the ratio targets, then issue 11's cluster and connect-storm targets. */
-export function checkTargets(r: Record<string, Record<string, Summary>>, cluster: ClusterSummary = {}, storm: StormSummary = { sizes: [], servers: {}, ratios: {}, marginal: {} }): TargetResult[] {
+export function checkTargets(
+  r: Record<string, Record<string, Summary>>,
+  cluster: ClusterSummary = {},
+  storm: StormSummary = { sizes: [], servers: {}, ratios: {}, marginal: {} },
+): TargetResult[] {
   const out: TargetResult[] = TARGETS.map((t) => {
     // A quick run measures idle memory at fewer connections: use what exists.
     const sc = r[t.scenario] ? t.scenario : t.scenario.startsWith("idle-") ? Object.keys(r).find((k) => k.startsWith("idle-")) : undefined;
@@ -139,29 +143,52 @@ export function checkTargets(r: Record<string, Record<string, Summary>>, cluster
   // Cluster: the run whose senders are on both nodes is the one Redis carries most of.
   const accepted = cluster["cluster-direct-mixed-N64"];
   out.push({
-    label: "cluster: accepted messages/s on one Redis (2 nodes, direct, senders on both)", op: ">=", goal: 50_000, from: ISSUE, unit: "messages/s",
-    measuredScenario: accepted ? "cluster-direct-mixed-N64" : null, measured: accepted?.metrics.accepted_per_s ?? null,
+    label: "cluster: accepted messages/s on one Redis (2 nodes, direct, senders on both)",
+    op: ">=",
+    goal: 50_000,
+    from: ISSUE,
+    unit: "messages/s",
+    measuredScenario: accepted ? "cluster-direct-mixed-N64" : null,
+    measured: accepted?.metrics.accepted_per_s ?? null,
     status: verdict(">=", 50_000, accepted?.metrics.accepted_per_s),
     note: "on this 2-core machine Redis shares its core with the client and the nodes share the other: see Redis CPU per message for what one Redis core carries",
   });
   const us = accepted?.metrics.redis_cpu_us_per_msg;
   out.push({
-    label: "cluster: Redis CPU per accepted message (what 50,000/s on one Redis core allows)", op: "<=", goal: 20, from: ISSUE, unit: "µs",
-    measuredScenario: us ? "cluster-direct-mixed-N64" : null, measured: us ?? null, status: verdict("<=", 20, us),
+    label: "cluster: Redis CPU per accepted message (what 50,000/s on one Redis core allows)",
+    op: "<=",
+    goal: 20,
+    from: ISSUE,
+    unit: "µs",
+    measuredScenario: us ? "cluster-direct-mixed-N64" : null,
+    measured: us ?? null,
+    status: verdict("<=", 20, us),
     note: us ? `one Redis core at this cost: ${Math.round(1e6 / us.median).toLocaleString("en-US")} messages/s` : undefined,
   });
   for (const [id, c] of Object.entries(cluster)) {
     if (!c.vsSingleNode) continue;
     out.push({
-      label: `cluster: cross-node DM p99 at ${c.rate?.toLocaleString("en-US")}/s vs single node`, op: "<=", goal: 3, from: ISSUE,
-      measuredScenario: id, measured: c.vsSingleNode, status: verdict("<=", 3, c.vsSingleNode),
+      label: `cluster: cross-node DM p99 at ${c.rate?.toLocaleString("en-US")}/s vs single node`,
+      op: "<=",
+      goal: 3,
+      from: ISSUE,
+      measuredScenario: id,
+      measured: c.vsSingleNode,
+      status: verdict("<=", 3, c.vsSingleNode),
     });
   }
   for (const size of storm.sizes) {
     const ratio = storm.ratios[size.id];
     out.push({
-      label: `connect storm ${size.n.toLocaleString("en-US")} users: connects/s vs raw Bun (within 1.5x)`, op: ">=", goal: 1 / 1.5, goalText: "0.67 (1/1.5)", from: ISSUE,
-      measuredScenario: ratio ? size.id : null, measured: ratio ?? null, ratio: ratio ?? null, status: verdict(">=", 1 / 1.5, ratio),
+      label: `connect storm ${size.n.toLocaleString("en-US")} users: connects/s vs raw Bun (within 1.5x)`,
+      op: ">=",
+      goal: 1 / 1.5,
+      goalText: "0.67 (1/1.5)",
+      from: ISSUE,
+      measuredScenario: ratio ? size.id : null,
+      measured: ratio ?? null,
+      ratio: ratio ?? null,
+      status: verdict(">=", 1 / 1.5, ratio),
     });
   }
   // O(1) above PRESENCE_GLOBAL_MAX: each step up in users costs the same few hundred bytes per extra connect.
@@ -171,8 +198,14 @@ export function checkTargets(r: Record<string, Record<string, Summary>>, cluster
     const flat = Math.max(...steps.map((x) => x.bytes.median)) <= 1.25 * Math.min(...steps.map((x) => x.bytes.median));
     const status = worst.bytes.median <= STORM_BYTES_O1 && flat ? "met" : "not met";
     out.push({
-      label: "connect storm: wirechat bytes per extra connect above 500 users (O(1): flat across steps, a welcome without a list)", op: "<=", goal: STORM_BYTES_O1,
-      from: ISSUE, unit: "bytes", measuredScenario: `${worst.from}→${worst.to}`, measured: worst.bytes, status,
+      label: "connect storm: wirechat bytes per extra connect above 500 users (O(1): flat across steps, a welcome without a list)",
+      op: "<=",
+      goal: STORM_BYTES_O1,
+      from: ISSUE,
+      unit: "bytes",
+      measuredScenario: `${worst.from}→${worst.to}`,
+      measured: worst.bytes,
+      status,
       note: steps.map((x) => `${x.from}→${x.to}: ${x.bytes.median.toFixed(0)} B`).join(", ") + (flat ? "" : " (not flat: grows with users)"),
     });
   }
@@ -205,7 +238,9 @@ export function clusterSummary(results: RunResult[], scenarios: Scenario[]): Clu
     const ok = rs.filter((r) => r.ok);
     const keys = [...new Set(ok.flatMap((r) => Object.keys(r.metrics)))];
     const e: ClusterEntry = {
-      runs: rs.length, failures: rs.length - ok.length, lost: rs.reduce((a, r) => a + r.lost, 0),
+      runs: rs.length,
+      failures: rs.length - ok.length,
+      lost: rs.reduce((a, r) => a + r.lost, 0),
       metrics: Object.fromEntries(keys.map((k) => [k, summarize(ok.map((r) => r.metrics[k]!))])),
     };
     if (s.kind === "cluster") (e.mode = s.mode), (e.senders = s.senders);
@@ -258,7 +293,8 @@ export function stormSummary(results: RunResult[], scenarios: Scenario[]): Storm
   for (const sv of names) {
     const steps: { from: number; to: number; bytes: Summary }[] = [];
     for (let i = 1; i < sizes.length; i++) {
-      const a = sizes[i - 1]!, b = sizes[i]!;
+      const a = sizes[i - 1]!,
+        b = sizes[i]!;
       if (b.n <= a.n) continue;
       const xs: number[] = [];
       for (const rb of results.filter((r) => r.scenario === b.id && r.server === sv && r.ok)) {
@@ -272,7 +308,6 @@ export function stormSummary(results: RunResult[], scenarios: Scenario[]): Storm
   return out;
 }
 
-
 /** Human-readable figure for a scenario's headline value. */
 export function fmtValue(s: Scenario, v: number): string {
   if (!Number.isFinite(v)) return "—";
@@ -284,9 +319,11 @@ export function fmtValue(s: Scenario, v: number): string {
 const fmtRatio = (s: Summary) => `${s.median.toFixed(2)} (${s.min.toFixed(2)}–${s.max.toFixed(2)})`;
 
 /** A figure with its unit, for the cluster and storm tables. */
-const fmtNum = (v: number, digits = 0) => (Number.isFinite(v) ? v.toLocaleString("en-US", { maximumFractionDigits: digits, minimumFractionDigits: digits }) : "—");
-const fmtRange = (x: Summary | undefined, f: (v: number) => string) => (x && x.n ? (x.n > 1 ? `${f(x.median)} (${f(x.min)}–${f(x.max)})` : f(x.median)) : "—");
-const fmtBytes = (v: number) => (!Number.isFinite(v) ? "—" : v >= 2 ** 20 ? `${(v / 2 ** 20).toFixed(1)} MiB` : v >= 10 * 1024 ? `${(v / 1024).toFixed(1)} KiB` : `${v.toFixed(0)} B`);
+const fmtNum = (v: number, digits = 0) =>
+  Number.isFinite(v) ? v.toLocaleString("en-US", { maximumFractionDigits: digits, minimumFractionDigits: digits }) : "—";
+const fmtRange = (x: Summary | undefined, f: (v: number) => string) => (x?.n ? (x.n > 1 ? `${f(x.median)} (${f(x.min)}–${f(x.max)})` : f(x.median)) : "—");
+const fmtBytes = (v: number) =>
+  !Number.isFinite(v) ? "—" : v >= 2 ** 20 ? `${(v / 2 ** 20).toFixed(1)} MiB` : v >= 10 * 1024 ? `${(v / 1024).toFixed(1)} KiB` : `${v.toFixed(0)} B`;
 const fmtGoal = (t: TargetResult) => `${t.op} ${t.goalText ?? fmtNum(t.goal, t.goal < 10 && !Number.isInteger(t.goal) ? 2 : 0)}${t.unit ? ` ${t.unit}` : ""}`;
 const fmtMeasured = (t: TargetResult) => {
   if (!t.measured) return "—";
@@ -338,9 +375,15 @@ export function markdown(opts: {
   const tp = Object.entries(cl).filter(([, c]) => c.mode);
   if (Object.keys(cl).length) {
     out.push("", "### Cluster: one redis-server and 2 wirechat nodes (median, min–max)", "");
-    out.push(`64 connections, u<i> on node i % 2. 1to2: only node 1's connections send (a DM goes to u<i+1>, on node 2; a broadcast reaches all 64); mixed: all send, every DM crosses nodes. Accepted: messages stored per second. Cross-node: deliveries whose receiver is on the other node than its sender. CPU µs per accepted message from /proc over the window and its drain; script and XREAD µs from Redis's INFO commandstats (wall time inside the command).${opts.clusterPlacement ? ` ${opts.clusterPlacement}.` : ""}`, "");
+    out.push(
+      `64 connections, u<i> on node i % 2. 1to2: only node 1's connections send (a DM goes to u<i+1>, on node 2; a broadcast reaches all 64); mixed: all send, every DM crosses nodes. Accepted: messages stored per second. Cross-node: deliveries whose receiver is on the other node than its sender. CPU µs per accepted message from /proc over the window and its drain; script and XREAD µs from Redis's INFO commandstats (wall time inside the command).${opts.clusterPlacement ? ` ${opts.clusterPlacement}.` : ""}`,
+      "",
+    );
     if (tp.length) {
-      out.push("| scenario | accepted msg/s | deliveries/s | cross-node deliveries/s | Redis CPU | Redis CPU µs/msg | script µs/msg | XREAD µs/msg | nodes CPU µs/msg (both) | node 1, node 2 CPU |", "|---|---|---|---|---|---|---|---|---|---|");
+      out.push(
+        "| scenario | accepted msg/s | deliveries/s | cross-node deliveries/s | Redis CPU | Redis CPU µs/msg | script µs/msg | XREAD µs/msg | nodes CPU µs/msg (both) | node 1, node 2 CPU |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+      );
       for (const [id, c] of tp) {
         if (c.failures && c.failures === c.runs) {
           out.push(`| ${id} | FAILED (${c.failures}) | | | | | | | | |`);
@@ -348,7 +391,9 @@ export function markdown(opts: {
         }
         const m = c.metrics;
         const pct = (v: number) => `${(v * 100).toFixed(0)}%`;
-        out.push(`| ${id}${c.failures ? ` (FAILED ×${c.failures})` : ""} | ${fmtRange(m.accepted_per_s, (v) => fmtNum(v))} | ${fmtRange(m.deliveries_per_s, (v) => fmtNum(v))} | ${fmtRange(m.cross_deliveries_per_s, (v) => fmtNum(v))} | ${fmtRange(m.redis_cpu, pct)} | ${fmtRange(m.redis_cpu_us_per_msg, (v) => fmtNum(v, 1))} | ${fmtRange(m.redis_script_us_per_msg, (v) => fmtNum(v, 1))} | ${fmtRange(m.redis_xread_us_per_msg, (v) => fmtNum(v, 1))} | ${fmtRange(m.nodes_cpu_us_per_msg, (v) => fmtNum(v, 1))} | ${m.node1_cpu ? pct(m.node1_cpu.median) : "—"}, ${m.node2_cpu ? pct(m.node2_cpu.median) : "—"} |`);
+        out.push(
+          `| ${id}${c.failures ? ` (FAILED ×${c.failures})` : ""} | ${fmtRange(m.accepted_per_s, (v) => fmtNum(v))} | ${fmtRange(m.deliveries_per_s, (v) => fmtNum(v))} | ${fmtRange(m.cross_deliveries_per_s, (v) => fmtNum(v))} | ${fmtRange(m.redis_cpu, pct)} | ${fmtRange(m.redis_cpu_us_per_msg, (v) => fmtNum(v, 1))} | ${fmtRange(m.redis_script_us_per_msg, (v) => fmtNum(v, 1))} | ${fmtRange(m.redis_xread_us_per_msg, (v) => fmtNum(v, 1))} | ${fmtRange(m.nodes_cpu_us_per_msg, (v) => fmtNum(v, 1))} | ${m.node1_cpu ? pct(m.node1_cpu.median) : "—"}, ${m.node2_cpu ? pct(m.node2_cpu.median) : "—"} |`,
+        );
       }
     }
     const lat = Object.entries(cl).filter(([, c]) => c.rate);
@@ -356,17 +401,25 @@ export function markdown(opts: {
       out.push("", "| scenario | cluster p50 | cluster p99 | single node p99 (same rate) | cluster ÷ single node p99 |", "|---|---|---|---|---|");
       for (const [id, c] of lat) {
         const ms = (v: number) => `${v.toFixed(2)} ms`;
-        out.push(`| ${id}${c.failures ? ` (FAILED ×${c.failures})` : ""} | ${fmtRange(c.metrics.p50_ms, ms)} | ${fmtRange(c.metrics.p99_ms, ms)} | ${fmtRange(c.singleNodeP99, ms)} | ${c.vsSingleNode ? fmtRatio(c.vsSingleNode) : "—"} |`);
+        out.push(
+          `| ${id}${c.failures ? ` (FAILED ×${c.failures})` : ""} | ${fmtRange(c.metrics.p50_ms, ms)} | ${fmtRange(c.metrics.p99_ms, ms)} | ${fmtRange(c.singleNodeP99, ms)} | ${c.vsSingleNode ? fmtRatio(c.vsSingleNode) : "—"} |`,
+        );
       }
     }
   }
 
   const st = opts.storm;
-  if (st && st.sizes.length) {
+  if (st?.sizes.length) {
     out.push("", "### Connect storm: distinct users connecting at once, single node (median, min–max)", "");
-    out.push("256 handshakes in flight. A connect is done at the 101 (raw Bun) or at the welcome frame (wirechat). Bytes: everything the server sent until it was quiet for 0.5 s, per connect. RSS: the server holding every connection. wirechat with its default PRESENCE_GLOBAL_MAX=500.", "");
+    out.push(
+      "256 handshakes in flight. A connect is done at the 101 (raw Bun) or at the welcome frame (wirechat). Bytes: everything the server sent until it was quiet for 0.5 s, per connect. RSS: the server holding every connection. wirechat with its default PRESENCE_GLOBAL_MAX=500.",
+      "",
+    );
     const servers = [...new Set(st.sizes.flatMap((z) => Object.keys(st.servers[z.id] ?? {})))];
-    out.push("| users | server | connects/s | bytes sent per connect | server CPU µs per connect | RSS after | RSS growth per connection | wirechat ÷ raw Bun connects/s |", "|---|---|---|---|---|---|---|---|");
+    out.push(
+      "| users | server | connects/s | bytes sent per connect | server CPU µs per connect | RSS after | RSS growth per connection | wirechat ÷ raw Bun connects/s |",
+      "|---|---|---|---|---|---|---|---|",
+    );
     for (const z of st.sizes) {
       for (const sv of servers) {
         const m = st.servers[z.id]?.[sv];
@@ -375,13 +428,16 @@ export function markdown(opts: {
           out.push(`| ${label} | ${sv} | FAILED | | | | | |`);
           continue;
         }
-        out.push(`| ${label} | ${sv} | ${fmtRange(m.connects_per_s, (v) => fmtNum(v))} | ${fmtRange(m.bytes_per_connect, fmtBytes)} | ${fmtRange(m.server_cpu_us_per_connect, (v) => fmtNum(v))} | ${fmtRange(m.rssAfterBytes, fmtBytes)} | ${fmtRange(m.rssPerConnBytes, fmtBytes)} | ${sv === "wirechat" && st.ratios[z.id] ? fmtRatio(st.ratios[z.id]!) : ""} |`);
+        out.push(
+          `| ${label} | ${sv} | ${fmtRange(m.connects_per_s, (v) => fmtNum(v))} | ${fmtRange(m.bytes_per_connect, fmtBytes)} | ${fmtRange(m.server_cpu_us_per_connect, (v) => fmtNum(v))} | ${fmtRange(m.rssAfterBytes, fmtBytes)} | ${fmtRange(m.rssPerConnBytes, fmtBytes)} | ${sv === "wirechat" && st.ratios[z.id] ? fmtRatio(st.ratios[z.id]!) : ""} |`,
+        );
       }
     }
     const steps = Object.entries(st.marginal).filter(([, xs]) => xs.length);
     if (steps.length) {
       out.push("", "Bytes per extra connect between sizes ((bytes at the larger − at the smaller) ÷ extra users; O(1) when flat):", "");
-      for (const [sv, xs] of steps) out.push(`- ${sv}: ${xs.map((x) => `${x.from.toLocaleString("en-US")}→${x.to.toLocaleString("en-US")}: ${fmtRange(x.bytes, fmtBytes)}`).join("; ")}`);
+      for (const [sv, xs] of steps)
+        out.push(`- ${sv}: ${xs.map((x) => `${x.from.toLocaleString("en-US")}→${x.to.toLocaleString("en-US")}: ${fmtRange(x.bytes, fmtBytes)}`).join("; ")}`);
     }
   }
 

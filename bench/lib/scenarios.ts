@@ -74,15 +74,22 @@ export function scenarios(quick: boolean): Scenario[] {
   const ns = quick ? [64] : [16, 64, 256];
   const tp = { warmup: quick ? 0.3 : 0.5, duration: quick ? 1 : 2 };
   const list: Scenario[] = [];
-  for (const mode of ["broadcast", "direct"] as const)
-    for (const n of ns) list.push({ id: `${mode}-N${n}`, kind: "throughput", mode, n, ...tp });
+  for (const mode of ["broadcast", "direct"] as const) for (const n of ns) list.push({ id: `${mode}-N${n}`, kind: "throughput", mode, n, ...tp });
   for (const rate of quick ? [2000] : [2000, 20000])
     list.push({ id: `latency-${rate}`, kind: "latency", rate, n: 64, warmup: quick ? 0.2 : 0.5, duration: quick ? 1 : 2 });
   list.push({ id: `idle-${quick ? 1000 : 5000}`, kind: "idle", n: quick ? 1000 : 5000 });
   const cl = { n: 64, warmup: quick ? 0.3 : 0.5, duration: quick ? 1 : 2 };
   const clusterRuns: [mode: "broadcast" | "direct", senders: "node1" | "both"][] = quick
-    ? [["broadcast", "node1"], ["direct", "both"]]
-    : [["broadcast", "node1"], ["broadcast", "both"], ["direct", "node1"], ["direct", "both"]];
+    ? [
+        ["broadcast", "node1"],
+        ["direct", "both"],
+      ]
+    : [
+        ["broadcast", "node1"],
+        ["broadcast", "both"],
+        ["direct", "node1"],
+        ["direct", "both"],
+      ];
   for (const [mode, senders] of clusterRuns)
     list.push({ id: `cluster-${mode}-${senders === "node1" ? "1to2" : "mixed"}-N64`, kind: "cluster", mode, senders, ...cl });
   list.push({ id: "cluster-latency-2000", kind: "clusterLatency", rate: 2000, n: 64, warmup: quick ? 0.2 : 0.5, duration: quick ? 1 : 2 });
@@ -109,7 +116,12 @@ interface Ctx {
 }
 
 /** Runs a client process pinned to core 1 (or `core`) and collects its JSON lines. */
-async function runClient(cmd: string[], limitMs: number, onEvent: (e: Record<string, unknown>) => void, core = 1): Promise<{ result: Record<string, unknown> | null; stderr: string; code: number }> {
+async function runClient(
+  cmd: string[],
+  limitMs: number,
+  onEvent: (e: Record<string, unknown>) => void,
+  core = 1,
+): Promise<{ result: Record<string, unknown> | null; stderr: string; code: number }> {
   const proc = track(Bun.spawn(pinned(core, cmd), { stdout: "pipe", stderr: "pipe", stdin: "ignore" }));
   let result: Record<string, unknown> | null = null;
   const lines = readLines(proc.stdout, (line) => {
@@ -159,10 +171,28 @@ function clientFlags(server: RunningServer | { spec: ServerSpec }, args: string[
 }
 
 async function throughput(s: Extract<Scenario, { kind: "throughput" }>, server: RunningServer, ctx: Ctx): Promise<Measured> {
-  const args = [ctx.wsload, "--port", String(server.port), "--n", String(s.n), "--mode", s.mode,
-    "--window", String(windowFor(s.mode, s.n)), "--warmup", String(s.warmup), "--duration", String(s.duration), "--drain", "5"];
+  const args = [
+    ctx.wsload,
+    "--port",
+    String(server.port),
+    "--n",
+    String(s.n),
+    "--mode",
+    s.mode,
+    "--window",
+    String(windowFor(s.mode, s.n)),
+    "--warmup",
+    String(s.warmup),
+    "--duration",
+    String(s.duration),
+    "--drain",
+    "5",
+  ];
   clientFlags(server, args);
-  let cpu0 = 0, t0 = 0, cpu1 = 0, t1 = 0;
+  let cpu0 = 0,
+    t0 = 0,
+    cpu1 = 0,
+    t1 = 0;
   const { result, stderr, code } = await runClient(args, 120_000, (e) => {
     // Sample the server's CPU exactly around the measured window.
     if (e.event === "measure_start") (cpu0 = cpuSeconds(server.pid)), (t0 = performance.now());
@@ -179,8 +209,20 @@ async function throughput(s: Extract<Scenario, { kind: "throughput" }>, server: 
 }
 
 async function latency(s: Extract<Scenario, { kind: "latency" }>, server: RunningServer, ctx: Ctx): Promise<Measured> {
-  const args = [process.execPath, join(ctx.root, "bench/latency.ts"), "--port", String(server.port), "--n", String(s.n),
-    "--rate", String(s.rate), "--duration", String(s.duration), "--warmup", String(s.warmup)];
+  const args = [
+    process.execPath,
+    join(ctx.root, "bench/latency.ts"),
+    "--port",
+    String(server.port),
+    "--n",
+    String(s.n),
+    "--rate",
+    String(s.rate),
+    "--duration",
+    String(s.duration),
+    "--warmup",
+    String(s.warmup),
+  ];
   clientFlags(server, args);
   const { result, stderr, code } = await runClient(args, 60_000, () => {});
   if (!result) return { ok: false, error: `latency client exited ${code} without a result: ${stderr}`, lost: 0, value: 0, metrics: {} };
@@ -237,7 +279,10 @@ async function idle(s: Extract<Scenario, { kind: "idle" }>, server: RunningServe
     const after = rssBytes(server.pid);
     const perConn = (after - before) / s.n;
     return {
-      ok: true, error: null, lost: 0, value: perConn,
+      ok: true,
+      error: null,
+      lost: 0,
+      value: perConn,
       metrics: { rssBeforeBytes: before, rssAfterBytes: after, connections: num(held.ready.connected), connect_s: num(held.ready.connect_s) },
     };
   } finally {
@@ -269,8 +314,21 @@ async function storm(s: Extract<Scenario, { kind: "storm" }>, server: RunningSer
   const before = rssBytes(server.pid);
   const cpu0 = cpuSeconds(server.pid);
   const sources = sourcesFor(s.n);
-  const args = [ctx.wsload, "--port", String(server.port), "--n", String(s.n), "--mode", "idle", "--hold", "120",
-    "--connect-timeout", "90", "--sources", String(sources)];
+  const args = [
+    ctx.wsload,
+    "--port",
+    String(server.port),
+    "--n",
+    String(s.n),
+    "--mode",
+    "idle",
+    "--hold",
+    "120",
+    "--connect-timeout",
+    "90",
+    "--sources",
+    String(sources),
+  ];
   if (server.spec.welcomes) args.push("--ready-on-frame");
   clientFlags(server, args);
   const held = await holdConnections(args, 120_000, `a storm of ${s.n} connects`);
@@ -281,10 +339,18 @@ async function storm(s: Extract<Scenario, { kind: "storm" }>, server: RunningSer
     const rx = num(held.ready.rx_bytes);
     const connected = num(held.ready.connected);
     const metrics: Record<string, number> = {
-      connections: connected, connect_s: connectS, quiet_s: num(held.ready.quiet_s),
-      connects_per_s: connectS > 0 ? s.n / connectS : 0, rx_bytes: rx, bytes_per_connect: rx / s.n,
-      rssBeforeBytes: before, rssAfterBytes: after, rssPerConnBytes: (after - before) / s.n,
-      server_cpu_s: cpu1 - cpu0, server_cpu_us_per_connect: ((cpu1 - cpu0) * 1e6) / s.n, sources,
+      connections: connected,
+      connect_s: connectS,
+      quiet_s: num(held.ready.quiet_s),
+      connects_per_s: connectS > 0 ? s.n / connectS : 0,
+      rx_bytes: rx,
+      bytes_per_connect: rx / s.n,
+      rssBeforeBytes: before,
+      rssAfterBytes: after,
+      rssPerConnBytes: (after - before) / s.n,
+      server_cpu_s: cpu1 - cpu0,
+      server_cpu_us_per_connect: ((cpu1 - cpu0) * 1e6) / s.n,
+      sources,
     };
     const error = connected === s.n ? null : `${connected} of ${s.n} connected`;
     return { ok: !error, error, lost: 0, value: metrics.connects_per_s!, metrics };
@@ -294,7 +360,12 @@ async function storm(s: Extract<Scenario, { kind: "storm" }>, server: RunningSer
 }
 
 /** Runs a cluster scenario on a fresh cluster (Redis + 2 nodes of `spec`). */
-export async function runClusterScenario(s: Extract<Scenario, { kind: "cluster" | "clusterLatency" }>, spec: ServerSpec, rep: number, ctx: Ctx): Promise<RunResult> {
+export async function runClusterScenario(
+  s: Extract<Scenario, { kind: "cluster" | "clusterLatency" }>,
+  spec: ServerSpec,
+  rep: number,
+  ctx: Ctx,
+): Promise<RunResult> {
   const base = { scenario: s.id, server: spec.name, rep };
   let cluster: RunningCluster | undefined;
   try {
@@ -321,26 +392,49 @@ async function commandUsec(stats: RedisClient): Promise<Record<string, number>> 
 
 async function clusterThroughput(s: Extract<Scenario, { kind: "cluster" }>, cluster: RunningCluster, spec: ServerSpec, ctx: Ctx): Promise<Measured> {
   const senders = s.senders === "node1" ? Math.ceil(s.n / 2) : s.n;
-  const args = [ctx.wsload, "--ports", cluster.ports.join(","), "--n", String(s.n), "--mode", s.mode,
-    "--window", String(windowFor(s.mode, senders)), "--warmup", String(s.warmup), "--duration", String(s.duration), "--drain", "5",
-    "--ready-on-frame"];
+  const args = [
+    ctx.wsload,
+    "--ports",
+    cluster.ports.join(","),
+    "--n",
+    String(s.n),
+    "--mode",
+    s.mode,
+    "--window",
+    String(windowFor(s.mode, senders)),
+    "--warmup",
+    String(s.warmup),
+    "--duration",
+    String(s.duration),
+    "--drain",
+    "5",
+    "--ready-on-frame",
+  ];
   if (s.senders === "node1") args.push("--senders-on", "0");
   clientFlags({ spec }, args);
   const pids = [cluster.redis.pid, ...cluster.nodes.map((n) => n.pid)];
   const stats = new RedisClient(cluster.redis.url);
   await stats.connect();
   try {
-    let c0: number[] = [], c1: number[] = [], t0 = 0, t1 = 0;
+    let c0: number[] = [],
+      c1: number[] = [],
+      t0 = 0,
+      t1 = 0;
     let reset: Promise<unknown> = Promise.resolve();
-    const { result, stderr, code } = await runClient(args, 120_000, (e) => {
-      // CPU of Redis and both nodes exactly around the measured window and its drain.
-      if (e.event === "measure_start") {
-        c0 = pids.map(cpuSeconds);
-        t0 = performance.now();
-        reset = stats.send("CONFIG", ["RESETSTAT"]);
-      }
-      if (e.event === "result" && t0) (c1 = pids.map(cpuSeconds)), (t1 = performance.now());
-    }, PLACEMENT.client);
+    const { result, stderr, code } = await runClient(
+      args,
+      120_000,
+      (e) => {
+        // CPU of Redis and both nodes exactly around the measured window and its drain.
+        if (e.event === "measure_start") {
+          c0 = pids.map(cpuSeconds);
+          t0 = performance.now();
+          reset = stats.send("CONFIG", ["RESETSTAT"]);
+        }
+        if (e.event === "result" && t0) (c1 = pids.map(cpuSeconds)), (t1 = performance.now());
+      },
+      PLACEMENT.client,
+    );
     await reset;
     const usec = t0 ? await commandUsec(stats) : {};
     if (!result) return { ok: false, error: `wsload exited ${code} without a result: ${stderr}`, lost: 0, value: 0, metrics: {} };
@@ -350,12 +444,22 @@ async function clusterThroughput(s: Extract<Scenario, { kind: "cluster" }>, clus
     const used = c1.length ? c1.map((c, i) => c - c0[i]!) : pids.map(() => 0);
     const perMsg = (sec: number) => (sent > 0 ? (sec * 1e6) / sent : 0);
     const metrics: Record<string, number> = {
-      accepted_per_s: num(result.messages_per_s), deliveries_per_s: num(result.deliveries_per_s),
-      cross_deliveries_per_s: num(result.cross_deliveries_per_s), sent, delivered: num(result.delivered),
-      expected: num(result.expected), cross_delivered: num(result.cross_delivered), elapsed_s: num(result.elapsed_s),
-      window: num(result.window), senders: num(result.senders), connect_s: num(result.connect_s),
-      redis_cpu: wall > 0 ? used[0]! / wall : 0, node1_cpu: wall > 0 ? used[1]! / wall : 0, node2_cpu: wall > 0 ? used[2]! / wall : 0,
-      redis_cpu_us_per_msg: perMsg(used[0]!), nodes_cpu_us_per_msg: perMsg(used[1]! + used[2]!),
+      accepted_per_s: num(result.messages_per_s),
+      deliveries_per_s: num(result.deliveries_per_s),
+      cross_deliveries_per_s: num(result.cross_deliveries_per_s),
+      sent,
+      delivered: num(result.delivered),
+      expected: num(result.expected),
+      cross_delivered: num(result.cross_delivered),
+      elapsed_s: num(result.elapsed_s),
+      window: num(result.window),
+      senders: num(result.senders),
+      connect_s: num(result.connect_s),
+      redis_cpu: wall > 0 ? used[0]! / wall : 0,
+      node1_cpu: wall > 0 ? used[1]! / wall : 0,
+      node2_cpu: wall > 0 ? used[2]! / wall : 0,
+      redis_cpu_us_per_msg: perMsg(used[0]!),
+      nodes_cpu_us_per_msg: perMsg(used[1]! + used[2]!),
       redis_script_us_per_msg: perMsg(((usec.evalsha ?? 0) + (usec.eval ?? 0)) / 1e6),
       redis_xread_us_per_msg: perMsg((usec.xread ?? 0) / 1e6),
     };
@@ -367,8 +471,21 @@ async function clusterThroughput(s: Extract<Scenario, { kind: "cluster" }>, clus
 }
 
 async function clusterLatency(s: Extract<Scenario, { kind: "clusterLatency" }>, cluster: RunningCluster, spec: ServerSpec, ctx: Ctx): Promise<Measured> {
-  const args = [process.execPath, join(ctx.root, "bench/latency.ts"), "--ports", cluster.ports.join(","), "--n", String(s.n),
-    "--rate", String(s.rate), "--duration", String(s.duration), "--warmup", String(s.warmup), "--welcome"];
+  const args = [
+    process.execPath,
+    join(ctx.root, "bench/latency.ts"),
+    "--ports",
+    cluster.ports.join(","),
+    "--n",
+    String(s.n),
+    "--rate",
+    String(s.rate),
+    "--duration",
+    String(s.duration),
+    "--warmup",
+    String(s.warmup),
+    "--welcome",
+  ];
   clientFlags({ spec }, args);
   const { result, stderr, code } = await runClient(args, 60_000, () => {}, PLACEMENT.client);
   if (!result) return { ok: false, error: `latency client exited ${code} without a result: ${stderr}`, lost: 0, value: 0, metrics: {} };

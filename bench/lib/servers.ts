@@ -78,13 +78,15 @@ export function assertWirechatPresent(root: string): void {
 export async function startServer(spec: ServerSpec, root: string, opts: { core?: number; env?: Record<string, string> } = {}): Promise<RunningServer> {
   const scratch = mkdtempSync(join(tmpdir(), "wirechat-bench-"));
   const { cmd, env } = spec.command(scratch);
-  const proc = track(Bun.spawn(pinned(opts.core ?? 0, cmd), {
-    cwd: root,
-    env: { ...process.env, ...env, ...opts.env },
-    stdout: "pipe",
-    stderr: "pipe",
-    stdin: "ignore",
-  }));
+  const proc = track(
+    Bun.spawn(pinned(opts.core ?? 0, cmd), {
+      cwd: root,
+      env: { ...process.env, ...env, ...opts.env },
+      stdout: "pipe",
+      stderr: "pipe",
+      stdin: "ignore",
+    }),
+  );
   const log: string[] = [];
   let exited = false;
   void proc.exited.then(() => (exited = true));

@@ -9,7 +9,12 @@ import { fmtValue } from "./report";
 import type { Scenario } from "./scenarios";
 
 const COLORS: Record<string, string> = {
-  wirechat: "#2563eb", "wirechat-A2": "#60a5fa", rawBun: "#f59e0b", nodeWs: "#16a34a", socketIo: "#9333ea", idealC: "#6b7280",
+  wirechat: "#2563eb",
+  "wirechat-A2": "#60a5fa",
+  rawBun: "#f59e0b",
+  nodeWs: "#16a34a",
+  socketIo: "#9333ea",
+  idealC: "#6b7280",
 };
 
 const esc = (s: string) => s.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;");
@@ -21,20 +26,25 @@ interface Panel {
 }
 
 function panel(p: Panel, data: Record<string, ServerSummary>, servers: string[], x0: number, y0: number, w: number): string {
-  const rowH = 22, labelW = 90, valueW = 150, barW = w - labelW - valueW;
+  const rowH = 22,
+    labelW = 90,
+    valueW = 150,
+    barW = w - labelW - valueW;
   const rows = servers.filter((s) => data[s] && Number.isFinite(data[s]!.value.median));
   const maxV = Math.max(...rows.map((s) => data[s]!.value.max), 1);
   const minV = p.log ? Math.max(1, Math.min(...rows.map((s) => data[s]!.value.min)) / 2) : 0;
-  const scale = (v: number) => p.log
-    ? (barW * Math.log10(Math.max(v, minV) / minV)) / Math.log10(maxV / minV || 10)
-    : (barW * v) / maxV;
+  const scale = (v: number) => (p.log ? (barW * Math.log10(Math.max(v, minV) / minV)) / Math.log10(maxV / minV || 10) : (barW * v) / maxV);
   const out = [`<text x="${x0}" y="${y0 + 14}" font-weight="bold">${esc(p.title)}</text>`];
   rows.forEach((s, i) => {
-    const d = data[s]!.value, y = y0 + 24 + i * rowH, bx = x0 + labelW;
+    const d = data[s]!.value,
+      y = y0 + 24 + i * rowH,
+      bx = x0 + labelW;
     out.push(`<text x="${bx - 6}" y="${y + 14}" text-anchor="end">${esc(s)}</text>`);
     out.push(`<rect x="${bx}" y="${y + 3}" width="${Math.max(1, scale(d.median)).toFixed(1)}" height="${rowH - 6}" fill="${COLORS[s] ?? "#999"}"/>`);
     // The range over repetitions, as a thin whisker.
-    out.push(`<line x1="${(bx + scale(d.min)).toFixed(1)}" x2="${(bx + scale(d.max)).toFixed(1)}" y1="${y + rowH / 2}" y2="${y + rowH / 2}" stroke="#111" stroke-width="1.5"/>`);
+    out.push(
+      `<line x1="${(bx + scale(d.min)).toFixed(1)}" x2="${(bx + scale(d.max)).toFixed(1)}" y1="${y + rowH / 2}" y2="${y + rowH / 2}" stroke="#111" stroke-width="1.5"/>`,
+    );
     out.push(`<text x="${bx + barW + 6}" y="${y + 14}">${esc(fmtValue(p.scenario, d.median))}</text>`);
   });
   return out.join("\n");
@@ -46,13 +56,17 @@ export function chart(scenarios: Scenario[], summary: Record<string, Record<stri
   const latency = pick("latency-20000") ?? pick("latency-2000");
   const idle = scenarios.find((s) => s.kind === "idle");
   const panels: Panel[] = [];
-  const b = pick("broadcast-N64"), d = pick("direct-N64");
+  const b = pick("broadcast-N64"),
+    d = pick("direct-N64");
   if (b) panels.push({ scenario: b, title: "Broadcast deliveries/s, N=64 (log scale, higher is better)", log: true });
   if (d) panels.push({ scenario: d, title: "Direct deliveries/s, N=64 (log scale, higher is better)", log: true });
-  if (latency) panels.push({ scenario: latency, title: `DM latency p99 at ${latency.kind === "latency" ? latency.rate : 0}/s (log scale, lower is better)`, log: true });
+  if (latency)
+    panels.push({ scenario: latency, title: `DM latency p99 at ${latency.kind === "latency" ? latency.rate : 0}/s (log scale, lower is better)`, log: true });
   if (idle) panels.push({ scenario: idle, title: `Idle memory per connection, ${idle.n} conns (lower is better)`, log: false });
-  const colW = 470, panelH = 24 + servers.length * 22 + 16;
-  const width = colW * 2 + 20, height = 40 + Math.ceil(panels.length / 2) * panelH + 24;
+  const colW = 470,
+    panelH = 24 + servers.length * 22 + 16;
+  const width = colW * 2 + 20,
+    height = 40 + Math.ceil(panels.length / 2) * panelH + 24;
   const body = panels.map((p, i) => panel(p, summary[p.scenario.id] ?? {}, servers, 10 + (i % 2) * colW, 36 + Math.floor(i / 2) * panelH, colW - 20));
   return [
     `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" font-family="sans-serif" font-size="12">`,

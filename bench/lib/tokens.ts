@@ -28,10 +28,13 @@ export async function makeBenchAuth(n: number): Promise<BenchAuth> {
   const secret = randomBytes(32).toString("base64url");
   const key = new TextEncoder().encode(secret);
   const exp = Math.floor(Date.now() / 1000) + 4 * 3600;
-  const tokens = await Promise.all(Array.from({ length: n }, (_, i) =>
-    new SignJWT({}).setProtectedHeader({ alg: "HS256", typ: "JWT" }).setSubject(`u${i}`).setIssuedAt().setExpirationTime(exp).sign(key)));
+  const tokens = await Promise.all(
+    Array.from({ length: n }, (_, i) =>
+      new SignJWT({}).setProtectedHeader({ alg: "HS256", typ: "JWT" }).setSubject(`u${i}`).setIssuedAt().setExpirationTime(exp).sign(key),
+    ),
+  );
   const dir = mkdtempSync(join(tmpdir(), "wirechat-bench-tokens-"));
   const tokensFile = join(dir, "tokens.txt");
-  writeFileSync(tokensFile, tokens.join("\n") + "\n", { mode: 0o600 });
+  writeFileSync(tokensFile, `${tokens.join("\n")}\n`, { mode: 0o600 });
   return { secret, tokensFile, dispose: () => rmSync(dir, { recursive: true, force: true }) };
 }

@@ -30,7 +30,7 @@ function reason(err: unknown): string {
   if (err instanceof errors.JOSEAlgNotAllowed) return "Token algorithm is not allowed";
   if (err instanceof errors.JWKSNoMatchingKey) return "Token was signed with an unknown key";
   if (err instanceof errors.JWKSTimeout || err instanceof errors.JWKSInvalid) return "Token keys could not be fetched: try again";
-  if (err instanceof errors.JOSEError || err instanceof TypeError && !isFetchFailure(err)) return "Token is malformed";
+  if (err instanceof errors.JOSEError || (err instanceof TypeError && !isFetchFailure(err))) return "Token is malformed";
   return "Token could not be verified: try again";
 }
 
@@ -43,9 +43,14 @@ function reason(err: unknown): string {
 export function createJwtVerifier(opts: JwtOptions): TokenVerifier {
   const enc = new TextEncoder();
   // Imported once: jose would import a raw secret again on every verification.
-  const secrets = Promise.all(opts.secrets.map((s) =>
-    crypto.subtle.importKey("raw", (typeof s === "string" ? enc.encode(s) : s) as BufferSource, { name: "HMAC", hash: "SHA-256" }, false, ["verify"])));
-  const jwks: JWTVerifyGetKey | undefined = opts.jwksUrl ? createRemoteJWKSet(new URL(opts.jwksUrl), { cacheMaxAge: 10 * 60_000, cooldownDuration: 30_000 }) : undefined;
+  const secrets = Promise.all(
+    opts.secrets.map((s) =>
+      crypto.subtle.importKey("raw", (typeof s === "string" ? enc.encode(s) : s) as BufferSource, { name: "HMAC", hash: "SHA-256" }, false, ["verify"]),
+    ),
+  );
+  const jwks: JWTVerifyGetKey | undefined = opts.jwksUrl
+    ? createRemoteJWKSet(new URL(opts.jwksUrl), { cacheMaxAge: 10 * 60_000, cooldownDuration: 30_000 })
+    : undefined;
   const common = { issuer: opts.issuer, audience: opts.audience, clockTolerance: CLOCK_TOLERANCE_S, requiredClaims: ["exp", "sub"] };
 
   const check = async (token: string): Promise<JWTPayload> => {

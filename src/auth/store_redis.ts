@@ -28,7 +28,8 @@ export async function createRedisAuthStore(url: string, prefix = "wc:"): Promise
   } satisfies AccountStore;
 
   // Only ever raised: a second revoke never shortens the first.
-  const REVOKE = "local v = tonumber(redis.call('HGET', KEYS[1], ARGV[1]) or '0') local n = tonumber(ARGV[2]) if n > v then redis.call('HSET', KEYS[1], ARGV[1], n) v = n end return v";
+  const REVOKE =
+    "local v = tonumber(redis.call('HGET', KEYS[1], ARGV[1]) or '0') local n = tonumber(ARGV[2]) if n > v then redis.call('HSET', KEYS[1], ARGV[1], n) v = n end return v";
   const revocations: Revocations = {
     revoke: async (user, nowMs) => Number(await r.send("EVAL", [REVOKE, "1", revokedKey, user, String(Math.ceil(nowMs / 1000))])),
     revokedBefore: async (user) => Number((await r.send("HGET", [revokedKey, user])) ?? 0),

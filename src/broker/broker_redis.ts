@@ -98,7 +98,10 @@ export async function createRedisBroker(o: RedisBrokerOptions): Promise<Broker> 
     while (!closed) {
       try {
         if (failing) await checkGap();
-        const r = (await tail.send("XREAD", ["COUNT", String(READ_COUNT), "BLOCK", String(BLOCK_MS), "STREAMS", logKey, vKey, `${through}-0`, vId])) as Record<string, Entry[]> | null;
+        const r = (await tail.send("XREAD", ["COUNT", String(READ_COUNT), "BLOCK", String(BLOCK_MS), "STREAMS", logKey, vKey, `${through}-0`, vId])) as Record<
+          string,
+          Entry[]
+        > | null;
         if (failing) {
           failing = false;
           o.log.info("redis broker: connected again; delivery resumed from the last id delivered");
@@ -137,7 +140,10 @@ export async function createRedisBroker(o: RedisBrokerOptions): Promise<Broker> 
       loop = run();
       pinger = setInterval(() => {
         const t = performance.now();
-        cmd.send("PING", []).then(() => o.observers?.redisSeconds.observe((performance.now() - t) / 1000), () => {});
+        cmd.send("PING", []).then(
+          () => o.observers?.redisSeconds.observe((performance.now() - t) / 1000),
+          () => {},
+        );
       }, 5_000);
       (pinger as { unref?: () => void }).unref?.();
     },

@@ -56,7 +56,10 @@ export class Redis {
   #closed = false;
   #connecting: Promise<void> | undefined;
 
-  constructor(readonly url: string, connectionTimeout = 5_000) {
+  constructor(
+    readonly url: string,
+    connectionTimeout = 5_000,
+  ) {
     this.client = new RedisClient(url, { connectionTimeout, autoReconnect: false, enableOfflineQueue: false });
   }
 
@@ -99,6 +102,4 @@ export class Script {
 }
 
 /** `bytes` random bytes as hex. */
-export const randomHex = (bytes: number): string =>
-  Array.from(crypto.getRandomValues(new Uint8Array(bytes)), (b) => b.toString(16).padStart(2, "0")).join("");
-
+export const randomHex = (bytes: number): string => Array.from(crypto.getRandomValues(new Uint8Array(bytes)), (b) => b.toString(16).padStart(2, "0")).join("");

@@ -29,7 +29,15 @@ self.onmessage = (e: MessageEvent<CheckpointerMessage>) => {
       db?.run("PRAGMA wal_checkpoint(PASSIVE)");
     } catch (err) {
       // A busy database is checkpointed next time; nothing is lost meanwhile.
-      console.error(JSON.stringify({ level: "warn", time: new Date().toISOString(), app: "wirechat", msg: "WAL checkpoint failed; retried next time", error: (err as Error).message }));
+      console.error(
+        JSON.stringify({
+          level: "warn",
+          time: new Date().toISOString(),
+          app: "wirechat",
+          msg: "WAL checkpoint failed; retried next time",
+          error: (err as Error).message,
+        }),
+      );
     }
   }, e.data.everyMs);
 };

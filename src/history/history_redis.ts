@@ -4,7 +4,7 @@
  * one atomic step; reads are ZRANGE BYSCORE with LIMIT on the index sorted
  * sets, then HMGET of the frames.
  */
-import { type Appended, type CidHit, type History, type NewMessage, type StoredMessage } from "./history";
+import type { Appended, CidHit, History, NewMessage, StoredMessage } from "./history";
 import { indexKeys, keysOf, readerKeys, topicsOf } from "../hub/routing";
 import { mergeIds } from "./id_index";
 import { toFrame } from "../hub/replay";
@@ -147,7 +147,11 @@ export async function createRedisHistory(opts: RedisHistoryOptions): Promise<Red
 
   /** One prune step: reads the oldest ids after prunedThrough (ids are dense), then removes them if no other node pruned meanwhile. */
   const pruneStep = async (maxMessages: number, minAt: number, maxRows: number): Promise<number | undefined> => {
-    const [p, top, count] = (await Promise.all([redis.send("GET", [k.pruned]), redis.send("GET", [k.id]), redis.send("HLEN", [k.messages])])).map(num) as [number, number, number];
+    const [p, top, count] = (await Promise.all([redis.send("GET", [k.pruned]), redis.send("GET", [k.id]), redis.send("HLEN", [k.messages])])).map(num) as [
+      number,
+      number,
+      number,
+    ];
     const hi = Math.min(p + maxRows, top);
     if (hi <= p) return 0;
     const ids = Array.from({ length: hi - p }, (_, i) => String(p + 1 + i));

@@ -7,7 +7,15 @@ import { IdIndex, mergeIds } from "./id_index";
 import { migrate } from "./sqlite_schema";
 import type { MessageKind } from "../protocol";
 
-interface Row { id: number; kind: MessageKind; sender: string; target: string | null; text: string; at: number; cid: string | null }
+interface Row {
+  id: number;
+  kind: MessageKind;
+  sender: string;
+  target: string | null;
+  text: string;
+  at: number;
+  cid: string | null;
+}
 
 const toMessage = (r: Row): StoredMessage => {
   const m: StoredMessage = { id: r.id, kind: r.kind, from: r.sender, text: r.text, at: r.at };
@@ -25,7 +33,6 @@ const CHECKPOINT_EVERY_MS = 1000;
 
 /** `normal` (WAL) survives a crash of the process; `full` also fsyncs every commit. */
 export type SyncMode = "full" | "normal";
-
 
 /**
  * History in a SQLite file, WAL mode; "normal" sync by default, "full" to
@@ -72,8 +79,7 @@ export function createSqliteHistory(path: string, sync: SyncMode = "normal"): Hi
   let pruned = meta("pruned_through");
 
   const inserts: Statement[] = [];
-  const insertOf = (n: number) =>
-    (inserts[n] ??= db.query(`INSERT INTO messages (${COLS}) VALUES ${Array(n).fill("(?, ?, ?, ?, ?, ?, ?)").join(", ")}`));
+  const insertOf = (n: number) => (inserts[n] ??= db.query(`INSERT INTO messages (${COLS}) VALUES ${Array(n).fill("(?, ?, ?, ?, ?, ?, ?)").join(", ")}`));
   const epoch = readEpoch(db);
   const appendTx = db.transaction((batch: readonly StoredMessage[]) => {
     for (let i = 0; i < batch.length; i += CHUNK) {
@@ -180,7 +186,15 @@ export function createSqliteHistory(path: string, sync: SyncMode = "normal"): Hi
     append: (batch) => later(() => appendSync(batch)),
     findByCid: (from, cid, notBefore) => Promise.resolve(findCid(from, cid, notBefore)),
     visible: (reader, after, upTo, limit, newest = false) =>
-      later(() => fetch(mergeIds(readerKeys(reader.user, reader.rooms).map((k) => index.range(k, after, upTo, limit, newest)), limit, newest))),
+      later(() =>
+        fetch(
+          mergeIds(
+            readerKeys(reader.user, reader.rooms).map((k) => index.range(k, after, upTo, limit, newest)),
+            limit,
+            newest,
+          ),
+        ),
+      ),
     inbox: (user, after, upTo, limit, newest = false) => later(() => fetch(index.range(keyOf.to(user), after, upTo, limit, newest))),
     conversation: (a, b, before, limit) => later(() => fetch(index.before(keyOf.pair(a, b), before, limit))),
     prunedInbox: (user) => later(() => (prunedInboxQ.get(user) as { id: number } | null)?.id ?? 0),
@@ -228,26 +242,26 @@ export function createSqliteHistory(path: string, sync: SyncMode = "normal"): Hi
   }
 
   function pruneSync(maxMessages: number, minAt: number, maxRows: number): number {
-      forgetCids();
-      // Only the oldest `maxRows` rows are read: a step costs the same however
-      // much history is kept, so pruning never holds up delivery for long.
-      const oldest = oldestQ.all(maxRows) as { id: number; at: number }[];
-      let n = Math.min(Math.max(0, rows - maxMessages), oldest.length);
-      while (n < oldest.length && oldest[n]!.at < minAt) n++;
-      if (n === 0) return 0;
-      const upTo = oldest[n - 1]!.id;
-      const removed = db.transaction(() => {
-        notePrunedInbox.run(upTo);
-        const deleted = db.query("DELETE FROM messages WHERE id <= ?").run(upTo).changes;
-        setMeta.run("pruned_through", upTo);
-        // max(id) alone would go back once everything is pruned: keep the newest id.
-        setMeta.run("last_id", last);
-        return deleted;
-      })();
-      rows -= removed;
-      pruned = Math.max(pruned, upTo);
-      index.dropThrough(upTo);
-      return removed;
+    forgetCids();
+    // Only the oldest `maxRows` rows are read: a step costs the same however
+    // much history is kept, so pruning never holds up delivery for long.
+    const oldest = oldestQ.all(maxRows) as { id: number; at: number }[];
+    let n = Math.min(Math.max(0, rows - maxMessages), oldest.length);
+    while (n < oldest.length && oldest[n]!.at < minAt) n++;
+    if (n === 0) return 0;
+    const upTo = oldest[n - 1]!.id;
+    const removed = db.transaction(() => {
+      notePrunedInbox.run(upTo);
+      const deleted = db.query("DELETE FROM messages WHERE id <= ?").run(upTo).changes;
+      setMeta.run("pruned_through", upTo);
+      // max(id) alone would go back once everything is pruned: keep the newest id.
+      setMeta.run("last_id", last);
+      return deleted;
+    })();
+    rows -= removed;
+    pruned = Math.max(pruned, upTo);
+    index.dropThrough(upTo);
+    return removed;
   }
 
   /** Drops remembered cids, oldest first, that left the window; pruning does not, so a late retry is still known. */

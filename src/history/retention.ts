@@ -12,7 +12,12 @@ const EVERY_MS = 60_000;
 const STEP_ROWS = 2_000;
 
 /** Prunes in the background, in small steps; returns a handle to stop it. */
-export function startPruning(history: History, retention: Retention, everyMs = EVERY_MS, log: Logger = consoleLogger): { stop(): void; runNow(): Promise<number> } {
+export function startPruning(
+  history: History,
+  retention: Retention,
+  everyMs = EVERY_MS,
+  log: Logger = consoleLogger,
+): { stop(): void; runNow(): Promise<number> } {
   let running: Promise<number> | undefined;
   const run = async (): Promise<number> => {
     let total = 0;

@@ -13,17 +13,29 @@ const off = () => new ChatError("not_found", "Accounts are off: this server does
 /** The accounts routes; without `accounts` (other modes) they answer 404. */
 export const accountRoutes = (accounts: Accounts | undefined, gate: Gate) =>
   new Elysia()
-    .post("/auth/register", async ({ body, request, server, status }) => {
-      if (!accounts) throw off();
-      await accounts.register(body.username, body.password, gate.address(request, server as Server<unknown> | null));
-      return status(201, { username: body.username });
-    }, { body: Credentials, response: { 201: RegisteredBody, 400: HttpError, 404: HttpError, 409: HttpError, 429: HttpError } })
-    .post("/auth/login", async ({ body, request, server }) => {
-      if (!accounts) throw off();
-      return accounts.login(body.username, body.password, gate.address(request, server as Server<unknown> | null));
-    }, { body: Credentials, response: { 200: TokenBody, 401: HttpError, 404: HttpError, 429: HttpError } })
-    .post("/auth/refresh", async ({ request }) => {
-      if (!accounts) throw off();
-      const caller = await gate.identify(request.headers);
-      return accounts.issue(caller!.user);
-    }, { response: { 200: TokenBody, 401: HttpError, 404: HttpError } });
+    .post(
+      "/auth/register",
+      async ({ body, request, server, status }) => {
+        if (!accounts) throw off();
+        await accounts.register(body.username, body.password, gate.address(request, server as Server<unknown> | null));
+        return status(201, { username: body.username });
+      },
+      { body: Credentials, response: { 201: RegisteredBody, 400: HttpError, 404: HttpError, 409: HttpError, 429: HttpError } },
+    )
+    .post(
+      "/auth/login",
+      async ({ body, request, server }) => {
+        if (!accounts) throw off();
+        return accounts.login(body.username, body.password, gate.address(request, server as Server<unknown> | null));
+      },
+      { body: Credentials, response: { 200: TokenBody, 401: HttpError, 404: HttpError, 429: HttpError } },
+    )
+    .post(
+      "/auth/refresh",
+      async ({ request }) => {
+        if (!accounts) throw off();
+        const caller = await gate.identify(request.headers);
+        return accounts.issue(caller!.user);
+      },
+      { response: { 200: TokenBody, 401: HttpError, 404: HttpError } },
+    );

@@ -40,8 +40,12 @@ export const AdminStatsBody = t.Object({
   usersOnline: t.Object({ node: Count, cluster: Count }),
   totals: t.Record(t.String(), Count, { description: "Counters, as /metrics has them: accepted by kind, frames, bytes, acks, refusals" }),
   refused: t.Record(t.String(), Count, { description: "Connects refused before the upgrade, by error code" }),
-  list: t.Array(t.Object({ user: t.String(), since: Count, rooms: t.Array(t.String()) }), { description: `This node's connections, oldest first (at most ${LIST_MAX}; filter with ?user=)` }),
-  rooms: t.Array(t.Object({ room: t.String(), members: Count, sockets: Count }), { description: "Rooms with a connection on this node: members on every node, sockets here" }),
+  list: t.Array(t.Object({ user: t.String(), since: Count, rooms: t.Array(t.String()) }), {
+    description: `This node's connections, oldest first (at most ${LIST_MAX}; filter with ?user=)`,
+  }),
+  rooms: t.Array(t.Object({ room: t.String(), members: Count, sockets: Count }), {
+    description: "Rooms with a connection on this node: members on every node, sockets here",
+  }),
   errors: t.Array(t.Object({ time: t.String(), msg: t.String(), fields: t.Optional(t.Record(t.String(), t.Union([t.String(), t.Number(), t.Boolean()]))) })),
 });
 
@@ -66,28 +70,40 @@ export const adminRoutes = (o: AdminOptions) => {
     .get("/admin", () => asset("page"), hidden)
     .get("/admin/app.js", () => asset("js"), hidden)
     .get("/admin/app.css", () => asset("css"), hidden)
-    .get("/admin/stats", ({ request, query }) => {
-      authorize(request);
-      return stats(o, query.user ?? "");
-    }, {
-      detail: { summary: "This node's connections, rooms, counters and recent errors (the admin page)", security: [{ admin: [] }] },
-      query: t.Object({ user: t.Optional(t.String({ maxLength: 64 })) }),
-      response: { 200: AdminStatsBody, 401: HttpError, 404: HttpError },
-    })
-    .post("/admin/users/:name/disconnect", ({ request, params }) => {
-      check(request, params.name);
-      const closed = o.hub.disconnect(params.name, CLOSE.forbidden, "Disconnected by an administrator");
-      o.log.info("admin: disconnected a user", { user: params.name, closed });
-      return { user: params.name, closed };
-    }, { detail: { security: [{ admin: [] }] }, response: { 200: AdminBody, 401: HttpError, 404: HttpError } })
-    .post("/admin/users/:name/revoke", async ({ request, params }) => {
-      check(request, params.name);
-      if (!o.revocations) throw new ChatError("not_found", "Revocation needs a token mode: this server runs with AUTH=open");
-      await o.revocations.revoke(params.name, Date.now());
-      const closed = o.hub.disconnect(params.name, CLOSE.unauthorized, "Tokens revoked: log in again");
-      o.log.info("admin: revoked a user's tokens", { user: params.name, closed });
-      return { user: params.name, closed };
-    }, { detail: { security: [{ admin: [] }] }, response: { 200: AdminBody, 401: HttpError, 404: HttpError } });
+    .get(
+      "/admin/stats",
+      ({ request, query }) => {
+        authorize(request);
+        return stats(o, query.user ?? "");
+      },
+      {
+        detail: { summary: "This node's connections, rooms, counters and recent errors (the admin page)", security: [{ admin: [] }] },
+        query: t.Object({ user: t.Optional(t.String({ maxLength: 64 })) }),
+        response: { 200: AdminStatsBody, 401: HttpError, 404: HttpError },
+      },
+    )
+    .post(
+      "/admin/users/:name/disconnect",
+      ({ request, params }) => {
+        check(request, params.name);
+        const closed = o.hub.disconnect(params.name, CLOSE.forbidden, "Disconnected by an administrator");
+        o.log.info("admin: disconnected a user", { user: params.name, closed });
+        return { user: params.name, closed };
+      },
+      { detail: { security: [{ admin: [] }] }, response: { 200: AdminBody, 401: HttpError, 404: HttpError } },
+    )
+    .post(
+      "/admin/users/:name/revoke",
+      async ({ request, params }) => {
+        check(request, params.name);
+        if (!o.revocations) throw new ChatError("not_found", "Revocation needs a token mode: this server runs with AUTH=open");
+        await o.revocations.revoke(params.name, Date.now());
+        const closed = o.hub.disconnect(params.name, CLOSE.unauthorized, "Tokens revoked: log in again");
+        o.log.info("admin: revoked a user's tokens", { user: params.name, closed });
+        return { user: params.name, closed };
+      },
+      { detail: { security: [{ admin: [] }] }, response: { 200: AdminBody, 401: HttpError, 404: HttpError } },
+    );
 };
 
 /** The numbers of `/admin/stats`, read from the same plain counters as /metrics. */
@@ -108,15 +124,29 @@ function stats(o: AdminOptions, user: string): typeof AdminStatsBody.static {
     connections: hub.connections,
     usersOnline: { node: presence.localCount(), cluster: presence.count() },
     totals: {
-      accepted: c.accepted, broadcast: c.byKind.broadcast, direct: c.byKind.direct, room: c.byKind.room,
-      duplicates: c.duplicates, acks: c.acks, storeFailures: c.storeFailures,
-      framesIn: s.framesIn, framesOut: broker.framesOut, bytesOut: broker.bytesOut,
-      badFrames: s.badFrames, rateLimited: s.rateLimited, resumedFalse: s.resumedFalse, backpressureCloses: s.backpressureCloses,
-      opened: s.opened, closed: s.closed,
+      accepted: c.accepted,
+      broadcast: c.byKind.broadcast,
+      direct: c.byKind.direct,
+      room: c.byKind.room,
+      duplicates: c.duplicates,
+      acks: c.acks,
+      storeFailures: c.storeFailures,
+      framesIn: s.framesIn,
+      framesOut: broker.framesOut,
+      bytesOut: broker.bytesOut,
+      badFrames: s.badFrames,
+      rateLimited: s.rateLimited,
+      resumedFalse: s.resumedFalse,
+      backpressureCloses: s.backpressureCloses,
+      opened: s.opened,
+      closed: s.closed,
     },
     refused: { ...s.refused },
     list,
-    rooms: hub.roomSockets().sort(([a], [b]) => (a < b ? -1 : 1)).slice(0, LIST_MAX)
+    rooms: hub
+      .roomSockets()
+      .sort(([a], [b]) => (a < b ? -1 : 1))
+      .slice(0, LIST_MAX)
       .map(([room, sockets]) => ({ room, members: presence.roomUsers(room).length, sockets })),
     errors: o.log.recentErrors?.() ?? [],
   };

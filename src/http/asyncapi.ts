@@ -10,7 +10,7 @@ type Json = Record<string, unknown>;
 
 /** A schema as plain JSON Schema: TypeBox's symbols dropped, `volatile` as the extension `x-volatile`. */
 function jsonSchema(s: TSchema): Json {
-  return JSON.parse(JSON.stringify(s), (key, value) => {
+  return JSON.parse(JSON.stringify(s), (_key, value) => {
     if (value && typeof value === "object" && !Array.isArray(value) && "volatile" in value) {
       const { volatile, ...rest } = value as Json;
       return { ...rest, "x-volatile": volatile };

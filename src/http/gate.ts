@@ -21,7 +21,15 @@ export interface GateOptions {
   replayConcurrency: number;
 }
 
-const STATUS: Partial<Record<ErrorCode, number>> = { unauthorized: 401, forbidden: 403, rate_limited: 429, not_found: 404, conflict: 409, unavailable: 503, internal: 500 };
+const STATUS: Partial<Record<ErrorCode, number>> = {
+  unauthorized: 401,
+  forbidden: 403,
+  rate_limited: 429,
+  not_found: 404,
+  conflict: 409,
+  unavailable: 503,
+  internal: 500,
+};
 
 /** The HTTP answer for a refusal: the error code's status (400 by default) and `{error, message}`. */
 export function refusal(err: ChatError): Response {
@@ -39,7 +47,10 @@ export function refusal(err: ChatError): Response {
 export function clientAddress(request: Request, server: Server<unknown> | null | undefined, trustProxy: number): string {
   const peer = server?.requestIP(request)?.address ?? "unknown";
   if (trustProxy === 0) return peer;
-  const chain = (request.headers.get("x-forwarded-for") ?? "").split(",").map((s) => s.trim()).filter((s) => s !== "");
+  const chain = (request.headers.get("x-forwarded-for") ?? "")
+    .split(",")
+    .map((s) => s.trim())
+    .filter((s) => s !== "");
   // Each trusted proxy appends the address it saw: the Nth from the right is the client.
   return chain[chain.length - trustProxy] ?? chain[0] ?? peer;
 }
@@ -75,13 +86,19 @@ export function createGate(hub: Hub, o: GateOptions) {
    * Checks a WebSocket connect. `named` is the user in the path
    * (`/ws/:username`), undefined for `/ws`; `guest` names an open-mode `/ws`.
    */
-  const admit = async (request: Request, server: Server<unknown> | null | undefined, named: string | undefined, guest: () => string, opts: { since?: number; epoch?: string; rooms: string[]; batch?: boolean }): Promise<Session> => {
+  const admit = async (
+    request: Request,
+    server: Server<unknown> | null | undefined,
+    named: string | undefined,
+    guest: () => string,
+    opts: { since?: number; epoch?: string; rooms: string[]; batch?: boolean },
+  ): Promise<Session> => {
     if (hub.draining) throw new ChatError("unavailable", "The server is shutting down: connect again in a moment (another node takes you)");
     if (!originAllowed(request.headers, o.allowedOrigins)) {
       throw new ChatError("forbidden", "This origin may not connect: the server's ALLOWED_ORIGINS does not list it");
     }
     const identity = await identify(request.headers);
-    const user = identity ? identity.user : named ?? guest();
+    const user = identity ? identity.user : (named ?? guest());
     if (identity && named !== undefined && named !== identity.user) {
       throw new ChatError("forbidden", `The token is for "${identity.user}", not "${named}": connect to /ws/${identity.user} or /ws`);
     }

@@ -24,42 +24,57 @@ export interface OpsOptions {
 export function opsRoutes({ hub, history, broker, metrics, metricsToken }: OpsOptions) {
   const startedAt = Date.now();
   return new Elysia()
-    .use(openapi({
-      path: "/docs",
-      specPath: "/openapi.json",
-      // The WebSocket routes are described by /asyncapi.json; OpenAPI has no way to say "upgrade".
-      exclude: { paths: ["/", "/app.js", "/app.css", "/favicon.ico", "/docs", "/openapi.json", "/ws", "/ws/:username"] },
-      documentation: {
-        info: {
-          title: "wirechat HTTP API",
-          version: pkg.version,
-          description: "History, presence, accounts, admin and operations routes. The WebSocket protocol is described at /asyncapi.json.",
-        },
-        components: {
-          securitySchemes: {
-            bearer: { type: "http", scheme: "bearer", bearerFormat: "JWT", description: "AUTH=jwt: a token of your identity provider; AUTH=accounts: from POST /auth/login. Not used with AUTH=open." },
-            admin: { type: "http", scheme: "bearer", description: "ADMIN_TOKEN (the admin API exists only when it is set)" },
-            metrics: { type: "http", scheme: "bearer", description: "METRICS_TOKEN, when set" },
+    .use(
+      openapi({
+        path: "/docs",
+        specPath: "/openapi.json",
+        // The WebSocket routes are described by /asyncapi.json; OpenAPI has no way to say "upgrade".
+        exclude: { paths: ["/", "/app.js", "/app.css", "/favicon.ico", "/docs", "/openapi.json", "/ws", "/ws/:username"] },
+        documentation: {
+          info: {
+            title: "wirechat HTTP API",
+            version: pkg.version,
+            description: "History, presence, accounts, admin and operations routes. The WebSocket protocol is described at /asyncapi.json.",
+          },
+          components: {
+            securitySchemes: {
+              bearer: {
+                type: "http",
+                scheme: "bearer",
+                bearerFormat: "JWT",
+                description: "AUTH=jwt: a token of your identity provider; AUTH=accounts: from POST /auth/login. Not used with AUTH=open.",
+              },
+              admin: { type: "http", scheme: "bearer", description: "ADMIN_TOKEN (the admin API exists only when it is set)" },
+              metrics: { type: "http", scheme: "bearer", description: "METRICS_TOKEN, when set" },
+            },
           },
         },
-      },
-    }))
+      }),
+    )
     .get("/asyncapi.json", () => asyncApiDocument(pkg.version), { detail: { summary: "The WebSocket protocol as an AsyncAPI 3.0 document" } })
-    .get("/health", () => ({
-      status: "ok" as const,
-      uptimeMs: Date.now() - startedAt,
-      connections: hub.connections,
-      lastId: broker.deliveredThrough(),
-    }), { response: HealthBody })
-    .get("/ready", async () => {
-      if (hub.draining) throw new ChatError("unavailable", "Shutting down: send traffic to another node");
-      try {
-        await history.check();
-      } catch (err) {
-        throw new ChatError("unavailable", `The message store does not take writes now: ${oneLine(err)}`);
-      }
-      return { status: "ready" as const };
-    }, { detail: { summary: "Readiness: not shutting down, and the store takes writes" }, response: { 200: ReadyBody, 503: HttpError } })
+    .get(
+      "/health",
+      () => ({
+        status: "ok" as const,
+        uptimeMs: Date.now() - startedAt,
+        connections: hub.connections,
+        lastId: broker.deliveredThrough(),
+      }),
+      { response: HealthBody },
+    )
+    .get(
+      "/ready",
+      async () => {
+        if (hub.draining) throw new ChatError("unavailable", "Shutting down: send traffic to another node");
+        try {
+          await history.check();
+        } catch (err) {
+          throw new ChatError("unavailable", `The message store does not take writes now: ${oneLine(err)}`);
+        }
+        return { status: "ready" as const };
+      },
+      { detail: { summary: "Readiness: not shutting down, and the store takes writes" }, response: { 200: ReadyBody, 503: HttpError } },
+    )
     .get("/metrics", async ({ request }) => {
       if (metricsToken !== undefined && request.headers.get("authorization") !== `Bearer ${metricsToken}`) {
         throw new ChatError("unauthorized", "Metrics need Authorization: Bearer <METRICS_TOKEN>");

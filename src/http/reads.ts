@@ -38,30 +38,65 @@ export function readRoutes(history: History, presence: Presence, gate: ReturnTyp
     return caller;
   };
   return new Elysia()
-    .get("/users/online", async ({ request }) => {
-      await gate.identify(request.headers);
-      return { users: presence.users(), count: presence.count() };
-    }, { detail: { summary: "Users online on every node (jwt and accounts modes: needs a token)", security: bearer }, response: { 200: OnlineBody, 401: HttpError } })
-    .get("/rooms/:room/online", async ({ request, params }) => {
-      await roomCaller(request, params.room);
-      const users = presence.roomUsers(params.room);
-      return { users, count: users.length };
-    }, { detail: { summary: "Users in a room, on every node", security: bearer }, response: { 200: OnlineBody, 400: HttpError, 401: HttpError, 403: HttpError } })
-    .get("/history", async ({ request, query }) => {
-      await gate.identify(request.headers);
-      return historyPage(undefined, query);
-    }, { detail: { summary: "Broadcasts, newest first", security: bearer }, query: PageQuery, response: { 200: HistoryBody, 400: HttpError, 401: HttpError } })
-    .get("/rooms/:room/history", async ({ request, params, query }) => {
-      const caller = await roomCaller(request, params.room);
-      const page = await historyPage(params.room, query);
-      return caller ? { ...page, readId: (await history.reads(caller.user))[`#${params.room}`] ?? 0 } : page;
-    }, { detail: { summary: "One room's messages, newest first, and the caller's read marker", security: bearer }, query: PageQuery, response: { 200: HistoryBody, 400: HttpError, 401: HttpError, 403: HttpError } })
-    .get("/users/:name/history", async ({ request, params, query }) => {
-      if (!isValidName(params.name)) throw new ChatError("invalid_username", `Invalid username: ${NAME_RULE}`);
-      const caller = await gate.identify(request.headers);
-      if (!caller) throw new ChatError("forbidden", "Direct-message history needs a token: the server runs in open mode (AUTH=open), where anyone could read it");
-      const q = pageQuery(query);
-      const [messages, reads] = await Promise.all([history.conversation(caller.user, params.name, q.before, q.limit), history.reads(caller.user)]);
-      return { messages: messages.map(toFrame), readId: reads[`@${params.name}`] ?? 0 };
-    }, { detail: { summary: "The caller's direct conversation with :name, newest first (403 in open mode)", security: bearer }, query: PageQuery, response: { 200: HistoryBody, 400: HttpError, 401: HttpError, 403: HttpError } });
+    .get(
+      "/users/online",
+      async ({ request }) => {
+        await gate.identify(request.headers);
+        return { users: presence.users(), count: presence.count() };
+      },
+      {
+        detail: { summary: "Users online on every node (jwt and accounts modes: needs a token)", security: bearer },
+        response: { 200: OnlineBody, 401: HttpError },
+      },
+    )
+    .get(
+      "/rooms/:room/online",
+      async ({ request, params }) => {
+        await roomCaller(request, params.room);
+        const users = presence.roomUsers(params.room);
+        return { users, count: users.length };
+      },
+      {
+        detail: { summary: "Users in a room, on every node", security: bearer },
+        response: { 200: OnlineBody, 400: HttpError, 401: HttpError, 403: HttpError },
+      },
+    )
+    .get(
+      "/history",
+      async ({ request, query }) => {
+        await gate.identify(request.headers);
+        return historyPage(undefined, query);
+      },
+      { detail: { summary: "Broadcasts, newest first", security: bearer }, query: PageQuery, response: { 200: HistoryBody, 400: HttpError, 401: HttpError } },
+    )
+    .get(
+      "/rooms/:room/history",
+      async ({ request, params, query }) => {
+        const caller = await roomCaller(request, params.room);
+        const page = await historyPage(params.room, query);
+        return caller ? { ...page, readId: (await history.reads(caller.user))[`#${params.room}`] ?? 0 } : page;
+      },
+      {
+        detail: { summary: "One room's messages, newest first, and the caller's read marker", security: bearer },
+        query: PageQuery,
+        response: { 200: HistoryBody, 400: HttpError, 401: HttpError, 403: HttpError },
+      },
+    )
+    .get(
+      "/users/:name/history",
+      async ({ request, params, query }) => {
+        if (!isValidName(params.name)) throw new ChatError("invalid_username", `Invalid username: ${NAME_RULE}`);
+        const caller = await gate.identify(request.headers);
+        if (!caller)
+          throw new ChatError("forbidden", "Direct-message history needs a token: the server runs in open mode (AUTH=open), where anyone could read it");
+        const q = pageQuery(query);
+        const [messages, reads] = await Promise.all([history.conversation(caller.user, params.name, q.before, q.limit), history.reads(caller.user)]);
+        return { messages: messages.map(toFrame), readId: reads[`@${params.name}`] ?? 0 };
+      },
+      {
+        detail: { summary: "The caller's direct conversation with :name, newest first (403 in open mode)", security: bearer },
+        query: PageQuery,
+        response: { 200: HistoryBody, 400: HttpError, 401: HttpError, 403: HttpError },
+      },
+    );
 }

@@ -57,7 +57,15 @@ export function socketRoutes(hub: Hub, gate: ReturnType<typeof createGate>, maxP
    * Admits a connect before the upgrade; Elysia runs beforeHandle twice per
    * upgrade, so the second run finds the session already made.
    */
-  const admit = async (ctx: { request: Request; server: unknown; query: { since?: string; epoch?: string; rooms?: string; batch?: string }; set: { headers: Record<string, unknown> } }, named: string | undefined) => {
+  const admit = async (
+    ctx: {
+      request: Request;
+      server: unknown;
+      query: { since?: string; epoch?: string; rooms?: string; batch?: string };
+      set: { headers: Record<string, unknown> };
+    },
+    named: string | undefined,
+  ) => {
     const c = ctx as typeof ctx & Admitted;
     if (c.wirechat) return;
     try {

@@ -47,7 +47,12 @@ export class Committer {
   #queued = false;
   #inFlight: Promise<void> | undefined;
 
-  constructor(readonly history: History, readonly broker: Broker, readonly events: CommitEvents, readonly observe?: Observers) {}
+  constructor(
+    readonly history: History,
+    readonly broker: Broker,
+    readonly events: CommitEvents,
+    readonly observe?: Observers,
+  ) {}
 
   /** Queues a message for the next batch. */
   add(ws: ServerWebSocket<unknown>, m: NewMessage): void {
@@ -133,5 +138,8 @@ export class Committer {
 /** Errors of the whole store (locked, full, I/O, another epoch), not of one message: retrying apart would only wait longer. */
 function storeWide(err: unknown): boolean {
   const code = (err as { code?: unknown }).code;
-  return typeof code === "string" && (code === "EPOCH" || /^SQLITE_(BUSY|LOCKED|FULL|IOERR|CANTOPEN|READONLY|NOMEM|CORRUPT|NOTADB)/.test(code) || /^(ECONN|ETIMEDOUT|ERR_REDIS)/.test(code));
+  return (
+    typeof code === "string" &&
+    (code === "EPOCH" || /^SQLITE_(BUSY|LOCKED|FULL|IOERR|CANTOPEN|READONLY|NOMEM|CORRUPT|NOTADB)/.test(code) || /^(ECONN|ETIMEDOUT|ERR_REDIS)/.test(code))
+  );
 }

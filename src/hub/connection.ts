@@ -42,7 +42,13 @@ export class Connection {
   readonly openedAt = Date.now();
   #badAt: number[] | undefined;
 
-  constructor(readonly hub: Hub, readonly user: string, rooms: readonly string[], readonly ip: string, readonly batch = false) {
+  constructor(
+    readonly hub: Hub,
+    readonly user: string,
+    rooms: readonly string[],
+    readonly ip: string,
+    readonly batch = false,
+  ) {
     this.rooms = new Set(rooms);
   }
 

@@ -10,7 +10,11 @@ export class Cursors {
   /** The first id and delivery time of each batch delivered in the last `graceMs`. */
   readonly #recent: { first: number; at: number }[] = [];
 
-  constructor(readonly history: History, readonly deliveredThrough: () => number, readonly graceMs = 2_000) {}
+  constructor(
+    readonly history: History,
+    readonly deliveredThrough: () => number,
+    readonly graceMs = 2_000,
+  ) {}
 
   /** A batch starting at `firstId` was delivered to this node's sockets now. */
   delivered(firstId: number, now: number): void {

@@ -97,7 +97,20 @@ export interface HubStats {
  * `Connection` as their socket data, nothing of the HTTP request.
  */
 export class Hub {
-  readonly stats: HubStats = { badFrames: 0, droppedSends: 0, replayPauses: 0, opened: 0, closed: 0, rateLimited: 0, gaps: 0, typingDropped: 0, framesIn: 0, refused: {}, resumedFalse: 0, backpressureCloses: 0 };
+  readonly stats: HubStats = {
+    badFrames: 0,
+    droppedSends: 0,
+    replayPauses: 0,
+    opened: 0,
+    closed: 0,
+    rateLimited: 0,
+    gaps: 0,
+    typingDropped: 0,
+    framesIn: 0,
+    refused: {},
+    resumedFalse: 0,
+    backpressureCloses: 0,
+  };
   readonly receipts: Receipts;
   /** This node's sockets per room: droppable frames (typing) are sent to them one by one. */
   readonly #byRoom = new Map<string, Set<ServerWebSocket<Connection>>>();
@@ -128,12 +141,17 @@ export class Hub {
     this.#logError = limitedErrors(this.log);
     const { history, broker } = deps;
     this.cursors = new Cursors(history, () => broker.deliveredThrough(), deps.closeGraceMs);
-    this.committer = new Committer(history, broker, {
-      ack: (ws, cid, hit) => this.#send(ws, this.#ack(cid, hit)),
-      failed: (ws, data) => this.#send(ws, data),
-      log: (line, err) => this.#logError("store", line, { error: oneLine(err) }),
-      epochChanged: () => this.resync("the message store started over"),
-    }, deps.observers);
+    this.committer = new Committer(
+      history,
+      broker,
+      {
+        ack: (ws, cid, hit) => this.#send(ws, this.#ack(cid, hit)),
+        failed: (ws, data) => this.#send(ws, data),
+        log: (line, err) => this.#logError("store", line, { error: oneLine(err) }),
+        epochChanged: () => this.resync("the message store started over"),
+      },
+      deps.observers,
+    );
     deps.presence.onChanges((c) => {
       for (const [topic, data] of presenceFrames(c, deps.presence.count(), this.#globalMax)) broker.publishLocal(topic, data);
     });
@@ -216,8 +234,8 @@ export class Hub {
   /** Plans the replay, sends the welcome, then streams the replay. */
   async #welcome(ws: ServerWebSocket<Connection>, conn: Connection, session: Session): Promise<void> {
     const { history, broker, presence, replayLimit } = this.deps;
-    let plan;
-    let unread;
+    let plan: Awaited<ReturnType<typeof planReplay>>;
+    let unread: Awaited<ReturnType<History["unread"]>>;
     try {
       plan = await planReplay(history, conn, session, broker.deliveredThrough(), replayLimit);
       unread = await history.unread(conn.user, conn.rooms, await history.reads(conn.user), UNREAD_CAP);
@@ -230,11 +248,20 @@ export class Hub {
     const onlineCount = presence.count();
     if (!plan.resumed) this.stats.resumedFalse++;
     this.deps.observers?.replaySize.observe(plan.messages.length);
-    this.#send(ws, encode({
-      type: "welcome", user: conn.user, online: onlineCount <= this.#globalMax ? presence.users() : undefined, onlineCount,
-      lastId: plan.upTo, resumed: plan.resumed, replay: plan.messages.length, epoch: history.epoch,
-      unread: Object.entries(unread).map(([conversation, u]) => ({ conversation, ...u })),
-    }));
+    this.#send(
+      ws,
+      encode({
+        type: "welcome",
+        user: conn.user,
+        online: onlineCount <= this.#globalMax ? presence.users() : undefined,
+        onlineCount,
+        lastId: plan.upTo,
+        resumed: plan.resumed,
+        replay: plan.messages.length,
+        epoch: history.epoch,
+        unread: Object.entries(unread).map(([conversation, u]) => ({ conversation, ...u })),
+      }),
+    );
     conn.welcomed = true;
     conn.replay = plan.messages;
     conn.replayUpTo = plan.upTo;
@@ -335,7 +362,7 @@ export class Hub {
     for (const room of conn.rooms) this.#leaveRoom(ws, conn, room, false);
     this.deps.presence.remove(conn.user);
     const mine = this.#byUser.get(conn.user);
-    if (!mine || !mine.delete(ws) || mine.size > 0) return;
+    if (!mine?.delete(ws) || mine.size > 0) return;
     this.#byUser.delete(conn.user);
     // A client that sends `received` moves its cursor exactly. For one that
     // never does (v1, the tutorial's), only a close it asked for (1000, 1001,
@@ -442,7 +469,7 @@ export class Hub {
   /** Streams the replay; drain() calls it again after backpressure. */
   async #stream(ws: ServerWebSocket<Connection>, conn: Connection): Promise<void> {
     conn.streaming = true;
-    let state;
+    let state: Awaited<ReturnType<typeof streamReplay>>;
     try {
       state = await streamReplay(ws, conn, { history: this.deps.history, deliveredThrough: () => this.deps.broker.deliveredThrough() });
     } catch (err) {
@@ -479,7 +506,12 @@ export class Hub {
       ws.close(CLOSE.rateLimited, "Kept sending after rate_limited: slow down, then reconnect");
       return false;
     }
-    const frame: ErrorFrame = { type: "error", code: "rate_limited", message: `Too many messages: at most ${this.deps.msgRate} a second; wait before sending again`, retryAfterMs: wait };
+    const frame: ErrorFrame = {
+      type: "error",
+      code: "rate_limited",
+      message: `Too many messages: at most ${this.deps.msgRate} a second; wait before sending again`,
+      retryAfterMs: wait,
+    };
     if (cid !== undefined) frame.cid = cid;
     this.#send(ws, encode(frame));
     return false;

@@ -86,23 +86,26 @@ export function reauth(ws: ServerWebSocket<Connection>, conn: Connection, f: Aut
     if (f.cid !== undefined) r.ack(f.cid);
     return;
   }
-  verifier.verify(f.token).then((identity) => {
-    if (!r.open()) return;
-    if (identity.user !== conn.user) {
-      r.reject(new ChatError("forbidden", `The token is for another user: this connection is "${conn.user}"`, f.cid));
-      ws.close(CLOSE.forbidden, "Token for another user");
-      return;
-    }
-    conn.allowedRooms = identity.rooms;
-    for (const room of conn.rooms) {
-      if (roomAllowed(identity.rooms, room)) continue;
-      conn.rooms.delete(room);
-      r.left(room);
-      if (conn.live) ws.unsubscribe(conn.topic(topics.room(room)));
-    }
-    r.validUntil(identity.validUntil);
-    if (f.cid !== undefined) r.ack(f.cid);
-  }, (err) => {
-    if (r.open()) r.reject(err instanceof ChatError ? new ChatError(err.code, err.message, f.cid) : err);
-  });
+  verifier.verify(f.token).then(
+    (identity) => {
+      if (!r.open()) return;
+      if (identity.user !== conn.user) {
+        r.reject(new ChatError("forbidden", `The token is for another user: this connection is "${conn.user}"`, f.cid));
+        ws.close(CLOSE.forbidden, "Token for another user");
+        return;
+      }
+      conn.allowedRooms = identity.rooms;
+      for (const room of conn.rooms) {
+        if (roomAllowed(identity.rooms, room)) continue;
+        conn.rooms.delete(room);
+        r.left(room);
+        if (conn.live) ws.unsubscribe(conn.topic(topics.room(room)));
+      }
+      r.validUntil(identity.validUntil);
+      if (f.cid !== undefined) r.ack(f.cid);
+    },
+    (err) => {
+      if (r.open()) r.reject(err instanceof ChatError ? new ChatError(err.code, err.message, f.cid) : err);
+    },
+  );
 }

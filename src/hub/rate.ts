@@ -7,7 +7,10 @@ export class RateLimiter {
   readonly #buckets = new Map<string, { tokens: number; at: number }>();
   #sweptAt = 0;
 
-  constructor(readonly perSecond: number, readonly burst: number) {}
+  constructor(
+    readonly perSecond: number,
+    readonly burst: number,
+  ) {}
 
   /** Spends one token: 0 when allowed, else the milliseconds until one is available (nothing spent). */
   take(key: string, now: number): number {

@@ -24,7 +24,11 @@ export function conversationOf(m: StoredMessage, reader: string): string {
 export class Receipts {
   readonly #chains = new Map<string, Promise<void>>();
 
-  constructor(readonly history: History, readonly broker: Broker, readonly fail: (user: string, err: unknown) => void) {}
+  constructor(
+    readonly history: History,
+    readonly broker: Broker,
+    readonly fail: (user: string, err: unknown) => void,
+  ) {}
 
   /** A device of `user` processed everything up to `id`. */
   received(user: string, id: number): void {

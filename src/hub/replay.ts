@@ -19,7 +19,13 @@ const CATCH_UP_ROWS = 1000;
 
 /** Turns a stored message into the frame clients see. */
 export const toFrame = (m: StoredMessage): MessageFrame => ({
-  type: "message", id: m.id, kind: m.kind, from: m.from, to: m.to, text: m.text, at: m.at,
+  type: "message",
+  id: m.id,
+  kind: m.kind,
+  from: m.from,
+  to: m.to,
+  text: m.text,
+  at: m.at,
 });
 
 /** What one connect replays before going live, and whether that is complete. */

@@ -17,7 +17,10 @@ const frame = (event: "join" | "leave", users: string[], room?: string): string 
 /** The frames one tick's changes make, as [topic, data] pairs. */
 export function presenceFrames(c: PresenceChanges, online: number, globalMax: number): [string, string][] {
   const out: [string, string][] = [];
-  for (const [event, users] of [["leave", c.leaves], ["join", c.joins]] as const) {
+  for (const [event, users] of [
+    ["leave", c.leaves],
+    ["join", c.joins],
+  ] as const) {
     if (users.length === 0) continue;
     if (online <= globalMax) out.push([topics.all, frame(event, users)]);
     else for (const u of users) out.push([topics.watch(u), frame(event, [u])]);

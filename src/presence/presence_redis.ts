@@ -30,7 +30,7 @@ class View {
   /** Removes `node` from `key`; true when the key is nowhere now. */
   remove(key: string, node: string): boolean {
     const s = this.#m.get(key);
-    if (!s || !s.delete(node)) return false;
+    if (!s?.delete(node)) return false;
     if (s.size > 0) return false;
     this.#m.delete(key);
     return true;
@@ -233,10 +233,14 @@ export async function createRedisPresence(o: RedisPresenceOptions): Promise<Pres
 
   await resync();
   const loop = run();
-  const beating = setInterval(() => void beat().catch(() => {
-    failing = true;
-    degraded = true;
-  }), Math.max(100, Math.floor(ttl / 3)));
+  const beating = setInterval(
+    () =>
+      void beat().catch(() => {
+        failing = true;
+        degraded = true;
+      }),
+    Math.max(100, Math.floor(ttl / 3)),
+  );
 
   return {
     add(user) {

@@ -53,7 +53,6 @@ const NAME_RE = new RegExp(NAME_PATTERN);
 /** True when `name` is a string and a valid username or room name. */
 export const isValidName = (name: unknown): name is string => typeof name === "string" && NAME_RE.test(name);
 
-
 /** Accounts mode: password length, in characters. */
 export const PASSWORD_MIN = 8;
 export const PASSWORD_MAX = 128;

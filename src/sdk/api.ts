@@ -5,8 +5,19 @@ import type { ChatClientError } from "./errors.js";
 import type { ChatHttp, FetchLike } from "./http.js";
 import type { TokenOption } from "./token.js";
 import type {
-  ChatStatus, ConversationKey, IncomingMessage, MessageAck, PresenceFrame, ReceiptFrame, RoomAck, TypingEvent, TypingTarget, UnreadCount,
-  WebSocketConstructor, WelcomeFrame, WatchAck,
+  ChatStatus,
+  ConversationKey,
+  IncomingMessage,
+  MessageAck,
+  PresenceFrame,
+  ReceiptFrame,
+  RoomAck,
+  TypingEvent,
+  TypingTarget,
+  UnreadCount,
+  WebSocketConstructor,
+  WelcomeFrame,
+  WatchAck,
 } from "./types.js";
 
 /** How to reach the server and how patient to be with it. */

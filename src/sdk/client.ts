@@ -18,7 +18,16 @@ import { isFatal, TokenSource } from "./token.js";
 import { UnreadTracker } from "./unread.js";
 import { newCid, RecentIds, socketUrl } from "./util.js";
 import type {
-  ChatMessage, ChatStatus, ConversationKey, MessageAck, OutgoingFrame, RoomAck, UnackedFrame, WatchAck, WebSocketConstructor, WebSocketLike,
+  ChatMessage,
+  ChatStatus,
+  ConversationKey,
+  MessageAck,
+  OutgoingFrame,
+  RoomAck,
+  UnackedFrame,
+  WatchAck,
+  WebSocketConstructor,
+  WebSocketLike,
 } from "./types.js";
 
 /** One frame of the server's (not a batch of them). */
@@ -51,7 +60,12 @@ export function createChatClient(opts: ChatClientOptions): ChatClient {
   const urls = socketUrl(opts.url, opts.username);
   const tokens = new TokenSource(opts.token);
   const unread = new UnreadTracker(opts.username, (u) => events.emit("unread", u));
-  const http = createHttp(urls.http, opts.fetch, () => tokens.forHttp(), (conv, readId) => unread.read(conv, readId));
+  const http = createHttp(
+    urls.http,
+    opts.fetch,
+    () => tokens.forHttp(),
+    (conv, readId) => unread.read(conv, readId),
+  );
   const WS = opts.WebSocket ?? (globalThis as { WebSocket?: WebSocketConstructor }).WebSocket;
   if (!WS) throw new TypeError("No global WebSocket here: pass one as the WebSocket option (e.g. from the ws package)");
 
@@ -359,12 +373,24 @@ export function createChatClient(opts: ChatClientOptions): ChatClient {
   return {
     ...http,
     username: opts.username,
-    get status() { return status; },
-    get lastId() { return lastId; },
-    get online() { return [...online].sort(); },
-    get onlineCount() { return Math.max(onlineCount, online.size); },
-    get epoch() { return epoch; },
-    get rooms() { return [...rooms]; },
+    get status() {
+      return status;
+    },
+    get lastId() {
+      return lastId;
+    },
+    get online() {
+      return [...online].sort();
+    },
+    get onlineCount() {
+      return Math.max(onlineCount, online.size);
+    },
+    get epoch() {
+      return epoch;
+    },
+    get rooms() {
+      return [...rooms];
+    },
     send: {
       broadcast: (text, o) => submit<MessageAck>({ type: "broadcast", text, cid: o?.cid ?? newCid() }),
       direct: (to, text, o) => submit<MessageAck>({ type: "direct", to, text, cid: o?.cid ?? newCid() }),
@@ -385,7 +411,9 @@ export function createChatClient(opts: ChatClientOptions): ChatClient {
       }
       return submit<RoomAck>({ type: "unwatch", users: [...users], cid: o?.cid ?? newCid() });
     },
-    get unread() { return unread.list(); },
+    get unread() {
+      return unread.list();
+    },
     readMarker: (conversation) => unread.marker(conversation),
     markRead(id) {
       if (!Number.isSafeInteger(id) || id < 1) throw new ChatClientError("invalid_frame", `markRead takes a message id, got ${JSON.stringify(id)}`);

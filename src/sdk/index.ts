@@ -14,7 +14,25 @@ export { conversationOf } from "./unread.js";
 export { backoffDelay, type BackoffOptions } from "./backoff.js";
 export type { ChatHttp, FetchInit, FetchLike, PageOptions } from "./http.js";
 export type {
-  AckFrame, AuthMode, ChatErrorCode, ChatMessage, ChatStatus, ConversationKey, ErrorCode, IncomingMessage, MessageAck, MessageFrame,
-  MessageKind, PresenceFrame, ReceiptFrame, RoomAck, SdkErrorCode, TypingEvent, TypingTarget, UnreadCount, WebSocketConstructor,
-  WebSocketLike, WelcomeFrame,
+  AckFrame,
+  AuthMode,
+  ChatErrorCode,
+  ChatMessage,
+  ChatStatus,
+  ConversationKey,
+  ErrorCode,
+  IncomingMessage,
+  MessageAck,
+  MessageFrame,
+  MessageKind,
+  PresenceFrame,
+  ReceiptFrame,
+  RoomAck,
+  SdkErrorCode,
+  TypingEvent,
+  TypingTarget,
+  UnreadCount,
+  WebSocketConstructor,
+  WebSocketLike,
+  WelcomeFrame,
 } from "./types.js";

@@ -22,7 +22,10 @@ export function readClaims(token: string): TokenClaims | undefined {
   const part = token.split(".")[1];
   if (part === undefined || token.split(".").length !== 3) return undefined;
   try {
-    const b64 = part.replace(/-/g, "+").replace(/_/g, "/").padEnd(Math.ceil(part.length / 4) * 4, "=");
+    const b64 = part
+      .replace(/-/g, "+")
+      .replace(/_/g, "/")
+      .padEnd(Math.ceil(part.length / 4) * 4, "=");
     const bytes = Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
     const p: unknown = JSON.parse(new TextDecoder().decode(bytes));
     if (typeof p !== "object" || p === null || Array.isArray(p)) return undefined;

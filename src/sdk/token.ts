@@ -15,8 +15,7 @@ const HTTP_MARGIN_MS = 5_000;
  * True for a failure no retry can fix: the token function (or the server,
  * through it) said this user may not have a token.
  */
-export const isFatal = (err: unknown): err is ChatClientError =>
-  err instanceof ChatClientError && (err.code === "unauthorized" || err.code === "forbidden");
+export const isFatal = (err: unknown): err is ChatClientError => err instanceof ChatClientError && (err.code === "unauthorized" || err.code === "forbidden");
 
 /** The client's token: the current one, and how to get the next. */
 export class TokenSource {

@@ -4,8 +4,25 @@
  * restates a frame's shape by hand.
  */
 import type {
-  AckFrame, AuthMode, BroadcastFrame, DirectFrame, ErrorCode, JoinFrame, LeaveFrame, MessageFrame, MessageKind,
-  PresenceFrame, ReadFrame, ReceiptFrame, ReceivedFrame, RoomFrame, TypingEvent, TypingFrame, UnreadCount, UnwatchFrame, WatchFrame,
+  AckFrame,
+  AuthMode,
+  BroadcastFrame,
+  DirectFrame,
+  ErrorCode,
+  JoinFrame,
+  LeaveFrame,
+  MessageFrame,
+  MessageKind,
+  PresenceFrame,
+  ReadFrame,
+  ReceiptFrame,
+  ReceivedFrame,
+  RoomFrame,
+  TypingEvent,
+  TypingFrame,
+  UnreadCount,
+  UnwatchFrame,
+  WatchFrame,
   WelcomeFrame,
 } from "../protocol.js";
 
@@ -16,9 +33,7 @@ export type { AckFrame, AuthMode, ErrorCode, MessageFrame, MessageKind, Presence
  * or a room message always has one (the recipient or the room).
  */
 export type ChatMessage = {
-  [K in MessageKind]: Omit<MessageFrame, "kind" | "to"> & { kind: K } & (K extends "broadcast"
-    ? { to?: undefined }
-    : { to: NonNullable<MessageFrame["to"]> });
+  [K in MessageKind]: Omit<MessageFrame, "kind" | "to"> & { kind: K } & (K extends "broadcast" ? { to?: undefined } : { to: NonNullable<MessageFrame["to"]> });
 }[MessageKind];
 
 /**
@@ -47,7 +62,8 @@ export type MessageAck = AckFrame & Required<Pick<AckFrame, "id">>;
 export type RoomAck = AckFrame;
 
 /** A frame the SDK sends; it always carries a cid so the server acks it. */
-export type OutgoingFrame = Required<Pick<BroadcastFrame, "cid">> & (BroadcastFrame | DirectFrame | JoinFrame | LeaveFrame | RoomFrame | WatchFrame | UnwatchFrame);
+export type OutgoingFrame = Required<Pick<BroadcastFrame, "cid">> &
+  (BroadcastFrame | DirectFrame | JoinFrame | LeaveFrame | RoomFrame | WatchFrame | UnwatchFrame);
 
 /** The ack of a watch: which of the watched users are online now. */
 export type WatchAck = AckFrame & Required<Pick<AckFrame, "online">>;

@@ -35,7 +35,10 @@ export class UnreadTracker {
   /** Messages up to this id are in the welcome's counts (or were read). */
   #baseline = 0;
 
-  constructor(readonly me: string, readonly changed: (u: UnreadCount) => void) {}
+  constructor(
+    readonly me: string,
+    readonly changed: (u: UnreadCount) => void,
+  ) {}
 
   /** Conversations with unread messages. */
   list(): UnreadCount[] {

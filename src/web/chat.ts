@@ -28,8 +28,10 @@ const describe = (err: unknown) => {
 
 /** Why the session ended, for the login form. */
 const ended = (s: Session, err: ChatClientError) =>
-  err.code === "forbidden" ? "The server ended this session: log in again."
-    : s.mode === "jwt" ? "Your token expired or was revoked: paste a new one."
+  err.code === "forbidden"
+    ? "The server ended this session: log in again."
+    : s.mode === "jwt"
+      ? "Your token expired or was revoked: paste a new one."
       : "Your session expired: log in again.";
 
 /**
@@ -90,7 +92,10 @@ export function chat(root: HTMLElement, s: Session, justLoggedIn: boolean, logou
   const watch = (user: string) => {
     if (watched.has(user) || watched.size >= LIMITS.watchMax) return;
     watched.add(user);
-    client.watch([user]).then(() => active && view.online(client.online), () => {});
+    client.watch([user]).then(
+      () => active && view.online(client.online),
+      () => {},
+    );
   };
 
   /** A direct conversation the page shows: remembered in this browser, its partner watched, its history loaded. */
@@ -177,10 +182,18 @@ export function chat(root: HTMLElement, s: Session, justLoggedIn: boolean, logou
     loaded.add(key);
     const conv = state.open(key);
     if (conv.kind === "direct" && recent) return; // restored from the tab's own copy instead
-    const page = conv.kind === "room" ? client.roomHistory(conv.name, { limit: PAGE })
-      : conv.kind === "direct" ? client.userHistory(conv.name, { limit: PAGE })
-        : client.history({ limit: PAGE });
-    page.then((ms) => active && ms.forEach((m) => add(m)), (err) => active && view.notice(`Could not load history: ${describe(err)}`));
+    const page =
+      conv.kind === "room"
+        ? client.roomHistory(conv.name, { limit: PAGE })
+        : conv.kind === "direct"
+          ? client.userHistory(conv.name, { limit: PAGE })
+          : client.history({ limit: PAGE });
+    page.then(
+      (ms) => {
+        if (active) for (const m of ms) add(m);
+      },
+      (err) => active && view.notice(`Could not load history: ${describe(err)}`),
+    );
   };
 
   const view = new ChatView(root, state, s.mode, {
@@ -189,18 +202,24 @@ export function chat(root: HTMLElement, s: Session, justLoggedIn: boolean, logou
       const c = state.open(state.current);
       // One cid for every try: the server stores and delivers a retried message once.
       const opts = { cid: newCid() };
-      const once = () => c.kind === "everyone" ? client.send.broadcast(text, opts)
-        : c.kind === "room" ? client.send.room(c.name, text, opts)
-        : client.send.direct(c.name, text, opts);
+      const once = () =>
+        c.kind === "everyone"
+          ? client.send.broadcast(text, opts)
+          : c.kind === "room"
+            ? client.send.room(c.name, text, opts)
+            : client.send.direct(c.name, text, opts);
       const attempt = (tries: number): Promise<unknown> =>
         once().catch((err: Partial<ChatClientError>) => (err.code === "timeout" && tries < RETRIES ? attempt(tries + 1) : Promise.reject(err)));
-      return attempt(0).then(() => {
-        if (active) view.notice("");
-        return true;
-      }, (err) => {
-        if (active) view.notice(describe(err));
-        return false;
-      });
+      return attempt(0).then(
+        () => {
+          if (active) view.notice("");
+          return true;
+        },
+        (err) => {
+          if (active) view.notice(describe(err));
+          return false;
+        },
+      );
     },
     typing() {
       const c = state.open(state.current);
@@ -209,7 +228,10 @@ export function chat(root: HTMLElement, s: Session, justLoggedIn: boolean, logou
     },
     join(room) {
       if (!isValidName(room)) return view.notice("Room names use 1 to 64 letters, digits, _, - or .");
-      client.join(room).then(() => loadHistory(roomKey(room)), (err) => active && view.notice(describe(err)));
+      client.join(room).then(
+        () => loadHistory(roomKey(room)),
+        (err) => active && view.notice(describe(err)),
+      );
       saveRooms(client.rooms);
       select(roomKey(room));
     },

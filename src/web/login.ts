@@ -14,42 +14,58 @@ const NAME_RULE = "Use 1 to 64 letters, digits, _, - or .";
 function explain(err: unknown): string {
   const e = err as Partial<ChatClientError>;
   switch (e.code) {
-    case "conflict": return "That username is taken: choose another.";
-    case "unauthorized": return "Wrong username or password.";
-    case "rate_limited": return `Too many attempts: try again in ${Math.ceil((e.retryAfterMs ?? 60_000) / 1000)} s.`;
-    case "invalid_username": return NAME_RULE;
-    case undefined: return "Cannot reach the server: check the connection and try again.";
-    default: return e.message ?? String(err);
+    case "conflict":
+      return "That username is taken: choose another.";
+    case "unauthorized":
+      return "Wrong username or password.";
+    case "rate_limited":
+      return `Too many attempts: try again in ${Math.ceil((e.retryAfterMs ?? 60_000) / 1000)} s.`;
+    case "invalid_username":
+      return NAME_RULE;
+    case undefined:
+      return "Cannot reach the server: check the connection and try again.";
+    default:
+      return e.message ?? String(err);
   }
 }
 
 /** Shows the form for `mode`; `done` gets the new session. `notice` explains why it is shown (an expired session). */
 export function loginForm(root: HTMLElement, mode: AuthMode, done: (s: Session) => void, notice = ""): void {
-  const fields = mode === "accounts"
-    ? [
-      h("label", { for: "username" }, "Username"),
-      h("input", { id: "username", name: "username", autocomplete: "username", maxlength: "64", required: true, autofocus: true }),
-      h("label", { for: "password" }, "Password"),
-      h("input", { id: "password", name: "password", type: "password", autocomplete: "current-password", maxlength: String(PASSWORD_MAX), required: true }),
-      h("div", { class: "buttons" },
-        h("button", { id: "login-button", type: "submit" }, "Log in"),
-        h("button", { id: "register-button", type: "submit", class: "secondary" }, "Register")),
-    ]
-    : mode === "jwt"
+  const fields =
+    mode === "accounts"
       ? [
-        h("label", { for: "token" }, "Paste your access token"),
-        h("textarea", { id: "token", name: "token", rows: "4", required: true, autofocus: true, spellcheck: "false", autocomplete: "off" }),
-        h("button", { type: "submit" }, "Connect"),
-      ]
-      : [
-        h("label", { for: "username" }, "Choose a username"),
-        h("input", { id: "username", name: "username", autocomplete: "username", maxlength: "64", required: true, autofocus: true }),
-        h("button", { type: "submit" }, "Start chatting"),
-      ];
-  replace(root, h("form", { id: "login", class: "login", "data-mode": mode },
-    h("h1", {}, "wirechat"),
-    ...fields,
-    h("p", { id: "login-error", class: "notice", role: "alert" }, notice)));
+          h("label", { for: "username" }, "Username"),
+          h("input", { id: "username", name: "username", autocomplete: "username", maxlength: "64", required: true, autofocus: true }),
+          h("label", { for: "password" }, "Password"),
+          h("input", { id: "password", name: "password", type: "password", autocomplete: "current-password", maxlength: String(PASSWORD_MAX), required: true }),
+          h(
+            "div",
+            { class: "buttons" },
+            h("button", { id: "login-button", type: "submit" }, "Log in"),
+            h("button", { id: "register-button", type: "submit", class: "secondary" }, "Register"),
+          ),
+        ]
+      : mode === "jwt"
+        ? [
+            h("label", { for: "token" }, "Paste your access token"),
+            h("textarea", { id: "token", name: "token", rows: "4", required: true, autofocus: true, spellcheck: "false", autocomplete: "off" }),
+            h("button", { type: "submit" }, "Connect"),
+          ]
+        : [
+            h("label", { for: "username" }, "Choose a username"),
+            h("input", { id: "username", name: "username", autocomplete: "username", maxlength: "64", required: true, autofocus: true }),
+            h("button", { type: "submit" }, "Start chatting"),
+          ];
+  replace(
+    root,
+    h(
+      "form",
+      { id: "login", class: "login", "data-mode": mode },
+      h("h1", {}, "wirechat"),
+      ...fields,
+      h("p", { id: "login-error", class: "notice", role: "alert" }, notice),
+    ),
+  );
 
   const form = byId<HTMLFormElement>("login");
   const say = (text: string) => (byId("login-error").textContent = text);

@@ -18,10 +18,15 @@ const expired = (s: Session) => {
 };
 
 function showLogin(mode: AuthMode, notice?: string): void {
-  loginForm(root, mode, (s) => {
-    saveSession(s);
-    showChat(mode, s, true);
-  }, notice);
+  loginForm(
+    root,
+    mode,
+    (s) => {
+      saveSession(s);
+      showChat(mode, s, true);
+    },
+    notice,
+  );
 }
 
 function showChat(mode: AuthMode, s: Session, justLoggedIn: boolean): void {
@@ -36,10 +41,16 @@ async function start(): Promise<void> {
   try {
     mode = await authMode(location.origin);
   } catch {
-    replace(root, h("div", { class: "login" },
-      h("h1", {}, "wirechat"),
-      h("p", { class: "notice", role: "alert" }, "Cannot reach the server."),
-      h("button", { id: "retry", type: "button" }, "Try again")));
+    replace(
+      root,
+      h(
+        "div",
+        { class: "login" },
+        h("h1", {}, "wirechat"),
+        h("p", { class: "notice", role: "alert" }, "Cannot reach the server."),
+        h("button", { id: "retry", type: "button" }, "Try again"),
+      ),
+    );
     byId("retry").addEventListener("click", () => void start());
     return;
   }

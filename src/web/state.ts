@@ -47,7 +47,10 @@ export class ChatState {
   current: ConvKey = EVERYONE;
 
   /** `ticks`: what the browser remembered of each partner's receipts. */
-  constructor(readonly me: string, readonly ticks: ReadonlyMap<string, Ticks> = new Map()) {
+  constructor(
+    readonly me: string,
+    readonly ticks: ReadonlyMap<string, Ticks> = new Map(),
+  ) {
     this.open(EVERYONE);
   }
 
@@ -55,7 +58,8 @@ export class ChatState {
   open(key: ConvKey): Conversation {
     let c = this.convs.get(key);
     if (!c) {
-      const [kind, name] = key === EVERYONE ? (["everyone", ""] as const) : key.startsWith("room:") ? (["room", key.slice(5)] as const) : (["direct", key.slice(3)] as const);
+      const [kind, name] =
+        key === EVERYONE ? (["everyone", ""] as const) : key.startsWith("room:") ? (["room", key.slice(5)] as const) : (["direct", key.slice(3)] as const);
       const [delivered, read] = kind === "direct" ? (this.ticks.get(name) ?? [0, 0]) : [0, 0];
       c = { key, kind, name, messages: [], unread: 0, unreadId: 0, delivered, read };
       this.convs.set(key, c);

@@ -76,8 +76,16 @@ export function addPartner(user: string, partner: string): void {
 
 const isMessage = (m: unknown): m is ChatMessage => {
   const x = m as Partial<ChatMessage> | null;
-  return typeof x === "object" && x !== null && typeof x.id === "number" && typeof x.text === "string"
-    && typeof x.from === "string" && typeof x.at === "number" && x.kind === "direct" && typeof x.to === "string";
+  return (
+    typeof x === "object" &&
+    x !== null &&
+    typeof x.id === "number" &&
+    typeof x.text === "string" &&
+    typeof x.from === "string" &&
+    typeof x.at === "number" &&
+    x.kind === "direct" &&
+    typeof x.to === "string"
+  );
 };
 
 /** Open mode: the last direct messages of each conversation of `user`, by partner. */

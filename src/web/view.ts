@@ -43,37 +43,97 @@ const count = (n: number) => n.toLocaleString("en-US");
 
 /** The chat screen of user `me`. */
 export class ChatView {
-  constructor(readonly root: HTMLElement, readonly state: ChatState, mode: AuthMode, readonly actions: ViewActions) {
-    replace(root,
-      h("header", { class: "bar" },
-        h("button", { id: "menu", type: "button", "aria-label": "Conversations", "aria-controls": "side" }, "☰", h("span", { id: "menu-badge", class: "badge", hidden: true })),
+  constructor(
+    readonly root: HTMLElement,
+    readonly state: ChatState,
+    mode: AuthMode,
+    readonly actions: ViewActions,
+  ) {
+    replace(
+      root,
+      h(
+        "header",
+        { class: "bar" },
+        h(
+          "button",
+          { id: "menu", type: "button", "aria-label": "Conversations", "aria-controls": "side" },
+          "☰",
+          h("span", { id: "menu-badge", class: "badge", hidden: true }),
+        ),
         h("h1", {}, "wirechat"),
         h("span", { class: "me", title: `Signed in as ${state.me}` }, h("span", { class: "as" }, "as "), h("strong", { id: "me" }, state.me)),
-        h("span", { id: "status", class: "status", "data-status": "connecting", role: "status", title: STATUS_TEXT.connecting },
-          h("span", { class: "status-text" }, STATUS_TEXT.connecting)),
+        h(
+          "span",
+          { id: "status", class: "status", "data-status": "connecting", role: "status", title: STATUS_TEXT.connecting },
+          h("span", { class: "status-text" }, STATUS_TEXT.connecting),
+        ),
         // In open mode nobody logs in: one changes name.
-        h("button", { id: "logout", type: "button" }, mode === "open" ? "Change user" : "Log out")),
-      h("div", { class: "layout" },
-        h("aside", { id: "side", class: "side" },
-          h("h2", {}, "Conversations"), h("ul", { id: "convs", class: "convs" }),
+        h("button", { id: "logout", type: "button" }, mode === "open" ? "Change user" : "Log out"),
+      ),
+      h(
+        "div",
+        { class: "layout" },
+        h(
+          "aside",
+          { id: "side", class: "side" },
+          h("h2", {}, "Conversations"),
+          h("ul", { id: "convs", class: "convs" }),
           h("h2", {}, "New message"),
-          h("form", { id: "dm-form", class: "inline" },
-            h("input", { id: "dm-name", name: "user", placeholder: "to username", pattern: "[A-Za-z0-9_.\\-]{1,64}", required: true, "aria-label": "New message to (username)" }),
-            h("button", { type: "submit" }, "Write")),
+          h(
+            "form",
+            { id: "dm-form", class: "inline" },
+            h("input", {
+              id: "dm-name",
+              name: "user",
+              placeholder: "to username",
+              pattern: "[A-Za-z0-9_.\\-]{1,64}",
+              required: true,
+              "aria-label": "New message to (username)",
+            }),
+            h("button", { type: "submit" }, "Write"),
+          ),
           h("h2", {}, "Rooms"),
-          h("form", { id: "join-form", class: "inline" },
-            h("input", { id: "room-name", name: "room", placeholder: "room name", pattern: "[A-Za-z0-9_.\\-]{1,64}", required: true, "aria-label": "Room to join" }),
-            h("button", { type: "submit" }, "Join")),
-          h("h2", {}, "Online"), h("ul", { id: "online", class: "online" })),
-        h("section", { class: "pane" },
+          h(
+            "form",
+            { id: "join-form", class: "inline" },
+            h("input", {
+              id: "room-name",
+              name: "room",
+              placeholder: "room name",
+              pattern: "[A-Za-z0-9_.\\-]{1,64}",
+              required: true,
+              "aria-label": "Room to join",
+            }),
+            h("button", { type: "submit" }, "Join"),
+          ),
+          h("h2", {}, "Online"),
+          h("ul", { id: "online", class: "online" }),
+        ),
+        h(
+          "section",
+          { class: "pane" },
           h("header", { class: "pane-head" }, h("h2", { id: "conv-title" }), h("button", { id: "leave", type: "button", hidden: true }, "Leave room")),
           h("ol", { id: "messages", class: "messages", "aria-live": "polite" }),
           h("p", { id: "typing", class: "typing", "aria-live": "polite" }),
           h("p", { id: "notice", class: "notice", role: "alert" }),
-          h("form", { id: "composer", class: "inline composer" },
-            h("input", { id: "text", name: "text", autocomplete: "off", placeholder: "Write a message", required: true, "aria-label": "Message", "aria-describedby": "counter" }),
+          h(
+            "form",
+            { id: "composer", class: "inline composer" },
+            h("input", {
+              id: "text",
+              name: "text",
+              autocomplete: "off",
+              placeholder: "Write a message",
+              required: true,
+              "aria-label": "Message",
+              "aria-describedby": "counter",
+            }),
             h("span", { id: "counter", class: "counter", hidden: true }),
-            h("button", { type: "submit" }, "Send")))));
+            h("button", { type: "submit" }, "Send"),
+          ),
+        ),
+      ),
+    );
     const text = byId<HTMLInputElement>("text");
     text.addEventListener("input", () => {
       this.#count();
@@ -84,7 +144,9 @@ export class ChatView {
       const value = text.value;
       if (value.trim() === "") return;
       if (value.length > LIMITS.textMax) {
-        return this.notice(`That is ${count(value.length - LIMITS.textMax)} characters over the ${count(LIMITS.textMax)} limit: shorten it, or send it in parts.`);
+        return this.notice(
+          `That is ${count(value.length - LIMITS.textMax)} characters over the ${count(LIMITS.textMax)} limit: shorten it, or send it in parts.`,
+        );
       }
       const key = state.current;
       text.value = "";
@@ -142,20 +204,29 @@ export class ChatView {
 
   /** Who is typing in the current conversation. */
   typing(users: readonly string[]): void {
-    byId("typing").textContent = users.length === 0 ? ""
-      : users.length === 1 ? `${users[0]} is typing…`
-        : `${users.slice(0, -1).join(", ")} and ${users.at(-1)} are typing…`;
+    byId("typing").textContent =
+      users.length === 0 ? "" : users.length === 1 ? `${users[0]} is typing…` : `${users.slice(0, -1).join(", ")} and ${users.at(-1)} are typing…`;
   }
 
   /** The conversation list with unread counts (none on the one shown: it is being read). */
   conversations(): void {
     const { state } = this;
-    replace(byId("convs"), ...[...state.convs.values()].map((c) => {
-      const badge = c.unread > 0 && c.key !== state.current;
-      return h("li", { "data-key": c.key, class: c.key === state.current ? "current" : undefined },
-        h("button", { type: "button", "aria-label": badge ? `${title(c)}, ${c.unread} unread` : undefined },
-          title(c), badge && h("span", { class: "badge" }, c.unread >= 999 ? "999+" : String(c.unread))));
-    }));
+    replace(
+      byId("convs"),
+      ...[...state.convs.values()].map((c) => {
+        const badge = c.unread > 0 && c.key !== state.current;
+        return h(
+          "li",
+          { "data-key": c.key, class: c.key === state.current ? "current" : undefined },
+          h(
+            "button",
+            { type: "button", "aria-label": badge ? `${title(c)}, ${c.unread} unread` : undefined },
+            title(c),
+            badge && h("span", { class: "badge" }, c.unread >= 999 ? "999+" : String(c.unread)),
+          ),
+        );
+      }),
+    );
     // On a phone the list is folded away: the menu button says there is news.
     const news = [...state.convs.values()].reduce((n, c) => n + (c.key === state.current ? 0 : c.unread), 0);
     const menu = byId("menu-badge");
@@ -171,9 +242,12 @@ export class ChatView {
 
   /** The online list; a click opens a direct conversation. */
   online(users: readonly string[]): void {
-    replace(byId("online"), ...users.map((u) =>
-      h("li", { "data-user": u },
-        u === this.state.me ? h("span", {}, `${u} (you)`) : h("button", { type: "button", title: `Message ${u}` }, u))));
+    replace(
+      byId("online"),
+      ...users.map((u) =>
+        h("li", { "data-user": u }, u === this.state.me ? h("span", {}, `${u} (you)`) : h("button", { type: "button", title: `Message ${u}` }, u)),
+      ),
+    );
     for (const li of Array.from(byId("online").querySelectorAll("li"))) {
       li.querySelector("button")?.addEventListener("click", () => {
         this.root.classList.remove("side-open");
@@ -224,8 +298,11 @@ export class ChatView {
       tick = h("span", { class: "tick", "data-for": String(m.id) });
       this.#tick(tick, this.state.tick(conv, m.id));
     }
-    return h("li", { "data-id": String(m.id), class: mine ? "mine" : undefined },
+    return h(
+      "li",
+      { "data-id": String(m.id), class: mine ? "mine" : undefined },
       h("div", { class: "meta" }, h("span", { class: "from" }, m.from), h("time", { datetime: new Date(m.at).toISOString() }, time(m.at)), tick),
-      h("p", { class: "text" }, m.text));
+      h("p", { class: "text" }, m.text),
+    );
   }
 }

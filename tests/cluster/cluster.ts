@@ -28,11 +28,19 @@ export class Cluster {
   /** Where a node would put SQLite (its folder created on open): cluster mode must never create either. */
   readonly dbPath = `${process.env.TMPDIR ?? "/tmp"}/wirechat-unused-${crypto.randomUUID()}/unused.db`;
 
-  private constructor(readonly redis: RedisServer, readonly env: Record<string, string>) {}
+  private constructor(
+    readonly redis: RedisServer,
+    readonly env: Record<string, string>,
+  ) {}
 
   static async start(redis: RedisServer, o: ClusterOptions = {}): Promise<Cluster> {
     const env = {
-      REDIS_URL: redis.url, MSG_RATE: "0", PRESENCE_TTL: "2s", REPLAY_CONCURRENCY: "0", MAX_CONNECTIONS_PER_USER: "0", ...o.env,
+      REDIS_URL: redis.url,
+      MSG_RATE: "0",
+      PRESENCE_TTL: "2s",
+      REPLAY_CONCURRENCY: "0",
+      MAX_CONNECTIONS_PER_USER: "0",
+      ...o.env,
     };
     const c = new Cluster(redis, env);
     c.env.REDIS_PREFIX = c.prefix;
@@ -121,7 +129,10 @@ export class Device {
   #waiters: Waiter[] = [];
   #closing = false;
 
-  constructor(readonly user: string, readonly rooms: string[] = []) {}
+  constructor(
+    readonly user: string,
+    readonly rooms: string[] = [],
+  ) {}
 
   get name(): string {
     return `${this.user}${this.rooms.length ? `[${this.rooms.join(",")}]` : ""}`;
@@ -227,11 +238,15 @@ export class Device {
   /** Takes the first queued frame of this connection that matches, waiting for it. */
   async next<T extends ServerFrame = ServerFrame>(match: (f: ServerFrame) => boolean, what = "a frame", ms = 10_000): Promise<T> {
     let got: T | undefined;
-    await this.until(() => {
-      const i = this.queue.findIndex(match);
-      if (i >= 0) got = this.queue.splice(i, 1)[0] as T;
-      return got !== undefined;
-    }, what, ms);
+    await this.until(
+      () => {
+        const i = this.queue.findIndex(match);
+        if (i >= 0) got = this.queue.splice(i, 1)[0] as T;
+        return got !== undefined;
+      },
+      what,
+      ms,
+    );
     return got!;
   }
 }
@@ -293,7 +308,12 @@ export class Sender {
   #retryTimer: ReturnType<typeof setTimeout> | undefined;
   storeFailures = 0;
 
-  constructor(readonly d: Device, readonly count: number, readonly make: (i: number) => Record<string, unknown>, readonly window = 10) {
+  constructor(
+    readonly d: Device,
+    readonly count: number,
+    readonly make: (i: number) => Record<string, unknown>,
+    readonly window = 10,
+  ) {
     const onFrame = d.onFrame;
     d.onFrame = (f) => {
       onFrame?.(f);

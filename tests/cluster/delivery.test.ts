@@ -105,7 +105,11 @@ describe("across nodes", () => {
     const p = await m1.next((f) => mentions("max")(f) && f.type === "presence" && f.room === "dev", "max's room join");
     expect(p).toMatchObject({ type: "presence", room: "dev", event: "join" });
     for (const node of [0, 1, 2]) {
-      await eventually(() => json(`${c.node(node).http}/rooms/dev/online`), (r) => JSON.stringify(r.users.sort()) === '["max","mia"]', `node ${node} lists dev's members`);
+      await eventually(
+        () => json(`${c.node(node).http}/rooms/dev/online`),
+        (r) => JSON.stringify(r.users.sort()) === '["max","mia"]',
+        `node ${node} lists dev's members`,
+      );
     }
     m3.send({ type: "room", room: "dev", text: "dev only", cid: "r" });
     const rack = await m3.next<AckFrame>(isAck("r"));
@@ -118,7 +122,12 @@ describe("across nodes", () => {
     // max leaves dev on node 3: mia hears it on node 1.
     m3.send({ type: "leave", room: "dev", cid: "lv" });
     await m3.next(isAck("lv"));
-    expect(await m1.next((f) => f.type === "presence" && f.room === "dev" && named(f).includes("max"))).toEqual({ type: "presence", room: "dev", event: "leave", user: "max" });
+    expect(await m1.next((f) => f.type === "presence" && f.room === "dev" && named(f).includes("max"))).toEqual({
+      type: "presence",
+      room: "dev",
+      event: "leave",
+      user: "max",
+    });
   });
 
   test("ids are one sequence and one order: every node delivers the same ids, in the same order, with the same bytes", async () => {
@@ -155,13 +164,18 @@ describe("presence merged across nodes", () => {
     // Barriers: a later join on each of dan's nodes; every change of those nodes before it has reached the watchers.
     const mk2 = await on(1, "mk2");
     const mk3 = await on(2, "mk3");
-    for (const w of [w1, w2]) for (const u of ["mk2", "mk3"]) await w.until(() => w.presence.some((f) => f.event === "join" && named(f).includes(u)), `${u}'s join`);
+    for (const w of [w1, w2])
+      for (const u of ["mk2", "mk3"]) await w.until(() => w.presence.some((f) => f.event === "join" && named(f).includes(u)), `${u}'s join`);
     for (const w of [w1, w2]) {
       const about = w.presence.filter((f) => named(f).includes("dan"));
       expect(about.map((f) => f.event)).toEqual(["join"]);
     }
     for (const node of [0, 1, 2]) {
-      const r = await eventually(() => json(`${c.node(node).http}/users/online`), (r) => r.users.includes("dan"), `node ${node} lists dan`);
+      const r = await eventually(
+        () => json(`${c.node(node).http}/users/online`),
+        (r) => r.users.includes("dan"),
+        `node ${node} lists dan`,
+      );
       expect(r.users.filter((u: string) => u === "dan").length).toBe(1);
       expect(r.count).toBe(new Set(r.users).size);
     }
@@ -263,7 +277,11 @@ describe("presence above PRESENCE_GLOBAL_MAX across nodes", () => {
       const o0 = await at(0, "o0");
       const o1 = await at(1, "o1");
       await at(2, "o2");
-      await eventually(() => json(`${small.node(1).http}/users/online`), (r) => r.count === 3, "node 2 counts 3 users");
+      await eventually(
+        () => json(`${small.node(1).http}/users/online`),
+        (r) => r.count === 3,
+        "node 2 counts 3 users",
+      );
       const late = await at(1, "late");
       expect("online" in late.lastWelcome()).toBe(false);
       expect(late.lastWelcome().onlineCount).toBe(4);
@@ -278,7 +296,8 @@ describe("presence above PRESENCE_GLOBAL_MAX across nodes", () => {
       expect(await o1.next(mentions("marker"))).toEqual({ type: "presence", event: "join", user: "marker" });
       x.close();
       expect(await o0.next(mentions("x"))).toEqual({ type: "presence", event: "leave", user: "x" });
-      for (const d of mine) if (d !== o0) expect({ user: d.user, about: d.presence.filter((f) => named(f).includes("x")) }).toEqual({ user: d.user, about: [] });
+      for (const d of mine)
+        if (d !== o0) expect({ user: d.user, about: d.presence.filter((f) => named(f).includes("x")) }).toEqual({ user: d.user, about: [] });
     } finally {
       for (const d of mine) d.close();
       await small.stop();

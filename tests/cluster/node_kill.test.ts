@@ -52,9 +52,10 @@ test("SIGKILL a node while messages flow: its clients resume elsewhere; every ac
   for (const u of ["r0", "r1", "r2"]) for (const n of [0, 1, 2]) receivers.push(await open(n, u));
   const senderDevices = [await open(0, "s0"), await open(1, "s1"), await open(2, "s2")];
   const PER = 150;
-  const sends = senderDevices.map((d, k) => new Sender(d, PER, (i) => (i % 4 === 3
-    ? { type: "direct", to: `r${i % 3}`, text: `k${k}-${i}` }
-    : { type: "broadcast", text: `k${k}-${i}` }), 10));
+  const sends = senderDevices.map(
+    (d, k) =>
+      new Sender(d, PER, (i) => (i % 4 === 3 ? { type: "direct", to: `r${i % 3}`, text: `k${k}-${i}` } : { type: "broadcast", text: `k${k}-${i}` }), 10),
+  );
   for (const s of sends) s.pump();
   const acked = () => sends.reduce((n, s) => n + s.acked.size, 0);
   await senderDevices[0]!.until(() => acked() >= PER, `${PER} acks before the kill`, 20_000);
@@ -68,7 +69,7 @@ test("SIGKILL a node while messages flow: its clients resume elsewhere; every ac
   expect(duplicates(all.map((m) => m.id))).toEqual([]);
   // A cid sent again (after store_failed or on another node after a reconnect) always got its first id.
   for (const s of sends) expect(s.conflictingAcks()).toEqual([]);
-  const visibleTo = (user: string) => all.filter((m) => (m.i % 4 !== 3) || `r${m.i % 3}` === user || `s${m.k}` === user).map((m) => m.id);
+  const visibleTo = (user: string) => all.filter((m) => m.i % 4 !== 3 || `r${m.i % 3}` === user || `s${m.k}` === user).map((m) => m.id);
   const everyone = [...receivers, ...senderDevices];
   for (const d of everyone) {
     const want = visibleTo(d.user);
@@ -115,12 +116,17 @@ test("a node that dies takes its users offline within 2x PRESENCE_TTL, on every 
   await at(1, "ghost");
   await at(1, "ghost2");
   await at(2, "ghost2");
-  for (const w of watchers) for (const u of ["ghost", "ghost2"]) await w.until(() => w.presence.some((f) => f.event === "join" && named(f).includes(u)), `${u}'s join`);
+  for (const w of watchers)
+    for (const u of ["ghost", "ghost2"]) await w.until(() => w.presence.some((f) => f.event === "join" && named(f).includes(u)), `${u}'s join`);
   const killedAt = Date.now();
   await cl.kill(1);
   // The deadline is the documented bound: PRESENCE_TTL plus one heartbeat, under 2x PRESENCE_TTL.
   const left = () => Math.max(0, 2 * TTL_MS - (Date.now() - killedAt));
-  await Promise.all(watchers.map((w) => w.until(() => w.presence.some((f) => f.event === "leave" && named(f).includes("ghost")), "ghost's leave (within 2x PRESENCE_TTL of the kill)", left())));
+  await Promise.all(
+    watchers.map((w) =>
+      w.until(() => w.presence.some((f) => f.event === "leave" && named(f).includes("ghost")), "ghost's leave (within 2x PRESENCE_TTL of the kill)", left()),
+    ),
+  );
   for (const w of watchers) expect(w.presence.filter((f) => f.event === "leave" && named(f).includes("ghost2"))).toEqual([]);
   for (const node of [0, 2]) {
     const r = await (await fetch(`${cl.node(node).http}/users/online`)).json();

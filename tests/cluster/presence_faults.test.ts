@@ -103,9 +103,10 @@ test("Redis away longer than PRESENCE_TTL: when it is back, every connected user
     let first: Map<string, number> | undefined;
     for (;;) {
       const flat = (await r.send("ZRANGE", [key, "0", "-1", "WITHSCORES"])) as unknown;
-      const pairs: [string, number][] = Array.isArray(flat) && Array.isArray(flat[0])
-        ? (flat as [string, string][]).map(([n, s]) => [n, Number(s)])
-        : Array.from({ length: (flat as string[]).length / 2 }, (_, i) => [(flat as string[])[2 * i]!, Number((flat as string[])[2 * i + 1])]);
+      const pairs: [string, number][] =
+        Array.isArray(flat) && Array.isArray(flat[0])
+          ? (flat as [string, string][]).map(([n, s]) => [n, Number(s)])
+          : Array.from({ length: (flat as string[]).length / 2 }, (_, i) => [(flat as string[])[2 * i]!, Number((flat as string[])[2 * i + 1])]);
       const beats = new Map(pairs.filter(([, s]) => s >= back));
       if (!first && beats.size >= 3) first = beats;
       else if (first && [...first].every(([n, s]) => (beats.get(n) ?? 0) > s)) break;

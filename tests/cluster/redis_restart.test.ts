@@ -52,15 +52,17 @@ async function flow(how: "restart" | "kill") {
   const senderDevices = [await open(0, "s0"), await open(1, "s1"), await open(2, "s2")];
   const epoch = senderDevices[0]!.epoch;
   const PER = 300;
-  const sends = senderDevices.map((d, k) => new Sender(d, PER, (i) => (i % 5 === 4
-    ? { type: "direct", to: `r${i % 2}`, text: `k${k}-${i}` }
-    : { type: "broadcast", text: `k${k}-${i}` }), 10));
+  const sends = senderDevices.map(
+    (d, k) =>
+      new Sender(d, PER, (i) => (i % 5 === 4 ? { type: "direct", to: `r${i % 2}`, text: `k${k}-${i}` } : { type: "broadcast", text: `k${k}-${i}` }), 10),
+  );
   for (const s of sends) s.pump();
   const acked = () => sends.reduce((n, s) => n + s.acked.size, 0);
   await senderDevices[0]!.until(() => acked() >= PER, `${PER} acks before Redis goes`, 20_000);
   expect(acked()).toBeLessThan(3 * PER); // mid-stream
   redisDown = true;
-  if (how === "restart") await redis.stop(); // SIGTERM: Redis writes its AOF and exits
+  if (how === "restart")
+    await redis.stop(); // SIGTERM: Redis writes its AOF and exits
   else await redis.kill(); // SIGKILL: nothing more is written
   // Every ack received by now was answered by Redis before it went.
   const ackedBefore = sends.flatMap((s) => s.ids());
@@ -97,7 +99,12 @@ async function flow(how: "restart" | "kill") {
   const want = visibleTo("r0");
   await fresh.until(() => fresh.ids().length >= want.length, "the full replay", 20_000);
   expect(diff(fresh.ids(), want)).toEqual({ missing: [], extra: [] });
-  expect(diff(fresh.ids(), ackedBefore.filter((id) => want.includes(id))).missing).toEqual([]);
+  expect(
+    diff(
+      fresh.ids(),
+      ackedBefore.filter((id) => want.includes(id)),
+    ).missing,
+  ).toEqual([]);
   const failures = sends.reduce((n, s) => n + s.storeFailures, 0);
   const closes = everyone.reduce((n, d) => n + d.closes.length, 0);
   console.log(`redis ${how}: ${ackedBefore.length} acked before, ${all.length} in all, ${failures} store_failed (resent), ${closes} closes`);

@@ -27,8 +27,22 @@ test("GET /openapi.json: a valid OpenAPI document with every HTTP route, its ans
   const doc = await (await fetch(`${s.http}/openapi.json`)).json();
   await SwaggerParser.validate(structuredClone(doc));
   const paths = Object.keys(doc.paths);
-  for (const p of ["/health", "/ready", "/metrics", "/auth/mode", "/auth/register", "/auth/login", "/auth/refresh", "/users/online", "/history",
-    "/rooms/{room}/history", "/rooms/{room}/online", "/users/{name}/history", "/admin/users/{name}/disconnect", "/admin/users/{name}/revoke"]) {
+  for (const p of [
+    "/health",
+    "/ready",
+    "/metrics",
+    "/auth/mode",
+    "/auth/register",
+    "/auth/login",
+    "/auth/refresh",
+    "/users/online",
+    "/history",
+    "/rooms/{room}/history",
+    "/rooms/{room}/online",
+    "/users/{name}/history",
+    "/admin/users/{name}/disconnect",
+    "/admin/users/{name}/revoke",
+  ]) {
     expect(paths).toContain(p);
   }
   expect(Object.keys(doc.components.securitySchemes).sort()).toEqual(["admin", "bearer", "metrics"]);
@@ -49,7 +63,17 @@ test("GET /asyncapi.json: valid AsyncAPI 3.0 with a message for every frame type
   expect(diagnostics.filter((d) => d.severity === 0)).toEqual([]);
   expect(document).toBeDefined();
   const names = (action: "receive" | "send") =>
-    document!.operations().all().filter((o) => o.action() === action).flatMap((o) => o.messages().all().map((m) => m.name()!)).sort();
+    document!
+      .operations()
+      .all()
+      .filter((o) => o.action() === action)
+      .flatMap((o) =>
+        o
+          .messages()
+          .all()
+          .map((m) => m.name()!),
+      )
+      .sort();
   // Adding a frame to the protocol without it reaching this document fails here.
   expect(names("receive")).toEqual(frameTypes(ClientFrame));
   expect(names("send")).toEqual(frameTypes(ServerFrame));

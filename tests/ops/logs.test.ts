@@ -8,8 +8,8 @@
 import { expect, test } from "bun:test";
 import { Writable } from "node:stream";
 import { SignJWT } from "jose";
-import { Client, connect, isAck, upgrade } from "../helpers";
-import { spawnServer, type ServerProcess } from "../spawn";
+import { type Client, connect, isAck, upgrade } from "../helpers";
+import { spawnServer } from "../spawn";
 import { tempDir } from "../tmp";
 import { createLogger } from "../../src/log";
 
@@ -20,20 +20,23 @@ const FORGE = `x"\n{"level":"error","time":"2020-01-01T00:00:00.000Z","msg":"FOR
 /** Every line printed, each parsed; throws naming the first line that is not one JSON object with time, level and msg. */
 function lines(out: string): Record<string, unknown>[] {
   expect(out.endsWith("\n")).toBe(true);
-  return out.slice(0, -1).split("\n").map((line) => {
-    let o: Record<string, unknown>;
-    try {
-      o = JSON.parse(line);
-    } catch {
-      throw new Error(`a line that is not JSON: ${JSON.stringify(line)}`);
-    }
-    if (typeof o !== "object" || o === null || Array.isArray(o)) throw new Error(`a line that is not an object: ${line}`);
-    expect(typeof o.time).toBe("string");
-    expect(Number.isNaN(Date.parse(o.time as string))).toBe(false);
-    expect(LEVELS).toContain(o.level as string);
-    expect(typeof o.msg).toBe("string");
-    return o;
-  });
+  return out
+    .slice(0, -1)
+    .split("\n")
+    .map((line) => {
+      let o: Record<string, unknown>;
+      try {
+        o = JSON.parse(line);
+      } catch {
+        throw new Error(`a line that is not JSON: ${JSON.stringify(line)}`);
+      }
+      if (typeof o !== "object" || o === null || Array.isArray(o)) throw new Error(`a line that is not an object: ${line}`);
+      expect(typeof o.time).toBe("string");
+      expect(Number.isNaN(Date.parse(o.time as string))).toBe(false);
+      expect(LEVELS).toContain(o.level as string);
+      expect(typeof o.msg).toBe("string");
+      return o;
+    });
 }
 
 const forged = (objs: Record<string, unknown>[]) => objs.filter((o) => o.msg === "FORGED" || "forged" in o);
@@ -57,11 +60,14 @@ test("the logger: user input in a field or a message stays on its line, inside i
   expect(objs[0]!.user).toBe(FORGE);
   expect(objs[1]!.error).toBe(FORGE);
   // No raw control character reaches the output (a terminal would act on an escape).
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: the point is that no control character reaches the log
   expect(out.slice(0, -1).replaceAll("\n", "")).not.toMatch(/[\u0000-\u001f\u007f]/);
   expect(out).not.toMatch(/should-not-appear/);
   expect(objs[1]).toMatchObject({ token: "[redacted]", password: "[redacted]", text: "[redacted]" });
   // The errors the admin page shows: redacted too.
-  expect(log.recentErrors!()).toEqual([{ time: expect.any(String), msg: "store failed", fields: { error: FORGE, token: "[redacted]", password: "[redacted]", text: "[redacted]" } }]);
+  expect(log.recentErrors!()).toEqual([
+    { time: expect.any(String), msg: "store failed", fields: { error: FORGE, token: "[redacted]", password: "[redacted]", text: "[redacted]" } },
+  ]);
   for (let i = 0; i < 30; i++) log.error(`error ${i}`);
   expect(log.recentErrors!().map((l) => l.msg)).toEqual(Array.from({ length: 20 }, (_, i) => `error ${i + 10}`));
 });
@@ -128,7 +134,13 @@ test("AUTH=jwt: tokens, secrets and message texts never appear in the log", asyn
   const METRICS_TOKEN = `metrics-${crypto.randomUUID()}`;
   const key = new TextEncoder().encode(JWT_SECRET);
   const now = () => Math.floor(Date.now() / 1000);
-  const jwt = (sub: string, exp = now() + 3600) => new SignJWT({}).setProtectedHeader({ alg: "HS256" }).setSubject(sub).setIssuedAt(now() - 5).setExpirationTime(exp).sign(key);
+  const jwt = (sub: string, exp = now() + 3600) =>
+    new SignJWT({})
+      .setProtectedHeader({ alg: "HS256" })
+      .setSubject(sub)
+      .setIssuedAt(now() - 5)
+      .setExpirationTime(exp)
+      .sign(key);
   const server = await spawnServer({ AUTH: "jwt", JWT_SECRET, ADMIN_TOKEN, METRICS_TOKEN, LOG_LEVEL: "debug", DB_PATH: `${tempDir()}/jwt.db` });
   const tokens = await Promise.all([jwt("alice"), jwt("bob"), jwt("alice"), jwt("alice", now() - 3600), jwt("mallory")]);
   const [aliceToken, bobToken, refreshToken, expiredToken, otherToken] = tokens;

@@ -58,8 +58,15 @@ test("/metrics needs METRICS_TOKEN when it is set", async () => {
 
 test("every family parses; process metrics are there", async () => {
   const m = await scrape();
-  for (const name of ["wirechat_process_resident_memory_bytes", "wirechat_nodejs_eventloop_lag_seconds", "wirechat_connections",
-    "wirechat_users_online", "wirechat_messages_accepted_total", "wirechat_store_commit_seconds", "wirechat_ack_latency_seconds"]) {
+  for (const name of [
+    "wirechat_process_resident_memory_bytes",
+    "wirechat_nodejs_eventloop_lag_seconds",
+    "wirechat_connections",
+    "wirechat_users_online",
+    "wirechat_messages_accepted_total",
+    "wirechat_store_commit_seconds",
+    "wirechat_ack_latency_seconds",
+  ]) {
     expect(m.has(name)).toBe(true);
   }
   expect(m.get("wirechat_store_commit_seconds")!.type).toBe("HISTOGRAM");
@@ -144,13 +151,17 @@ test("docs/grafana-dashboard.json: valid JSON over the datasource variable, ever
   const dashboard = await Bun.file(`${import.meta.dir}/../../docs/grafana-dashboard.json`).json();
   const vars = dashboard.templating.list.map((v: { name: string; type: string }) => `${v.type}:${v.name}`);
   expect(vars).toContain("datasource:datasource");
-  const panels = (dashboard.panels as { type: string; datasource?: { uid: string }; targets?: { expr: string; datasource: { uid: string } }[] }[]).filter((p) => p.type !== "row");
+  const panels = (dashboard.panels as { type: string; datasource?: { uid: string }; targets?: { expr: string; datasource: { uid: string } }[] }[]).filter(
+    (p) => p.type !== "row",
+  );
   expect(panels.length).toBeGreaterThan(20);
   const m = await scrape();
   const charted = new Set<string>();
   for (const p of panels) {
+    // biome-ignore lint/suspicious/noTemplateCurlyInString: Grafana's variable syntax, not a template
     expect(p.datasource?.uid).toBe("${datasource}");
     for (const target of p.targets ?? []) {
+      // biome-ignore lint/suspicious/noTemplateCurlyInString: Grafana's variable syntax, not a template
       expect(target.datasource.uid).toBe("${datasource}");
       for (const [name] of target.expr.matchAll(/wirechat_\w+/g)) {
         const family = m.has(name) ? name : name.replace(/_(bucket|sum|count)$/, "");

@@ -77,10 +77,11 @@ describe("coalescing (the presence seam alone)", () => {
     const seen: PresenceChanges[] = [];
     let wake = () => {};
     p.onChanges((c) => (seen.push(c), wake()));
-    const nextChange = () => new Promise<PresenceChanges>((resolve, reject) => {
-      const t = setTimeout(() => reject(new Error("no presence change")), 5000);
-      wake = () => (clearTimeout(t), resolve(seen.shift()!));
-    });
+    const nextChange = () =>
+      new Promise<PresenceChanges>((resolve, reject) => {
+        const t = setTimeout(() => reject(new Error("no presence change")), 5000);
+        wake = () => (clearTimeout(t), resolve(seen.shift()!));
+      });
     let c = nextChange();
     p.add("alice");
     expect(await c).toEqual({ joins: ["alice"], leaves: [], rooms: new Map() });
@@ -183,7 +184,11 @@ describe("room presence", () => {
     const dave = await join("/ws/dave?rooms=ops");
     await join("/ws/bob?rooms=dev");
     // Bob's join may share a tick with carol's own: then one frame lists both.
-    expect(await carol.next((f) => isPresence(f) && f.room === "dev" && named(f).includes("bob"))).toMatchObject({ type: "presence", room: "dev", event: "join" });
+    expect(await carol.next((f) => isPresence(f) && f.room === "dev" && named(f).includes("bob"))).toMatchObject({
+      type: "presence",
+      room: "dev",
+      event: "join",
+    });
     expect(await (await fetch(`${s.http}/rooms/dev/online`)).json()).toMatchObject({ count: 2 });
     expect((await (await fetch(`${s.http}/rooms/dev/online`)).json()).users.sort()).toEqual(["bob", "carol"]);
     expect(await (await fetch(`${s.http}/rooms/ops/online`)).json()).toEqual({ users: ["dave"], count: 1 });
@@ -330,7 +335,7 @@ describe("connect storm", () => {
     const clients: Client[] = [];
     for (let from = 0; from < N; from += B) {
       const batch = await Promise.all(Array.from({ length: B }, (_, j) => join(`/ws/s${from + j}`, 20_000)));
-      batch.forEach((c, j) => c.send({ type: "watch", users: [`s${from + j + B}`], cid: "w" }));
+      for (const [j, c] of batch.entries()) c.send({ type: "watch", users: [`s${from + j + B}`], cid: "w" });
       for (const c of batch) expect(await c.next<AckFrame>(isAck("w"))).toEqual({ type: "ack", cid: "w", online: [] });
       clients.push(...batch);
     }

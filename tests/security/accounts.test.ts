@@ -212,23 +212,19 @@ describe("accounts: revocation", () => {
     await alive();
   });
 
-  test(
-    "revocation survives a restart on the same DB_PATH; other tokens and accounts do too",
-    async () => {
-      expect(revoked).toBeString();
-      expect(await s.stop()).toBe(0);
-      s = await spawnServer(ENV);
-      const refused = await upgrade(`${s.ws}/ws/dave`, auth(revoked));
-      expect(refused.status).toBe(401);
-      expect(JSON.parse(refused.body)).toMatchObject({ error: "unauthorized" });
-      expect((await upgrade(`${s.ws}/ws/erin`, auth(kept))).status).toBe(101);
-      expect((await upgrade(`${s.ws}/ws/dave`, auth(afterRevoke))).status).toBe(101);
-      expect((await login(s, "alice", "correct horse battery")).status).toBe(200);
-      expect((await register(s, "alice", "correct horse battery")).status).toBe(409);
-      await alive();
-    },
-    30_000,
-  );
+  test("revocation survives a restart on the same DB_PATH; other tokens and accounts do too", async () => {
+    expect(revoked).toBeString();
+    expect(await s.stop()).toBe(0);
+    s = await spawnServer(ENV);
+    const refused = await upgrade(`${s.ws}/ws/dave`, auth(revoked));
+    expect(refused.status).toBe(401);
+    expect(JSON.parse(refused.body)).toMatchObject({ error: "unauthorized" });
+    expect((await upgrade(`${s.ws}/ws/erin`, auth(kept))).status).toBe(101);
+    expect((await upgrade(`${s.ws}/ws/dave`, auth(afterRevoke))).status).toBe(101);
+    expect((await login(s, "alice", "correct horse battery")).status).toBe(200);
+    expect((await register(s, "alice", "correct horse battery")).status).toBe(409);
+    await alive();
+  }, 30_000);
 });
 
 describe("accounts: login attempts per client address", () => {
@@ -255,7 +251,7 @@ describe("accounts: login attempts per client address", () => {
     expect((await login(p, "victim", "victim password 1", from("10.9.9.10"))).status).toBe(200);
     expect((await login(p, "victim", "wrong password", from("10.9.9.10"))).status).toBe(401);
     await alive(p);
-    }, 120_000); // 33 argon2id verifications, about 0.2 s each here
+  }, 120_000); // 33 argon2id verifications, about 0.2 s each here
 
   test("successful logins do not count as failed attempts: 40 from one address all → 200", async () => {
     expect((await register(p, "regular", "regular password 1")).status).toBe(201);
@@ -263,5 +259,5 @@ describe("accounts: login attempts per client address", () => {
     for (let i = 0; i < 40; i++) statuses.push((await login(p, "regular", "regular password 1", { "X-Forwarded-For": "10.8.8.8" })).status);
     expect(statuses.filter((x) => x !== 200)).toEqual([]);
     await alive(p);
-    }, 120_000); // 40 argon2id verifications
+  }, 120_000); // 40 argon2id verifications
 });

@@ -8,7 +8,7 @@ import { SignJWT } from "jose";
 import { Client, connect, probe, upgrade, waitUntil, type ConnectOptions } from "../helpers";
 import { spawnServer, type ServerProcess } from "../spawn";
 import { tempDir } from "../tmp";
-import type { PresenceFrame, WelcomeFrame } from "../../src/protocol";
+import type { WelcomeFrame } from "../../src/protocol";
 
 setDefaultTimeout(20_000);
 
@@ -19,8 +19,7 @@ const token = (sub: string, iat = nowS()) =>
   new SignJWT({ sub, iat, exp: nowS() + 3600 }).setProtectedHeader({ alg: "HS256" }).sign(new TextEncoder().encode(SECRET));
 const auth = (t: string) => ({ Authorization: `Bearer ${t}` });
 const bearer = (t: string): ConnectOptions => ({ headers: auth(t) });
-const admin = (s: ServerProcess, path: string, headers: Record<string, string> = auth(ADMIN_TOKEN)) =>
-  fetch(`${s.http}${path}`, { method: "POST", headers });
+const admin = (s: ServerProcess, path: string, headers: Record<string, string> = auth(ADMIN_TOKEN)) => fetch(`${s.http}${path}`, { method: "POST", headers });
 
 let withAdmin: ServerProcess;
 let without: ServerProcess;
@@ -83,7 +82,8 @@ describe("admin API", () => {
     expect((await a1.closedWith()).code).toBe(4003);
     expect((await a2.closedWith()).code).toBe(4003);
     // Presence is coalesced per tick (a join and a leave within one cancel out): ask the server instead.
-    const online = async () => ((await (await fetch(`${withAdmin.http}/users/online`, { headers: auth(await token("dave")) })).json()) as { users: string[] }).users;
+    const online = async () =>
+      ((await (await fetch(`${withAdmin.http}/users/online`, { headers: auth(await token("dave")) })).json()) as { users: string[] }).users;
     await waitUntil(async () => !(await online()).includes("carol"), "carol is offline after the disconnect", { pollMs: 20 });
     expect(await online()).toContain("dave");
     expect(other.closed).toBeUndefined();

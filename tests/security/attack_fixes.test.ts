@@ -6,7 +6,7 @@
  */
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { Database } from "bun:sqlite";
-import { Client, connect, isAck, isError, probe, upgrade } from "../helpers";
+import { type Client, connect, isAck, isError, probe, upgrade } from "../helpers";
 import { spawnServer, type ServerProcess } from "../spawn";
 import { tempDir } from "../tmp";
 import type { AckFrame, ErrorFrame, HistoryBody, SingleServerFrame as ServerFrame } from "../../src/protocol";
@@ -205,7 +205,11 @@ describe("store failures", () => {
       expect((await c.next<AckFrame>(isAck("locked"))).id).toBeGreaterThan(0);
       c.close();
       await probe(`${own.ws}/ws/probe`);
-      const lines = own.output().slice(mark).split("\n").filter((l) => l.trim() !== "");
+      const lines = own
+        .output()
+        .slice(mark)
+        .split("\n")
+        .filter((l) => l.trim() !== "");
       expect(lines.filter((l) => /^\s+at /.test(l))).toEqual([]);
       const failure = lines.filter((l) => /stor|sqlite|database|locked|busy/i.test(l));
       expect(failure).toHaveLength(1);

@@ -5,7 +5,7 @@
  */
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { SignJWT } from "jose";
-import { Client, connect, isAck, probe, type ConnectOptions } from "../helpers";
+import { type Client, connect, isAck, probe, type ConnectOptions } from "../helpers";
 import { spawnServer, type ServerProcess } from "../spawn";
 import { tempDir } from "../tmp";
 import type { AckFrame, HistoryBody } from "../../src/protocol";

@@ -4,7 +4,7 @@
  * and without TRUST_PROXY), concurrent replays of one user.
  */
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
-import { Client, connect, isAck, isError, probe, upgrade, type UpgradeAnswer } from "../helpers";
+import { type Client, connect, isAck, isError, probe, upgrade, type UpgradeAnswer } from "../helpers";
 import { spawnServer, type ServerProcess } from "../spawn";
 import { tempDir } from "../tmp";
 import type { ErrorFrame, HistoryBody } from "../../src/protocol";
@@ -76,29 +76,25 @@ describe("MSG_RATE=1 MSG_BURST=3", () => {
     await alive(s);
   });
 
-  test(
-    "a client that keeps sending after rate_limited is closed with 4008",
-    async () => {
-      const flood = await join(`${s.ws}/ws/flood`);
-      const other = await join(`${s.ws}/ws/calm`);
-      let n = 0;
-      const timer = setInterval(() => {
-        if (flood.ws.readyState === WebSocket.OPEN) flood.send({ type: "broadcast", text: `flood-${n}`, cid: `f${n++}` });
-      }, 50);
-      try {
-        await flood.next((f) => f.type === "error" && f.code === "rate_limited");
-        expect((await flood.closedWith(30_000)).code).toBe(4008);
-      } finally {
-        clearInterval(timer);
-      }
-      expect(flood.frames.filter((f) => f.type === "error" && f.code !== "rate_limited")).toEqual([]);
-      other.send({ type: "broadcast", text: "calm", cid: "calm" });
-      await other.next(isAck("calm"));
-      expect(other.closed).toBeUndefined();
-      await alive(s);
-    },
-    45_000,
-  );
+  test("a client that keeps sending after rate_limited is closed with 4008", async () => {
+    const flood = await join(`${s.ws}/ws/flood`);
+    const other = await join(`${s.ws}/ws/calm`);
+    let n = 0;
+    const timer = setInterval(() => {
+      if (flood.ws.readyState === WebSocket.OPEN) flood.send({ type: "broadcast", text: `flood-${n}`, cid: `f${n++}` });
+    }, 50);
+    try {
+      await flood.next((f) => f.type === "error" && f.code === "rate_limited");
+      expect((await flood.closedWith(30_000)).code).toBe(4008);
+    } finally {
+      clearInterval(timer);
+    }
+    expect(flood.frames.filter((f) => f.type === "error" && f.code !== "rate_limited")).toEqual([]);
+    other.send({ type: "broadcast", text: "calm", cid: "calm" });
+    await other.next(isAck("calm"));
+    expect(other.closed).toBeUndefined();
+    await alive(s);
+  }, 45_000);
 });
 
 describe("MSG_RATE=0", () => {
@@ -188,35 +184,31 @@ describe("concurrent replays of one user", () => {
     await s?.stop();
   });
 
-  test(
-    "many ?since=0 connects of one user with a large history: some → 429 rate_limited, the server keeps answering",
-    async () => {
-      const seeder = await join(`${s.ws}/ws/seeder`);
-      const big = "z".repeat(3900);
-      const total = 4000;
-      for (let i = 0; i < total; i++) {
-        seeder.send(i % 500 === 499 ? { type: "broadcast", text: `${i}:${big}`, cid: `s${i}` } : { type: "broadcast", text: `${i}:${big}` });
-        if (i % 500 === 499) await seeder.next(isAck(`s${i}`), 15_000);
-      }
-      expect(seeder.frames.filter(isError)).toEqual([]);
-      seeder.close();
-      // Readers that never read: each replay meets backpressure and stays in progress.
-      const answers = await Promise.all(Array.from({ length: 10 }, () => upgrade(`${s.ws}/ws/reader?since=0`, {}, { hold: true, ms: 10_000 })));
-      try {
-        const statuses = answers.map((r) => r.status);
-        expect(statuses.every((x) => x === 101 || x === 429)).toBe(true);
-        expect(statuses.filter((x) => x === 101).length).toBeGreaterThanOrEqual(1);
-        expect(statuses.filter((x) => x === 429).length).toBeGreaterThanOrEqual(1);
-        for (const r of answers.filter((x) => x.status === 429)) await rateLimitedBody(r);
-        await alive(s);
-        const health = await fetch(`${s.http}/health`);
-        expect(health.status).toBe(200);
-      } finally {
-        for (const r of answers) r.socket.destroy();
-      }
+  test("many ?since=0 connects of one user with a large history: some → 429 rate_limited, the server keeps answering", async () => {
+    const seeder = await join(`${s.ws}/ws/seeder`);
+    const big = "z".repeat(3900);
+    const total = 4000;
+    for (let i = 0; i < total; i++) {
+      seeder.send(i % 500 === 499 ? { type: "broadcast", text: `${i}:${big}`, cid: `s${i}` } : { type: "broadcast", text: `${i}:${big}` });
+      if (i % 500 === 499) await seeder.next(isAck(`s${i}`), 15_000);
+    }
+    expect(seeder.frames.filter(isError)).toEqual([]);
+    seeder.close();
+    // Readers that never read: each replay meets backpressure and stays in progress.
+    const answers = await Promise.all(Array.from({ length: 10 }, () => upgrade(`${s.ws}/ws/reader?since=0`, {}, { hold: true, ms: 10_000 })));
+    try {
+      const statuses = answers.map((r) => r.status);
+      expect(statuses.every((x) => x === 101 || x === 429)).toBe(true);
+      expect(statuses.filter((x) => x === 101).length).toBeGreaterThanOrEqual(1);
+      expect(statuses.filter((x) => x === 429).length).toBeGreaterThanOrEqual(1);
+      for (const r of answers.filter((x) => x.status === 429)) await rateLimitedBody(r);
       await alive(s);
-      expect(s.proc.exitCode).toBeNull();
-    },
-    60_000,
-  );
+      const health = await fetch(`${s.http}/health`);
+      expect(health.status).toBe(200);
+    } finally {
+      for (const r of answers) r.socket.destroy();
+    }
+    await alive(s);
+    expect(s.proc.exitCode).toBeNull();
+  }, 60_000);
 });

@@ -66,7 +66,10 @@ describe("open mode", () => {
   });
 
   test("the server prints one warning line at start", () => {
-    const lines = s.output().split("\n").filter((l) => /warn/i.test(l));
+    const lines = s
+      .output()
+      .split("\n")
+      .filter((l) => /warn/i.test(l));
     expect(lines).toHaveLength(1);
     expect(lines[0]).toContain("AUTH");
   });

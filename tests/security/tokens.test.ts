@@ -27,8 +27,7 @@ const claims = (sub: string, over: Record<string, unknown> = {}): JWTPayload => 
   for (const k of Object.keys(c)) if (c[k] === undefined) delete c[k];
   return c as JWTPayload;
 };
-const hs256 = (payload: JWTPayload, secret = SECRET_1) =>
-  new SignJWT(payload).setProtectedHeader({ alg: "HS256", typ: "JWT" }).sign(enc.encode(secret));
+const hs256 = (payload: JWTPayload, secret = SECRET_1) => new SignJWT(payload).setProtectedHeader({ alg: "HS256", typ: "JWT" }).sign(enc.encode(secret));
 const token = (sub: string, over: Record<string, unknown> = {}, secret = SECRET_1) => hs256(claims(sub, over), secret);
 const bearer = (t: string): ConnectOptions => ({ headers: { Authorization: `Bearer ${t}` } });
 const auth = (t: string) => ({ Authorization: `Bearer ${t}` });
@@ -91,7 +90,16 @@ describe("jwt: connecting with a token (HS256)", () => {
 
   test("malformed tokens and headers → 401 unauthorized", async () => {
     const good = await token("alice");
-    for (const h of ["Bearer", "Bearer ", "Bearer not-a-jwt", "Bearer a.b.c", `Basic ${btoa("alice:pw")}`, good, `Bearer ${good}x`, `Bearer ${"x".repeat(9000)}`]) {
+    for (const h of [
+      "Bearer",
+      "Bearer ",
+      "Bearer not-a-jwt",
+      "Bearer a.b.c",
+      `Basic ${btoa("alice:pw")}`,
+      good,
+      `Bearer ${good}x`,
+      `Bearer ${"x".repeat(9000)}`,
+    ]) {
       await refused(`${a.ws}/ws/alice`, { Authorization: h }, 401, "unauthorized");
     }
     await alive();
@@ -229,23 +237,19 @@ describe("jwt: the auth frame", () => {
     await alive();
   });
 
-  test(
-    "a connection whose token expires is closed with 4001; one refreshed in time stays",
-    async () => {
-      // Both tokens expire within seconds (inside the 30 s tolerance, so accepted);
-      // the refreshed one expires first, so by the time the other is closed it would be too.
-      const refreshed = track(await connect(`${a.ws}/ws/hank`, bearer(await token("hank", { exp: nowS() + 2 }))));
-      const expiring = track(await connect(`${a.ws}/ws/ivy`, bearer(await token("ivy", { exp: nowS() + 3 }))));
-      refreshed.send({ type: "auth", token: await token("hank", { exp: nowS() + 3600 }), cid: "r" });
-      await refreshed.next(isAck("r"));
-      expect((await expiring.closedWith(45_000)).code).toBe(4001);
-      refreshed.send({ type: "broadcast", text: "refreshed in time", cid: "m" });
-      await refreshed.next(isAck("m"));
-      expect(refreshed.closed).toBeUndefined();
-      await alive();
-    },
-    60_000,
-  );
+  test("a connection whose token expires is closed with 4001; one refreshed in time stays", async () => {
+    // Both tokens expire within seconds (inside the 30 s tolerance, so accepted);
+    // the refreshed one expires first, so by the time the other is closed it would be too.
+    const refreshed = track(await connect(`${a.ws}/ws/hank`, bearer(await token("hank", { exp: nowS() + 2 }))));
+    const expiring = track(await connect(`${a.ws}/ws/ivy`, bearer(await token("ivy", { exp: nowS() + 3 }))));
+    refreshed.send({ type: "auth", token: await token("hank", { exp: nowS() + 3600 }), cid: "r" });
+    await refreshed.next(isAck("r"));
+    expect((await expiring.closedWith(45_000)).code).toBe(4001);
+    refreshed.send({ type: "broadcast", text: "refreshed in time", cid: "m" });
+    await refreshed.next(isAck("m"));
+    expect(refreshed.closed).toBeUndefined();
+    await alive();
+  }, 60_000);
 });
 
 describe("jwt: the rooms claim", () => {

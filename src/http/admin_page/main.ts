@@ -11,10 +11,22 @@ type Stats = typeof AdminStatsBody.static;
 const KEY = "wirechat-admin.token";
 /** What the counters of `/admin/stats` are called on the page (as on /metrics). */
 const LABELS: Record<string, string> = {
-  accepted: "messages accepted", broadcast: "… broadcast", direct: "… direct", room: "… room",
-  duplicates: "duplicates (retries)", acks: "acks", storeFailures: "store failures", framesIn: "frames in", framesOut: "frames out",
-  bytesOut: "bytes out", badFrames: "bad frames", rateLimited: "rate limited", resumedFalse: "resumed: false",
-  backpressureCloses: "backpressure closes", opened: "connections opened", closed: "connections closed",
+  accepted: "messages accepted",
+  broadcast: "… broadcast",
+  direct: "… direct",
+  room: "… room",
+  duplicates: "duplicates (retries)",
+  acks: "acks",
+  storeFailures: "store failures",
+  framesIn: "frames in",
+  framesOut: "frames out",
+  bytesOut: "bytes out",
+  badFrames: "bad frames",
+  rateLimited: "rate limited",
+  resumedFalse: "resumed: false",
+  backpressureCloses: "backpressure closes",
+  opened: "connections opened",
+  closed: "connections closed",
 };
 const POLL_MS = 2000;
 
@@ -43,7 +55,10 @@ function stored(): string | null {
 }
 
 class ApiError extends Error {
-  constructor(readonly status: number, message: string) {
+  constructor(
+    readonly status: number,
+    message: string,
+  ) {
     super(message);
   }
 }
@@ -89,7 +104,8 @@ async function refresh() {
     setState("live", "live");
   } catch (err) {
     if (poll !== polls || token === null) return;
-    if (err instanceof ApiError && (err.status === 401 || err.status === 404)) return lock(err.status === 401 ? "Wrong token." : "The admin API is off on this server.");
+    if (err instanceof ApiError && (err.status === 401 || err.status === 404))
+      return lock(err.status === 401 ? "Wrong token." : "The admin API is off on this server.");
     setState("failing", `cannot reach the server: ${(err as Error).message}`);
   }
   timer = setTimeout(refresh, POLL_MS);
@@ -118,7 +134,8 @@ function redraw(id: string, key: unknown, make: () => Node[]) {
   (target.tagName === "TABLE" ? (target as HTMLTableElement).tBodies[0]! : target).replaceChildren(...make());
 }
 
-const ago = (ms: number) => (ms < 60_000 ? `${Math.round(ms / 1000)} s` : ms < 3_600_000 ? `${Math.round(ms / 60_000)} min` : `${(ms / 3_600_000).toFixed(1)} h`);
+const ago = (ms: number) =>
+  ms < 60_000 ? `${Math.round(ms / 1000)} s` : ms < 3_600_000 ? `${Math.round(ms / 60_000)} min` : `${(ms / 3_600_000).toFixed(1)} h`;
 
 function button(action: "disconnect" | "revoke", user: string, label: string): HTMLButtonElement {
   const b = document.createElement("button");
@@ -145,10 +162,15 @@ function render(s: Stats) {
       dtEl.textContent = term!;
       ddEl.textContent = value!;
       return [dtEl, ddEl];
-    }));
+    }),
+  );
   const counters: [string, number, number | undefined][] = [
     ...Object.entries(s.totals).map(([k, v]): [string, number, number | undefined] => [LABELS[k] ?? k, v, previous?.totals[k]]),
-    ...Object.entries(s.refused).map(([k, v]): [string, number, number | undefined] => [`connects refused: ${k}`, v, previous ? (previous.refused[k] ?? 0) : undefined]),
+    ...Object.entries(s.refused).map(([k, v]): [string, number, number | undefined] => [
+      `connects refused: ${k}`,
+      v,
+      previous ? (previous.refused[k] ?? 0) : undefined,
+    ]),
   ];
   const rates = counters.map(([name, v, before]) => [name, v, before === undefined || dt <= 0 ? "–" : (Math.max(0, v - before) / dt).toFixed(1)] as const);
   redraw("rates", rates, () => rates.map(([name, v, rate]) => row([name, v, rate])));
@@ -166,14 +188,16 @@ function render(s: Stats) {
     });
   });
   redraw("rooms", s.rooms, () => (s.rooms.length ? s.rooms.map((r) => row([r.room, r.members, r.sockets])) : [row(["no rooms"])]));
-  redraw("errors", s.errors, () => (s.errors.length ? [...s.errors].reverse() : [{ time: "", msg: "none" }]).map((e) => {
-    const li = document.createElement("li");
-    const when = document.createElement("span");
-    when.className = "muted";
-    when.textContent = e.time ? `${e.time} ` : "";
-    li.append(when, e.msg, e.fields ? ` ${JSON.stringify(e.fields)}` : "");
-    return li;
-  }));
+  redraw("errors", s.errors, () =>
+    (s.errors.length ? [...s.errors].reverse() : [{ time: "", msg: "none" }]).map((e) => {
+      const li = document.createElement("li");
+      const when = document.createElement("span");
+      when.className = "muted";
+      when.textContent = e.time ? `${e.time} ` : "";
+      li.append(when, e.msg, e.fields ? ` ${JSON.stringify(e.fields)}` : "");
+      return li;
+    }),
+  );
 }
 
 loginForm.addEventListener("submit", (e) => {

@@ -211,7 +211,13 @@ export function createSqliteHistory(path: string, sync: SyncMode = "normal"): Hi
     async close() {
       if (closed) return;
       closed = true;
-      checkpointer?.terminate();
+      // The worker checkpoints once more and closes its connection: a clean stop leaves no WAL behind.
+      if (checkpointer) await stopCheckpointer(checkpointer);
+      try {
+        db.run("PRAGMA wal_checkpoint(TRUNCATE)");
+      } catch {
+        // Busy (another reader): the next start checkpoints it.
+      }
       db.close();
     },
   } satisfies History;
@@ -275,6 +281,22 @@ export function createSqliteHistory(path: string, sync: SyncMode = "normal"): Hi
 }
 
 /** Checkpoints from a worker thread: this connection never checkpoints by itself. */
+/** Asks the worker to stop (it closes its connection), waiting at most a second before ending it. */
+function stopCheckpointer(worker: Worker): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => {
+      clearTimeout(timer);
+      worker.terminate();
+      resolve();
+    };
+    const timer = setTimeout(done, 1000);
+    worker.onmessage = (e: MessageEvent) => {
+      if (e.data === "stopped") done();
+    };
+    worker.postMessage("stop");
+  });
+}
+
 function startCheckpointer(db: Database, path: string): Worker {
   db.run("PRAGMA wal_autocheckpoint = 0");
   const worker = new Worker(new URL("./checkpointer.ts", import.meta.url));

@@ -224,7 +224,13 @@ export function createChatClient(opts: ChatClientOptions): ChatClient {
         online = new Set(f.online ?? []);
         onlineCount = f.onlineCount;
         // Ids of another epoch mean nothing to this store (the server said resumed:false).
-        if (epoch !== undefined && epoch !== f.epoch) seen.clear();
+        if (epoch !== undefined && epoch !== f.epoch) {
+          // Ids of another store: forget them, and resume from this store's replay, not the old lastId.
+          seen.clear();
+          lastId = undefined;
+          replayUpTo = f.lastId;
+          if (replayLeft === 0) settleReplay();
+        }
         epoch = f.epoch;
         setStatus("open");
         events.emit("welcome", f);

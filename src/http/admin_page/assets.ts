@@ -5,18 +5,20 @@
  * has no sources to read: its build calls `bundleAdminPage` and the binary
  * hands the result to `embedAdminPage` before the server starts.
  */
-import { join } from "node:path";
 import { contentSecurityPolicy, type PageAssets } from "../../web/page";
-
-const dir = import.meta.dir;
+// Text imports: a compiled binary carries them, with no file to read at run time.
+import html from "./index.html" with { type: "text" };
+// @ts-expect-error TypeScript has no types for a stylesheet imported as text
+import css from "./style.css" with { type: "text" };
+// @ts-expect-error imported as its source text (Bun's text loader), not as a module
+import source from "./main.ts" with { type: "text" };
 /** The page only fetches its own origin: no configured origins in its policy. */
 const POLICY = contentSecurityPolicy();
 
-/** Reads and transpiles the page from its sources beside this file. */
+/** Transpiles the page's script; the HTML and CSS are served as they are. */
 export async function bundleAdminPage(): Promise<PageAssets> {
-  const [html, css, source] = await Promise.all(["index.html", "style.css", "main.ts"].map((f) => Bun.file(join(dir, f)).text()));
-  const js = new Bun.Transpiler({ loader: "ts", target: "browser" }).transformSync(source!);
-  return { html: html!, css: css!, js };
+  const js = new Bun.Transpiler({ loader: "ts", target: "browser" }).transformSync(source as unknown as string);
+  return { html: html as unknown as string, css: css as unknown as string, js };
 }
 
 let assets: Promise<PageAssets> | undefined;

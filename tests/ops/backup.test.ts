@@ -1,0 +1,170 @@
+/**
+ * `bun run backup`: a copy of the database made while the server runs and
+ * takes messages, from which a fresh server starts with every message acked
+ * before the backup, and the same epoch; and a restore given a new epoch.
+ */
+import { Database } from "bun:sqlite";
+import { expect, test } from "bun:test";
+import { Client, connect, isAck } from "../helpers";
+import { spawnServer } from "../spawn";
+import { tempDir } from "../tmp";
+
+const ROOT = `${import.meta.dir}/../..`;
+
+type Frame = { type: string; id?: number; cid?: string; epoch?: string; text?: string };
+
+/** Runs scripts/backup.ts as its own process, as an operator would. */
+async function runBackup(target: string, dbPath: string) {
+  const p = Bun.spawn([process.execPath, "run", "scripts/backup.ts", target], {
+    cwd: ROOT,
+    env: { ...process.env, DB_PATH: dbPath, REDIS_URL: "" },
+    stdout: "pipe",
+    stderr: "pipe",
+  });
+  const [stdout, stderr, code] = await Promise.all([new Response(p.stdout).text(), new Response(p.stderr).text(), p.exited]);
+  return { stdout, stderr, code };
+}
+
+/** Every message of GET `path` (a history route), paging back from the newest. */
+async function allOf(http: string, path: string): Promise<Frame[]> {
+  const out: Frame[] = [];
+  let before = "";
+  for (;;) {
+    const r = await fetch(`${http}${path}?limit=200${before}`);
+    expect(r.status).toBe(200);
+    const { messages } = (await r.json()) as { messages: Frame[] };
+    out.push(...messages);
+    if (messages.length < 200) return out.reverse();
+    before = `&before=${messages.at(-1)!.id}`;
+  }
+}
+
+/** Sends `frames` and resolves with the ack id of each, by cid. */
+async function sendAll(c: Client, frames: { type: string; cid: string; [k: string]: unknown }[]): Promise<Map<string, number>> {
+  for (const f of frames) c.send(f);
+  const ids = new Map<string, number>();
+  for (const f of frames) ids.set(f.cid, ((await c.next(isAck(f.cid), 10_000)) as Frame).id!);
+  return ids;
+}
+
+test("a backup taken while the server takes messages restores every message acked before it, with the same epoch (or a new one on request)", async () => {
+  const dir = tempDir();
+  const db = `${dir}/live/wirechat.db`;
+  const target = `${dir}/backups/wirechat-1.db`;
+  await Bun.write(`${dir}/backups/.keep`, "");
+
+  const server = await spawnServer({ DB_PATH: db, MSG_RATE: "0" });
+  let epoch: string;
+  const before = new Map<string, number>(); // cid → id, acked before the backup started
+  const during: number[] = []; // ids acked while the backup ran
+  try {
+    const alice = new Client(`${server.ws}/ws/alice?rooms=ops`);
+    epoch = ((await alice.next((f) => f.type === "welcome")) as Frame).epoch!;
+    expect(epoch).toMatch(/^[0-9a-f]+$/);
+
+    // N messages, broadcasts and room messages, every one acked.
+    const N = 600;
+    const frames = Array.from({ length: N }, (_, i) =>
+      i % 3 === 0
+        ? { type: "room", room: "ops", text: `room ${i}`, cid: `m${i}` }
+        : { type: "broadcast", text: `broadcast ${i} ${"x".repeat(80)}`, cid: `m${i}` },
+    );
+    for (const [cid, id] of await sendAll(alice, frames)) before.set(cid, id);
+
+    // A writer that keeps sending, one message per ack, for as long as the backup runs.
+    const bob = await connect(`${server.ws}/ws/bob`);
+    let writing = true;
+    let firstAck = () => {};
+    const writerStarted = new Promise<void>((resolve) => (firstAck = resolve));
+    const writer = (async () => {
+      for (let i = 0; writing; i++) {
+        bob.send({ type: "broadcast", text: `during ${i}`, cid: `w${i}` });
+        during.push(((await bob.next(isAck(`w${i}`), 10_000)) as Frame).id!);
+        firstAck();
+      }
+    })();
+    await writerStarted;
+    const b = await runBackup(target, db);
+    writing = false;
+    await writer;
+    expect(b.stderr).toBe("");
+    expect(b.code).toBe(0);
+    expect(b.stdout).toMatch(/^backup: wrote .*wirechat-1\.db .*: \d+ messages \(newest id \d+\), \d+ bytes/);
+
+    // The server kept going: the writer was acked throughout, and a new message still is.
+    expect(during.length).toBeGreaterThan(0);
+    const after = await sendAll(alice, [{ type: "broadcast", text: "after the backup", cid: "after" }]);
+    expect(after.get("after")!).toBeGreaterThan(Math.max(...before.values(), ...during));
+
+    // A backup never replaces a file.
+    const bytes = await Bun.file(target).bytes();
+    const again = await runBackup(target, db);
+    expect(again.code).toBe(1);
+    expect(again.stderr).toContain("exists");
+    expect(await Bun.file(target).bytes()).toEqual(bytes);
+    alice.close();
+    bob.close();
+  } finally {
+    expect(await server.stop()).toBe(0);
+  }
+
+  // Restore: a fresh server on a copy of the backup.
+  const restored = `${dir}/restored/wirechat.db`;
+  await Bun.write(restored, Bun.file(target));
+  const fresh = await spawnServer({ DB_PATH: restored, MSG_RATE: "0" });
+  try {
+    const c = new Client(`${fresh.ws}/ws/carol`);
+    expect(((await c.next((f) => f.type === "welcome")) as Frame).epoch).toBe(epoch);
+    c.close();
+
+    const broadcasts = await allOf(fresh.http, "/history");
+    const room = await allOf(fresh.http, "/rooms/ops/history");
+    const restoredIds = new Set([...broadcasts, ...room].map((m) => m.id!));
+    const missing = [...before].filter(([, id]) => !restoredIds.has(id));
+    expect(missing).toEqual([]);
+    const texts = new Map([...broadcasts, ...room].map((m) => [m.id!, m.text]));
+    expect(texts.get(before.get("m3")!)).toBe("room 3");
+    expect(texts.get(before.get("m1")!)).toBe(`broadcast 1 ${"x".repeat(80)}`);
+
+    // One snapshot: what the writer got acked during the backup is in it up to some id, and nothing after it.
+    const newest = Math.max(...restoredIds);
+    for (const id of during) expect({ id, restored: restoredIds.has(id) }).toEqual({ id, restored: id <= newest });
+    expect(restoredIds.has(newest)).toBe(true);
+  } finally {
+    expect(await fresh.stop()).toBe(0);
+  }
+
+  // Restore with a new epoch (docs/operations.md): the server makes one, and a resume of the old epoch is refused.
+  const renewed = `${dir}/renewed/wirechat.db`;
+  await Bun.write(renewed, Bun.file(target));
+  const edit = new Database(renewed);
+  edit.run("DELETE FROM secrets WHERE key = 'epoch'");
+  edit.close();
+  const third = await spawnServer({ DB_PATH: renewed, MSG_RATE: "0" });
+  try {
+    const newest = Math.max(...before.values(), ...during);
+    const c = new Client(`${third.ws}/ws/alice?since=${newest}&epoch=${epoch}`);
+    const welcome = (await c.next((f) => f.type === "welcome")) as Frame & { resumed: boolean };
+    expect(welcome.epoch).not.toBe(epoch);
+    expect(welcome.resumed).toBe(false);
+    c.close();
+  } finally {
+    expect(await third.stop()).toBe(0);
+  }
+}, 60_000);
+
+test("bun run backup refuses what it cannot do, with one line", async () => {
+  const dir = tempDir();
+  const missing = await runBackup(`${dir}/x.db`, `${dir}/none.db`);
+  expect(missing.code).toBe(1);
+  expect(missing.stderr).toBe(`backup: no database at DB_PATH=${dir}/none.db\n`);
+  expect(await Bun.file(`${dir}/x.db`).exists()).toBe(false);
+
+  const memory = await runBackup(`${dir}/x.db`, ":memory:");
+  expect(memory.code).toBe(1);
+  expect(memory.stderr).toContain(":memory:");
+
+  const usage = Bun.spawn([process.execPath, "run", "scripts/backup.ts"], { cwd: ROOT, stdout: "pipe", stderr: "pipe" });
+  expect(await usage.exited).toBe(2);
+  expect(await new Response(usage.stderr).text()).toStartWith("usage: bun run backup <target-file>");
+});

@@ -97,7 +97,7 @@ test("the data layout: frames as clients receive them, cids, the indexes of keys
   expect(indexes).toEqual([...new Set(stored.flatMap((m) => keysOf(m)))].map((k) => `lay:ix:${k}`).sort());
   expect(await r.send("HGETALL", ["lay:c"])).toEqual({ "1": "k1" });
   const log = (await r.send("XRANGE", ["lay:log", "-", "+"])) as [string, string[]][];
-  expect(log).toEqual(stored.map((m) => [`${m.id}-0`, ["f", encode(toFrame(m)), "k", topicsOf(m).join("\n")]]));
+  expect(log).toEqual(stored.map((m) => [`${m.id}-0`, ["f", encode(toFrame(m)), "k", topicsOf(m).join("\n"), "a", String(m.at)]]));
   expect(Number(await r.send("GET", ["lay:id"]))).toBe(4);
 });
 

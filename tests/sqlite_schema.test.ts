@@ -8,7 +8,7 @@ test("createSqliteHistory: creates the schema once and records its version", () 
   createSqliteHistory(path).close();
   createSqliteHistory(path).close();
   const db = new Database(path, { readonly: true });
-  expect(db.query("SELECT version FROM schema_version").all()).toEqual([{ version: 2 }]);
+  expect(db.query("SELECT version FROM schema_version").all()).toEqual([{ version: 3 }]);
   db.close();
 });
 
@@ -18,5 +18,5 @@ test("createSqliteHistory: refuses a database from a newer wirechat", () => {
   db.run("CREATE TABLE schema_version (version INTEGER NOT NULL)");
   db.run("INSERT INTO schema_version (version) VALUES (99)");
   db.close();
-  expect(() => createSqliteHistory(path)).toThrow("Database schema version 99 is newer than this wirechat (2): upgrade wirechat");
+  expect(() => createSqliteHistory(path)).toThrow("Database schema version 99 is newer than this wirechat (3): upgrade wirechat");
 });

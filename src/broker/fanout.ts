@@ -33,20 +33,37 @@ export class Fanout {
     if (this.#batching()) this.#publish(batchTopic(topic), data);
   }
 
-  /** A commit batch's messages, in id order: one frame each, and one array per topic for batching connections. */
+  /**
+   * A commit batch's messages, in id order: one frame each, and for
+   * batching connections one array per topic and run. A run ends where the
+   * topics change, so a connection in several topics still gets every id in
+   * order (a resume from the newest id it saw must not skip an older one in
+   * a later array).
+   */
   messages(batch: Iterable<Outgoing>): void {
-    const arrays = this.#batching() ? new Map<string, string[]>() : undefined;
+    const batching = this.#batching();
+    let run: Map<string, string[]> | undefined;
+    let runKey: readonly string[] | undefined;
     for (const m of batch) {
+      for (const topic of m.topics) this.#publish(topic, m.frame);
+      if (!batching) continue;
+      if (runKey === undefined || !sameTopics(runKey, m.topics)) {
+        if (run) this.#flush(run);
+        run = new Map();
+        runKey = m.topics;
+      }
       for (const topic of m.topics) {
-        this.#publish(topic, m.frame);
-        if (!arrays) continue;
-        const list = arrays.get(topic);
+        const list = run!.get(topic);
         if (list) list.push(m.frame);
-        else arrays.set(topic, [m.frame]);
+        else run!.set(topic, [m.frame]);
       }
     }
-    // The frames are JSON already: the array is made by joining, never by encoding again.
-    for (const [topic, frames] of arrays ?? []) this.#publish(batchTopic(topic), `[${frames.join(",")}]`);
+    if (run) this.#flush(run);
+  }
+
+  /** The frames are JSON already: an array is made by joining, never by encoding again. */
+  #flush(run: Map<string, string[]>): void {
+    for (const [topic, frames] of run) this.#publish(batchTopic(topic), `[${frames.join(",")}]`);
   }
 
   #batching(): boolean {
@@ -66,4 +83,10 @@ export class Fanout {
     if (status === 0 && subscribers > 0) this.dropped++;
     else if (status === -1) this.backpressured++;
   }
+}
+
+function sameTopics(a: readonly string[], b: readonly string[]): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
 }

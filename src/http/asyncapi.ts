@@ -25,6 +25,8 @@ function byType(union: TSchema): Map<string, TSchema[]> {
   const visit = (s: TSchema) => {
     // A member may itself be a union (typing: to a user, or in a room).
     if ("anyOf" in s) return (s.anyOf as TSchema[]).forEach(visit);
+    // The `?batch=1` array of frames.
+    if ((s as { type?: string }).type === "array") return void out.set("batch", [s]);
     const t = (s as unknown as { properties: { type: { const: string } } }).properties.type.const;
     out.set(t, [...(out.get(t) ?? []), s]);
   };

@@ -15,8 +15,9 @@ afterAll(async () => {
 /** The `type` literals of a protocol union, nested unions included. */
 function frameTypes(union: unknown): string[] {
   const out = new Set<string>();
-  const visit = (x: { anyOf?: unknown[]; properties?: { type?: { const?: string } } }) => {
+  const visit = (x: { anyOf?: unknown[]; type?: string; properties?: { type?: { const?: string } } }) => {
     if (x.anyOf) for (const m of x.anyOf) visit(m as typeof x);
+    else if (x.type === "array") out.add("batch");
     else if (x.properties?.type?.const) out.add(x.properties.type.const);
   };
   visit(union as never);

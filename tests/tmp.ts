@@ -2,11 +2,13 @@
 import { mkdirSync, rmSync } from "node:fs";
 
 const made: string[] = [];
-process.on("exit", () => {
-  for (const d of made) rmSync(d, { recursive: true, force: true });
-});
 
-/** A new empty folder under the system temp folder, removed when the test process exits. */
+/** Removes every folder `tempDir` made; tests/cleanup.ts runs it after the whole run (bun test runs no exit handlers). */
+export function removeTempDirs(): void {
+  for (const d of made.splice(0)) rmSync(d, { recursive: true, force: true });
+}
+
+/** A new empty folder under the system temp folder, removed after the test run. */
 export function tempDir(): string {
   const dir = `${process.env.TMPDIR ?? "/tmp"}/wirechat-test-${crypto.randomUUID()}`;
   mkdirSync(dir, { recursive: true });

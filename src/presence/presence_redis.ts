@@ -1,4 +1,13 @@
-import { Redis, randomHex, redisKeys } from "../cluster/redis";
+import { Redis, Script, randomHex, redisKeys } from "../cluster/redis";
+
+/** Removes the nodes whose last beat is older than ARGV[1], with their sets, in one step. */
+const REAP = new Script(`
+local gone = redis.call('ZRANGE', KEYS[1], '-inf', '(' .. ARGV[1], 'BYSCORE')
+for _, n in ipairs(gone) do
+  redis.call('ZREM', KEYS[1], n)
+  redis.call('DEL', ARGV[2] .. n, ARGV[3] .. n)
+end
+return gone`);
 import type { Logger } from "../log";
 import type { Presence } from "./presence";
 import { Coalescer, Tally } from "./tally";
@@ -79,7 +88,8 @@ export async function createRedisPresence(o: RedisPresenceOptions): Promise<Pres
   const recovered = (now: number) => {
     if (!degraded) return;
     degraded = false;
-    graceUntil = now + ttl;
+    // Two TTLs: every other node gets time to reconnect and beat, even on a loaded machine.
+    graceUntil = now + 2 * ttl;
   };
 
   const apply = (from: string, op: Op) => {
@@ -136,10 +146,17 @@ export async function createRedisPresence(o: RedisPresenceOptions): Promise<Pres
     const now = Date.now();
     const own = [...mine.keys()];
     const ownRooms = [...myRooms.keys()];
-    await cmd.send("DEL", [usersOf(node), roomsOf(node)]);
-    if (own.length > 0) await cmd.send("SADD", [usersOf(node), ...own]);
-    if (ownRooms.length > 0) await cmd.send("SADD", [roomsOf(node), ...ownRooms]);
-    await cmd.send("ZADD", [nodesKey, String(now), node]);
+    // One MULTI (sent without waiting in between): no other node ever reads this node's sets half-written.
+    const replies: Promise<unknown>[] = [cmd.send("MULTI", []), cmd.send("DEL", [usersOf(node), roomsOf(node)])];
+    if (own.length > 0) replies.push(cmd.send("SADD", [usersOf(node), ...own]));
+    if (ownRooms.length > 0) replies.push(cmd.send("SADD", [roomsOf(node), ...ownRooms]));
+    replies.push(cmd.send("ZADD", [nodesKey, String(now), node]));
+    // Announced too: a node that read the sets before they were written again learns them from the stream.
+    const ops: Op[] = own.map((u): Op => ["+u", u]);
+    for (const key of ownRooms) ops.push(["+r", ...(key.split("\n") as [string, string])]);
+    if (ops.length > 0) replies.push(cmd.send("XADD", [logKey, "MAXLEN", "~", "100000", "*", "n", node, "d", JSON.stringify(ops)]));
+    replies.push(cmd.send("EXEC", []));
+    await Promise.all(replies);
     const last = (await cmd.send("XREVRANGE", [logKey, "+", "-", "COUNT", "1"])) as Entry[] | null;
     lastId = last?.[0]?.[0] ?? "0-0";
     // Right after an outage every heartbeat is old: trust the sets of every registered node until they had a TTL to beat.
@@ -183,24 +200,21 @@ export async function createRedisPresence(o: RedisPresenceOptions): Promise<Pres
     const added = Number(await cmd.send("ZADD", [nodesKey, String(now), node]));
     recovered(now);
     if (added === 1) {
+      // resync writes this node's sets again and announces its users.
       await resync();
-      const ops: Op[] = [...mine.keys()].map((u): Op => ["+u", u]);
-      for (const key of myRooms.keys()) ops.push(["+r", ...(key.split("\n") as [string, string])]);
-      if (ops.length > 0) await cmd.send("XADD", [logKey, "MAXLEN", "~", "100000", "*", "n", node, "d", JSON.stringify(ops)]);
       o.log.warn("redis presence: this node had been taken for dead; its users are announced again", { users: mine.size });
     }
     // Right after Redis came back every heartbeat is old: wait a TTL for the others to beat again.
     if (now < graceUntil) return;
-    const live = new Set((await cmd.send("ZRANGE", [nodesKey, String(now - ttl), "+inf", "BYSCORE"])) as string[]);
-    const dead = (await cmd.send("ZRANGE", [nodesKey, "-inf", `(${now - ttl}`, "BYSCORE"])) as string[];
-    for (const n of dead) {
-      await cmd.send("ZREM", [nodesKey, n]);
-      await cmd.send("DEL", [usersOf(n), roomsOf(n)]);
-    }
+    // Only nodes whose entry is gone are dropped: a node sees its own removal
+    // (its next ZADD adds it) and announces its users again, so no view can
+    // lose a node that is still beating.
+    await REAP.run(cmd, [nodesKey], [String(now - ttl), keys.nodeUsers(""), keys.nodeRooms("")]);
+    const registered = new Set((await cmd.send("ZRANGE", [nodesKey, "0", "-1"])) as string[]);
     const known = new Set<string>();
     for (const [, nodes] of online.entries()) for (const n of nodes) known.add(n);
     for (const [, nodes] of members.entries()) for (const n of nodes) known.add(n);
-    for (const n of known) if (n !== node && !live.has(n)) dropNode(n);
+    for (const n of known) if (n !== node && !registered.has(n)) dropNode(n);
   };
 
   let failing = false;

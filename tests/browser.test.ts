@@ -6,24 +6,12 @@
  * mode: register, log in, a direct message that survives a reload, log out.
  */
 import { afterAll, beforeAll, expect, test } from "bun:test";
-import { chromium, type Browser, type Page } from "playwright-core";
+import type { Browser, Page } from "playwright-core";
+import { launch, WAIT } from "./browser_helpers";
 import { createChatClient } from "../src/sdk";
 import { spawnServer, type ServerProcess } from "./spawn";
 import { freePort } from "./sdk_helpers";
 import { tempDir } from "./tmp";
-
-const CHROMIUM = "/usr/bin/chromium";
-const ARGS = [
-  "--headless",
-  "--no-sandbox",
-  "--disable-gpu",
-  "--disable-quic",
-  "--no-first-run",
-  "--disable-background-networking",
-  "--disable-component-update",
-  "--disable-sync",
-];
-const WAIT = 15_000;
 
 let browser: Browser;
 let server: ServerProcess;
@@ -37,13 +25,10 @@ async function stopServer() {
 }
 
 beforeAll(async () => {
-  if (!(await Bun.file(CHROMIUM).exists())) {
-    throw new Error(`Chromium is missing at ${CHROMIUM}: install it with "apt-get update && apt-get install -y chromium"`);
-  }
   env.PORT = String(freePort());
   env.DB_PATH = `${tempDir()}/chat.db`;
   server = await spawnServer(env);
-  browser = await chromium.launch({ executablePath: CHROMIUM, args: ARGS });
+  browser = await launch();
 }, 60_000);
 
 afterAll(async () => {

@@ -7,23 +7,12 @@
  * token; no console errors.
  */
 import { afterAll, beforeAll, expect, test } from "bun:test";
-import { chromium, type Browser, type Page } from "playwright-core";
+import type { Browser, Page } from "playwright-core";
+import { launch, WAIT } from "../browser_helpers";
 import { type Client, connect } from "../helpers";
 import { spawnServer, type ServerProcess } from "../spawn";
 import { tempDir } from "../tmp";
 
-const CHROMIUM = "/usr/bin/chromium";
-const ARGS = [
-  "--headless",
-  "--no-sandbox",
-  "--disable-gpu",
-  "--disable-quic",
-  "--no-first-run",
-  "--disable-background-networking",
-  "--disable-component-update",
-  "--disable-sync",
-];
-const WAIT = 15_000;
 const TOKEN = "admin-page-test-token-0123456789";
 
 let browser: Browser;
@@ -31,11 +20,8 @@ let server: ServerProcess;
 const clients: Client[] = [];
 
 beforeAll(async () => {
-  if (!(await Bun.file(CHROMIUM).exists())) {
-    throw new Error(`Chromium is missing at ${CHROMIUM}: install it with "apt-get update && apt-get install -y chromium"`);
-  }
   server = await spawnServer({ ADMIN_TOKEN: TOKEN, DB_PATH: `${tempDir()}/admin.db` });
-  browser = await chromium.launch({ executablePath: CHROMIUM, args: ARGS });
+  browser = await launch();
 }, 60_000);
 
 afterAll(async () => {

@@ -77,8 +77,8 @@ export function createMetrics(): { registry: client.Registry; observers: Observe
     counter("acks_total", "Acks sent for stored messages and retries.", () => c.acks);
     counter("store_failures_total", "Messages refused with store_failed.", () => c.storeFailures);
     counter("frames_in_total", "Frames received from clients.", () => s.framesIn);
-    counter("frames_out_total", "Frames sent to clients by publishes (one per subscriber).", () => broker.framesOut);
-    counter("bytes_out_total", "Bytes of frames sent to clients by publishes (one copy per subscriber).", () => broker.bytesOut);
+    counter("frames_out_total", "Frames sent to clients by publishes (one per subscriber).", () => broker.counts.framesOut);
+    counter("bytes_out_total", "Bytes of frames sent to clients by publishes (one copy per subscriber).", () => broker.counts.bytesOut);
     counter("bad_frames_total", "Frames answered with an error frame.", () => s.badFrames);
     counter("rate_limited_total", "Messages refused with rate_limited.", () => s.rateLimited);
     new client.Counter({
@@ -93,8 +93,8 @@ export function createMetrics(): { registry: client.Registry; observers: Observe
     });
     counter("resumed_false_total", "Connects whose replay could not be complete (welcome resumed:false).", () => s.resumedFalse);
     counter("dropped_sends_total", "Direct sends (welcome, replay, acks, errors) Bun reported as dropped.", () => s.droppedSends);
-    counter("dropped_publishes_total", "Publishes Bun reported as dropped for some subscriber.", () => broker.dropped);
-    counter("backpressured_publishes_total", "Publishes that met backpressure for some subscriber (queued, not dropped).", () => broker.backpressured);
+    counter("dropped_publishes_total", "Publishes Bun reported as dropped for some subscriber.", () => broker.counts.dropped);
+    counter("backpressured_publishes_total", "Publishes that met backpressure for some subscriber (queued, not dropped).", () => broker.counts.backpressured);
     counter("backpressure_closes_total", "Connections closed by the server for being too far behind (1006 after 1 MiB unsent).", () => s.backpressureCloses);
     counter("typing_dropped_total", "Typing frames not forwarded: over the rate, or to a socket under backpressure.", () => s.typingDropped);
     counter("replay_pauses_total", "Replays that met backpressure and waited for the socket to drain.", () => s.replayPauses);

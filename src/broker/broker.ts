@@ -1,5 +1,6 @@
 import type { Server } from "bun";
 import type { StoredMessage } from "../history/history";
+import type { PublishCounts } from "./fanout";
 
 export { topics } from "../hub/routing";
 
@@ -45,13 +46,8 @@ export interface Broker {
   publish(topic: string, data: string, droppable?: boolean): void;
   /** A frame for `topic` on this node's sockets only (presence, which every node derives itself). */
   publishLocal(topic: string, data: string): void;
-  /** Frames sent to this node's sockets by publishes (one per subscriber), and their bytes. */
-  readonly framesOut: number;
-  readonly bytesOut: number;
-  /** Publishes Bun reported as dropped for some subscriber, on this node. */
-  readonly dropped: number;
-  /** Publishes that met backpressure (queued, not dropped) for some subscriber, on this node. */
-  readonly backpressured: number;
+  /** What this node's publishes did: frames and bytes sent, drops and backpressure (for /metrics). */
+  readonly counts: Readonly<PublishCounts>;
   /** Stops delivering; idempotent. */
   close(): Promise<void>;
 }

@@ -27,18 +27,7 @@ export function createLocalBroker(): Broker {
       else out.event(topic, data);
     },
     publishLocal: (topic, data) => out.event(topic, data),
-    get framesOut() {
-      return out.framesOut;
-    },
-    get bytesOut() {
-      return out.bytesOut;
-    },
-    get dropped() {
-      return out.dropped;
-    },
-    get backpressured() {
-      return out.backpressured;
-    },
+    counts: out,
     async close() {
       out.server = undefined;
     },

@@ -157,18 +157,7 @@ export async function createRedisBroker(o: RedisBrokerOptions): Promise<Broker> 
         // Volatile: at most once. A lost presence or typing frame is not a lost message.
       });
     },
-    get framesOut() {
-      return out.framesOut;
-    },
-    get bytesOut() {
-      return out.bytesOut;
-    },
-    get dropped() {
-      return out.dropped;
-    },
-    get backpressured() {
-      return out.backpressured;
-    },
+    counts: out,
     async close() {
       if (closed) return;
       closed = true;

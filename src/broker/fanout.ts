@@ -18,7 +18,18 @@ export interface Outgoing {
   topics: readonly string[];
 }
 
-export class Fanout {
+/** What this node's publishes did, for /metrics. */
+export interface PublishCounts {
+  /** Frames sent (one per subscriber), and their bytes. */
+  framesOut: number;
+  bytesOut: number;
+  /** Publishes Bun reported as dropped for some subscriber. */
+  dropped: number;
+  /** Publishes that met backpressure (queued) for some subscriber. */
+  backpressured: number;
+}
+
+export class Fanout implements PublishCounts {
   server: Server<unknown> | undefined;
   framesOut = 0;
   bytesOut = 0;

@@ -16,7 +16,9 @@
  * With --ports P1,P2 (a cluster's nodes) socket i connects to port i % k, so
  * every message from u<i> to u<i+1> crosses nodes; --welcome waits for each
  * socket's first frame (wirechat's welcome) before it counts as open.
- * Usage: bun bench/latency.ts --port P | --ports P1,P2 --rate 2000 --duration 2 [--n 64] [--warmup 0.5] [--sio] [--tokens FILE] [--welcome]
+ * --query Q is appended to every socket's path (`?batch=1`: wirechat sends
+ * JSON arrays of frames; each message inside one is timed).
+ * Usage: bun bench/latency.ts --port P | --ports P1,P2 --rate 2000 --duration 2 [--n 64] [--warmup 0.5] [--sio] [--tokens FILE] [--welcome] [--query ?batch=1]
  */
 import { parseArgs } from "node:util";
 
@@ -33,6 +35,7 @@ const { values: a } = parseArgs({
     drain: { type: "string", default: "3" },
     sio: { type: "boolean", default: false },
     tokens: { type: "string" },
+    query: { type: "string", default: "" },
   },
 });
 const ports = (a.ports ?? a.port ?? "")
@@ -46,6 +49,10 @@ const warmup = Number(a.warmup) * 1000;
 const drain = Number(a.drain) * 1000;
 const sio = a.sio;
 const tokens = a.tokens ? (await Bun.file(a.tokens).text()).split("\n").filter((t) => t !== "") : undefined;
+if (a.query !== "" && !a.query.startsWith("?")) {
+  console.error("--query must start with ?");
+  process.exit(2);
+}
 if (ports.length === 0 || ports.some((p) => !Number.isInteger(p) || p <= 0) || n < 2 || !(rate > 0) || (tokens && tokens.length < n)) {
   console.error("usage: bun bench/latency.ts --port P | --ports P1,P2 --rate R --duration S [--n 64] [--sio] [--tokens FILE with a line per socket]");
   process.exit(2);
@@ -67,7 +74,7 @@ function onDelivery(me: number, from: string, text: string): void {
 
 function open(i: number): Promise<WebSocket> {
   const port = ports[i % ports.length]!;
-  const url = sio ? `ws://127.0.0.1:${port}/socket.io/?EIO=4&transport=websocket&username=u${i}` : `ws://127.0.0.1:${port}/ws/u${i}`;
+  const url = sio ? `ws://127.0.0.1:${port}/socket.io/?EIO=4&transport=websocket&username=u${i}` : `ws://127.0.0.1:${port}/ws/u${i}${a.query}`;
   // Bun's WebSocket takes headers (browsers cannot); the DOM lib's typing hides
   // that overload, hence the cast. Without --tokens no header is sent.
   const ws = tokens
@@ -90,8 +97,11 @@ function open(i: number): Promise<WebSocket> {
       if (!sio) {
         if (a.welcome && s.includes('"type":"welcome"')) return ready();
         if (!s.includes('"type":"message"')) return;
-        const f = JSON.parse(s) as { from: string; text: string };
-        return onDelivery(i, f.from, f.text);
+        type Delivery = { type: string; from: string; text: string };
+        // A coalesced frame (`?batch=1`) is an array of frames.
+        const parsed = JSON.parse(s) as Delivery | Delivery[];
+        for (const f of Array.isArray(parsed) ? parsed : [parsed]) if (f.type === "message") onDelivery(i, f.from, f.text);
+        return;
       }
       // Engine.IO v4 / Socket.IO v5 framing: open, connect, ping, event.
       if (s.startsWith("0")) ws.send("40");

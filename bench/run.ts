@@ -13,7 +13,8 @@
  * Bun. Exits non-zero if any message was lost or any server failed to
  * answer; timings never fail the run.
  *
- * Options: --quick, --reps N, --servers a,b (default: all), --no-pin.
+ * Options: --quick, --reps N, --servers a,b (default: all), --scenarios
+ * id,id (default: all of the run's), --no-pin.
  * Output: Markdown on stdout; bench/results/latest.json (full) or
  * bench/results/quick.json (--quick); docs/bench.svg (full runs only, so a
  * quick run never replaces the published chart).
@@ -22,7 +23,7 @@ import { mkdirSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { buildNative } from "./lib/native";
 import { machine, versions } from "./lib/proc";
-import { checkTargets, clusterSummary, markdown, ratios, stormSummary, summarizeRuns } from "./lib/report";
+import { BATCH_BASELINES, checkTargets, clusterSummary, markdown, ratios, stormSummary, summarizeRuns } from "./lib/report";
 import { PLACEMENT } from "./lib/cluster";
 import { hasRedis } from "./lib/redis";
 import { runClusterScenario, runScenario, runsOn, scenarios, sourcesFor, windowFor, type RunResult } from "./lib/scenarios";
@@ -46,6 +47,12 @@ const reps = Number(option("--reps") ?? (quick ? 1 : 3));
 if (flag("--no-pin")) disablePinning();
 
 let list = scenarios(quick);
+const onlyScenarios = option("--scenarios")?.split(",");
+if (onlyScenarios) {
+  const unknown = onlyScenarios.filter((id) => !list.some((s) => s.id === id));
+  if (unknown.length) throw new Error(`unknown scenario(s): ${unknown.join(", ")}; known: ${list.map((s) => s.id).join(", ")}`);
+  list = list.filter((s) => onlyScenarios.includes(s.id));
+}
 const clusterKinds = new Set(["cluster", "clusterLatency"]);
 if (list.some((s) => clusterKinds.has(s.kind)) && !hasRedis())
   throw new Error("redis-server is not installed: the cluster scenarios need it (apt-get install redis-server)");
@@ -79,7 +86,7 @@ if (only) {
 }
 if (specs.some((s) => s.name.startsWith("wirechat"))) assertWirechatPresent(root);
 // A scenario no selected server runs (the cluster without wirechat) is left out.
-list = list.filter((sc) => specs.some((spec) => runsOn(sc, spec.name, quick)));
+list = list.filter((sc) => specs.some((spec) => runsOn(sc, spec, quick)));
 
 const results: RunResult[] = [];
 log(
@@ -91,7 +98,7 @@ for (let rep = 0; rep < reps; rep++) {
   const order = specs.map((_, i) => specs[(i + rep) % specs.length]!);
   for (const sc of list) {
     for (const spec of order) {
-      if (!runsOn(sc, spec.name, quick)) continue;
+      if (!runsOn(sc, spec, quick)) continue;
       let r: RunResult;
       const ctx = { root, wsload: bins.wsload };
       if (sc.kind === "cluster" || sc.kind === "clusterLatency") {
@@ -122,9 +129,10 @@ const ids = list.map((s) => s.id);
 const names = specs.map((s) => s.name);
 const summary = summarizeRuns(results, ids, names);
 const ratioTable = ratios(results, ids);
+const batchRatioTable = ratios(results, ids, "wirechat-batch", BATCH_BASELINES);
 const cluster = clusterSummary(results, list);
 const stormTable = stormSummary(results, list);
-const targets = checkTargets(ratioTable, cluster, stormTable);
+const targets = checkTargets(ratioTable, cluster, stormTable, batchRatioTable);
 const failures = results.filter((r) => !r.ok);
 const ver = versions(root);
 const mach = { ...machine(), loadavgAtStart: loadAtStart };
@@ -137,12 +145,25 @@ const clusterPlacement = pinning()
   ? `Placement: both nodes on core ${PLACEMENT.nodes[0]} (where the single node runs), redis-server and the load client on core ${PLACEMENT.redis}`
   : "Placement: not pinned";
 console.log(
-  markdown({ scenarios: list, servers: names, summary, ratios: ratioTable, targets, failures, header, cluster, storm: stormTable, clusterPlacement }),
+  markdown({
+    scenarios: list,
+    servers: names,
+    summary,
+    ratios: ratioTable,
+    batchRatios: batchRatioTable,
+    targets,
+    failures,
+    header,
+    cluster,
+    storm: stormTable,
+    clusterPlacement,
+  }),
 );
 
 const resultsDir = join(benchDir, "results");
 mkdirSync(resultsDir, { recursive: true });
-const jsonPath = join(resultsDir, quick ? "quick.json" : "latest.json");
+// A partial run (some servers or scenarios) never replaces the published results.
+const jsonPath = join(resultsDir, quick ? "quick.json" : only || onlyScenarios ? "partial.json" : "latest.json");
 writeFileSync(
   jsonPath,
   `${JSON.stringify(
@@ -166,6 +187,8 @@ writeFileSync(
         ),
         latencyClient: "bench/latency.ts (open loop, 64 sockets)",
         wirechatIdentity: "AUTH=jwt, MSG_RATE=0; every connection sends Authorization: Bearer <HS256 JWT, sub u<i>>",
+        batched:
+          "wirechat-batch: the same server, every connection on /ws/u<i>?batch=1 (one JSON array per topic and commit batch); rawBunBatch: bench/servers/raw_bun_batch.ts (raw Bun sending one array per topic per event-loop turn); both clients count every message inside an array",
         clientBoundBelowCpu: 0.95,
         cluster: {
           what: 'a private redis-server (--save "" --appendonly no, fresh per scenario) and 2 wirechat nodes (src/index.ts, REDIS_URL, a fresh REDIS_PREFIX, AUTH=jwt, MSG_RATE=0); connection i on node i % 2',
@@ -185,6 +208,7 @@ writeFileSync(
       scenarios: list,
       summary,
       ratios: ratioTable,
+      batchRatios: batchRatioTable,
       cluster,
       storm: stormTable,
       targets,
@@ -195,7 +219,7 @@ writeFileSync(
   )}\n`,
 );
 log(`wrote ${jsonPath}`);
-if (!quick && !only) {
+if (!quick && !only && !onlyScenarios) {
   const svgPath = join(root, "docs/bench.svg");
   mkdirSync(dirname(svgPath), { recursive: true });
   writeFileSync(

@@ -5,8 +5,8 @@
  * pages reconnect and catch up; markup in a message stays text. In accounts
  * mode: register, log in, a direct message that survives a reload, log out.
  */
-import { afterAll, beforeAll, expect, test } from "bun:test";
-import type { Browser, Page } from "playwright-core";
+import { afterAll, afterEach, beforeAll, beforeEach, expect, test } from "bun:test";
+import type { Browser, BrowserContext, Page } from "playwright-core";
 import { launch, WAIT } from "./browser_helpers";
 import { createChatClient } from "../src/sdk";
 import { spawnServer, type ServerProcess } from "./spawn";
@@ -16,8 +16,17 @@ import { tempDir } from "./tmp";
 let browser: Browser;
 let server: ServerProcess;
 const env = { PORT: "", DB_PATH: "" };
+/** What went wrong on this test's pages; each test starts with none and closes its pages. */
 const dialogs: string[] = [];
 const problems: string[] = [];
+const contexts: BrowserContext[] = [];
+
+/** A browser context of this test: closed after it, so its pages cannot report into the next test. */
+async function context(viewport: { width: number; height: number }): Promise<BrowserContext> {
+  const c = await browser.newContext({ viewport });
+  contexts.push(c);
+  return c;
+}
 
 async function stopServer() {
   server.proc.kill("SIGTERM");
@@ -31,6 +40,15 @@ beforeAll(async () => {
   browser = await launch();
 }, 60_000);
 
+beforeEach(() => {
+  dialogs.length = 0;
+  problems.length = 0;
+});
+
+afterEach(async () => {
+  for (const c of contexts.splice(0)) await c.close();
+});
+
 afterAll(async () => {
   await browser?.close();
   if (server && server.proc.exitCode === null) await stopServer();
@@ -38,7 +56,7 @@ afterAll(async () => {
 
 /** A page in its own browser context, logged in as `user`. */
 async function open(user: string, viewport = { width: 1200, height: 760 }): Promise<Page> {
-  const page = await (await browser.newContext({ viewport })).newPage();
+  const page = await (await context(viewport)).newPage();
   page.on("dialog", (d) => {
     dialogs.push(`${user}: ${d.message()}`);
     void d.dismiss();
@@ -204,7 +222,7 @@ test("accounts mode: register, log in, a direct message survives a reload, log o
   const refused: string[] = [];
   try {
     const page = async (user: string) => {
-      const p = await (await browser.newContext({ viewport: { width: 1200, height: 760 } })).newPage();
+      const p = await (await context({ width: 1200, height: 760 })).newPage();
       p.on("pageerror", (e) => problems.push(`${user}: ${e.message}`));
       p.on("console", (m) => {
         if (m.type() !== "error") return;

@@ -57,16 +57,24 @@ export function summarizeRuns(results: RunResult[], scenarioIds: string[], serve
   return out;
 }
 
-/** wirechat / baseline, computed per repetition, summarised per scenario. */
-export function ratios(results: RunResult[], scenarioIds: string[]): Record<string, Record<string, Summary>> {
+/** Baselines of wirechat with `?batch=1`: raw Bun as it is, raw Bun coalescing the same way (the ceiling), and wirechat without batching. */
+export const BATCH_BASELINES = ["rawBun", "rawBunBatch", "wirechat"] as const;
+
+/** `subject` / baseline (wirechat by default), computed per repetition, summarised per scenario. */
+export function ratios(
+  results: RunResult[],
+  scenarioIds: string[],
+  subject = "wirechat",
+  baselines: readonly string[] = BASELINES,
+): Record<string, Record<string, Summary>> {
   const out: Record<string, Record<string, Summary>> = {};
   for (const sc of scenarioIds) {
     out[sc] = {};
     const reps = [...new Set(results.filter((r) => r.scenario === sc).map((r) => r.rep))];
-    for (const b of BASELINES) {
+    for (const b of baselines) {
       const xs: number[] = [];
       for (const rep of reps) {
-        const w = results.find((r) => r.scenario === sc && r.rep === rep && r.server === "wirechat" && r.ok);
+        const w = results.find((r) => r.scenario === sc && r.rep === rep && r.server === subject && r.ok);
         const o = results.find((r) => r.scenario === sc && r.rep === rep && r.server === b && r.ok);
         if (w && o && o.value > 0) xs.push(w.value / o.value);
       }
@@ -85,6 +93,8 @@ export interface Target {
   goal: number;
   /** Where the goal comes from: the original targets, or the issue that set it. */
   from?: string;
+  /** Whose ratio it is: wirechat (default) or wirechat with `?batch=1`. */
+  subject?: "wirechat" | "wirechat-batch";
 }
 
 /** The ratio targets (N=64 for throughput): the original ones, and issue 8's for wirechat with AUTH=jwt. */
@@ -99,6 +109,27 @@ export const TARGETS: Target[] = [
   { label: "direct N=64 vs Socket.IO", scenario: "direct-N64", baseline: "socketIo", op: ">=", goal: 6 },
   { label: "DM p99 at 20,000/s vs raw Bun", scenario: "latency-20000", baseline: "rawBun", op: "<=", goal: 1.2 },
   { label: "idle memory/conn vs raw Bun", scenario: "idle-5000", baseline: "rawBun", op: "<=", goal: 1.3 },
+  // Issue 10: coalesced frames (`?batch=1`), the direct path, and no loss for clients without batching.
+  {
+    label: "?batch=1 broadcast N=64 vs raw Bun",
+    scenario: "broadcast-N64",
+    baseline: "rawBun",
+    op: ">=",
+    goal: 2.5,
+    from: "issue 10",
+    subject: "wirechat-batch",
+  },
+  { label: "?batch=1 direct N=64 vs raw Bun", scenario: "direct-N64", baseline: "rawBun", op: ">=", goal: 0.85, from: "issue 10", subject: "wirechat-batch" },
+  {
+    label: "?batch=1 DM p99 at 2,000/s vs without batching",
+    scenario: "latency-2000",
+    baseline: "wirechat",
+    op: "<=",
+    goal: 1,
+    from: "issue 10",
+    subject: "wirechat-batch",
+  },
+  { label: "DM p99 at 20,000/s vs raw Bun (within 1.5x)", scenario: "latency-20000", baseline: "rawBun", op: "<=", goal: 1.5, from: "issue 10" },
 ];
 
 /** One target's verdict: `measured` is the median (min–max) it is judged on. */
@@ -129,11 +160,13 @@ export const STORM_BYTES_O1 = 1024;
 
 /** Each target with its measured value and verdict: the ratio targets, then issue 11's cluster and connect-storm targets. */
 export function checkTargets(
-  r: Record<string, Record<string, Summary>>,
+  plain: Record<string, Record<string, Summary>>,
   cluster: ClusterSummary = {},
   storm: StormSummary = { sizes: [], servers: {}, ratios: {}, marginal: {} },
+  batched: Record<string, Record<string, Summary>> = {},
 ): TargetResult[] {
   const out: TargetResult[] = TARGETS.map((t) => {
+    const r = t.subject === "wirechat-batch" ? batched : plain;
     // A quick run measures idle memory at fewer connections: use what exists.
     const sc = r[t.scenario] ? t.scenario : t.scenario.startsWith("idle-") ? Object.keys(r).find((k) => k.startsWith("idle-")) : undefined;
     const s = sc ? r[sc]?.[t.baseline] : undefined;
@@ -338,6 +371,8 @@ export function markdown(opts: {
   servers: string[];
   summary: Record<string, Record<string, ServerSummary>>;
   ratios: Record<string, Record<string, Summary>>;
+  /** wirechat with `?batch=1` ÷ its baselines. */
+  batchRatios?: Record<string, Record<string, Summary>>;
   targets: TargetResult[];
   failures: RunResult[];
   header: string;
@@ -369,6 +404,17 @@ export function markdown(opts: {
   out.push(`| scenario | ${BASELINES.join(" | ")} |`, `|---|${BASELINES.map(() => "---").join("|")}|`);
   for (const s of single) {
     out.push(`| ${s.id} | ${BASELINES.map((b) => (opts.ratios[s.id]?.[b] ? fmtRatio(opts.ratios[s.id]![b]!) : "—")).join(" | ")} |`);
+  }
+  const br = opts.batchRatios ?? {};
+  const batchedRows = single.filter((s) => Object.keys(br[s.id] ?? {}).length > 0);
+  if (batchedRows.length) {
+    out.push("", "### wirechat-batch (`?batch=1`) ÷ baseline, per repetition (median, min–max)", "");
+    out.push(
+      "wirechat-batch is the same server as wirechat; its clients connect with `?batch=1` and get one JSON array per topic and commit batch. rawBun sends one frame per message; rawBunBatch is raw Bun sending one array per topic per event-loop turn (the ceiling of this design); wirechat is wirechat without `?batch=1`. Every message inside an array is counted.",
+      "",
+    );
+    out.push(`| scenario | ${BATCH_BASELINES.join(" | ")} |`, `|---|${BATCH_BASELINES.map(() => "---").join("|")}|`);
+    for (const s of batchedRows) out.push(`| ${s.id} | ${BATCH_BASELINES.map((b) => (br[s.id]?.[b] ? fmtRatio(br[s.id]![b]!) : "—")).join(" | ")} |`);
   }
 
   const cl = opts.cluster ?? {};

@@ -62,10 +62,21 @@ export function stormCap(): number {
   return hard === "unlimited" || hard === "" ? Infinity : Number(hard) - 100;
 }
 
-/** Whether a scenario runs against a server: the cluster is wirechat's alone, the storm is wirechat against raw Bun. */
-export function runsOn(s: Scenario, server: string, quick: boolean): boolean {
+/** Servers measured at N=1,000: wirechat in both delivery modes and the two raw Bun baselines. */
+const WIDE = new Set(["wirechat", "wirechat-batch", "rawBun", "rawBunBatch"]);
+
+/**
+ * Whether a scenario runs against a server: the cluster is wirechat's alone;
+ * the storm is wirechat against raw Bun; coalescing servers (`?batch=1` and
+ * its raw Bun ceiling) run throughput at N=64 and N=1,000 and latency;
+ * N=1,000 runs on wirechat and raw Bun in both modes only.
+ */
+export function runsOn(s: Scenario, spec: Pick<ServerSpec, "name" | "batched">, quick: boolean): boolean {
+  const server = spec.name;
   if (s.kind === "cluster" || s.kind === "clusterLatency") return server === "wirechat";
   if (s.kind === "storm") return server === "wirechat" || server === "rawBun" || (!quick && server === "wirechat-A2");
+  if (s.kind === "throughput" && s.n >= 1000) return WIDE.has(server);
+  if (spec.batched) return s.kind === "latency" || (s.kind === "throughput" && s.n === 64);
   return true;
 }
 
@@ -75,6 +86,8 @@ export function scenarios(quick: boolean): Scenario[] {
   const tp = { warmup: quick ? 0.3 : 0.5, duration: quick ? 1 : 2 };
   const list: Scenario[] = [];
   for (const mode of ["broadcast", "direct"] as const) for (const n of ns) list.push({ id: `${mode}-N${n}`, kind: "throughput", mode, n, ...tp });
+  // Coalescing pays most where one message has many receivers: a big room.
+  if (!quick) for (const mode of ["broadcast", "direct"] as const) list.push({ id: `${mode}-N1000`, kind: "throughput", mode, n: 1000, ...tp });
   for (const rate of quick ? [2000] : [2000, 20000])
     list.push({ id: `latency-${rate}`, kind: "latency", rate, n: 64, warmup: quick ? 0.2 : 0.5, duration: quick ? 1 : 2 });
   list.push({ id: `idle-${quick ? 1000 : 5000}`, kind: "idle", n: quick ? 1000 : 5000 });
@@ -102,12 +115,13 @@ export function scenarios(quick: boolean): Scenario[] {
 }
 
 /**
- * Closed-loop window per connection. It keeps about 1,024 messages in flight
- * whatever N is, i.e. ~130 KB queued per socket: enough to keep a batching
- * server (wirechat's group commit) busy, far below any backpressure limit.
+ * Closed-loop window per connection. Broadcast keeps about 1,024 messages in
+ * flight whatever N is, i.e. ~130 KB queued per socket: enough to keep a
+ * batching server (wirechat's group commit) busy, far below any backpressure
+ * limit. Direct keeps 64 per connection up to N=256 and 16,384 in all above.
  */
 export function windowFor(mode: "broadcast" | "direct", n: number): number {
-  return mode === "broadcast" ? Math.max(1, Math.floor(1024 / n)) : 64;
+  return mode === "broadcast" ? Math.max(1, Math.floor(1024 / n)) : Math.min(64, Math.max(1, Math.floor(16384 / n)));
 }
 
 interface Ctx {
@@ -168,6 +182,7 @@ type Measured = Omit<RunResult, "scenario" | "server" | "rep">;
 function clientFlags(server: RunningServer | { spec: ServerSpec }, args: string[]): void {
   if (server.spec.sio) args.push("--sio");
   if (server.spec.tokens) args.push("--tokens", server.spec.tokens);
+  if (server.spec.query) args.push("--query", server.spec.query);
 }
 
 async function throughput(s: Extract<Scenario, { kind: "throughput" }>, server: RunningServer, ctx: Ctx): Promise<Measured> {

@@ -19,6 +19,10 @@ export interface ServerSpec {
   tokens?: string;
   /** Sends a frame (wirechat's welcome) on open: a connect is complete when it arrives, not at the 101. */
   welcomes?: boolean;
+  /** Appended by the clients to every connection's path: `?batch=1` asks wirechat for coalesced frames. */
+  query?: string;
+  /** Delivers coalesced frames (JSON arrays): measured on throughput and latency only. */
+  batched?: boolean;
   /** The command, given a fresh scratch directory. */
   command(scratch: string): { cmd: string[]; env: Record<string, string> };
 }
@@ -38,8 +42,9 @@ export interface RunningServer {
 
 /** All servers, in the order they appear in reports. */
 export function serverSpecs(root: string, wsserverBin: string, auth: BenchAuth): ServerSpec[] {
-  const wirechat = (name: string): ServerSpec => ({
+  const wirechat = (name: string, query?: string): ServerSpec => ({
     name,
+    ...(query ? { query, batched: true } : {}),
     sio: false,
     tokens: auth.tokensFile,
     welcomes: true,
@@ -57,7 +62,15 @@ export function serverSpecs(root: string, wsserverBin: string, auth: BenchAuth):
   return [
     wirechat("wirechat"),
     wirechat("wirechat-A2"),
+    // The same server; its clients connect with ?batch=1 and get one array per topic per commit batch.
+    wirechat("wirechat-batch", "?batch=1"),
     { name: "rawBun", sio: false, command: () => ({ cmd: [process.execPath, "run", join(root, "bench/servers/raw_bun.ts")], env: { PORT: "0" } }) },
+    {
+      name: "rawBunBatch",
+      sio: false,
+      batched: true,
+      command: () => ({ cmd: [process.execPath, "run", join(root, "bench/servers/raw_bun_batch.ts")], env: { PORT: "0" } }),
+    },
     { name: "nodeWs", sio: false, command: () => ({ cmd: ["node", join(root, "bench/servers/node_ws.mjs")], env: { PORT: "0" } }) },
     { name: "socketIo", sio: true, command: () => ({ cmd: ["node", join(root, "bench/servers/socketio.mjs")], env: { PORT: "0" } }) },
     { name: "idealC", sio: false, command: () => ({ cmd: [wsserverBin], env: { PORT: "0" } }) },

@@ -11,7 +11,9 @@ import type { Scenario } from "./scenarios";
 const COLORS: Record<string, string> = {
   wirechat: "#2563eb",
   "wirechat-A2": "#60a5fa",
+  "wirechat-batch": "#1e3a8a",
   rawBun: "#f59e0b",
+  rawBunBatch: "#b45309",
   nodeWs: "#16a34a",
   socketIo: "#9333ea",
   idealC: "#6b7280",
@@ -60,6 +62,11 @@ export function chart(scenarios: Scenario[], summary: Record<string, Record<stri
     d = pick("direct-N64");
   if (b) panels.push({ scenario: b, title: "Broadcast deliveries/s, N=64 (log scale, higher is better)", log: true });
   if (d) panels.push({ scenario: d, title: "Direct deliveries/s, N=64 (log scale, higher is better)", log: true });
+  const b1k = pick("broadcast-N1000"),
+    d1k = pick("direct-N1000");
+  // A big room: where coalescing (-batch: one array per topic and batch) pays most.
+  if (b1k) panels.push({ scenario: b1k, title: "Broadcast deliveries/s, N=1,000 (log scale, higher is better)", log: true });
+  if (d1k) panels.push({ scenario: d1k, title: "Direct deliveries/s, N=1,000 (log scale, higher is better)", log: true });
   if (latency)
     panels.push({ scenario: latency, title: `DM latency p99 at ${latency.kind === "latency" ? latency.rate : 0}/s (log scale, lower is better)`, log: true });
   if (idle) panels.push({ scenario: idle, title: `Idle memory per connection, ${idle.n} conns (lower is better)`, log: false });

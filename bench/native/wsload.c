@@ -25,7 +25,9 @@
  * connection i to source address 127.0.0.<1 + i % K> (still loopback), so
  * more connections than one address has ephemeral ports can be opened.
  * --ready-on-frame counts a connection as connected only once its first
- * frame (wirechat's welcome) has arrived, not at the 101.
+ * frame (wirechat's welcome) has arrived, not at the 101. --query Q is
+ * appended to every connection's path (`?batch=1`: wirechat then coalesces
+ * frames into JSON arrays, and every message inside an array is counted).
  *
  * With --tokens FILE (line i: the token of u<i>) the upgrade request of
  * connection i carries `Authorization: Bearer <token>`, for a server that
@@ -69,9 +71,9 @@ static struct {
   const char *host;
   int port, n, mode, sio, window;
   double warmup, duration, drain, hold, connect_timeout;
-  const char *prefix, *pad, *tokens;
+  const char *prefix, *pad, *tokens, *query;
   int ports[MAX_PORTS], nports, senders_on, sources, ready_on_frame;
-} opt = {"127.0.0.1", 0, 64, M_BROADCAST, 0, 1, 1.0, 3.0, 5.0, 30.0, 60.0, "/ws/", "lorem ipsum dolor sit amet", NULL,
+} opt = {"127.0.0.1", 0, 64, M_BROADCAST, 0, 1, 1.0, 3.0, 5.0, 30.0, 60.0, "/ws/", "lorem ipsum dolor sit amet", NULL, "",
          {0}, 0, -1, 1, 0};
 
 static conn_t *conns;
@@ -168,18 +170,27 @@ static void send_message(conn_t *c) {
   expected += opt.mode == M_BROADCAST ? (uint64_t)opt.n : 2;
 }
 
+/*
+ * Counts every message of this client in one text frame: one for a plain
+ * frame, several for a coalesced one (a JSON array of frames, `?batch=1`).
+ * memchr is much cheaper than memmem; the '#' then confirms the key.
+ */
 static void count_delivery(conn_t *c, const uint8_t *p, size_t n) {
-  /* memchr is much cheaper per frame than memmem; '#' then confirms the key. */
-  const uint8_t *m = memchr(p, '#', n);
-  while (m && (m - p < 8 || memcmp(m - 8, "\"text\":\"", 8) != 0)) m = memchr(m + 1, '#', (size_t)(p + n - m - 1));
-  if (!m) return;
-  m++;
-  int from = 0;
-  while (m < p + n && *m >= '0' && *m <= '9') from = from * 10 + (*m++ - '0');
-  delivered++;
-  got_delivery = 1;
-  if (from == c->idx) c->outstanding--;
-  else if (from >= 0 && from < opt.n && conns[from].pi != c->pi) cross_delivered++;
+  const uint8_t *end = p + n, *m = memchr(p, '#', n);
+  while (m) {
+    if (m - p >= 8 && memcmp(m - 8, "\"text\":\"", 8) == 0) {
+      m++;
+      int from = 0;
+      while (m < end && *m >= '0' && *m <= '9') from = from * 10 + (*m++ - '0');
+      delivered++;
+      got_delivery = 1;
+      if (from == c->idx) c->outstanding--;
+      else if (from >= 0 && from < opt.n && conns[from].pi != c->pi) cross_delivered++;
+    } else {
+      m++;
+    }
+    m = m < end ? memchr(m, '#', (size_t)(end - m)) : NULL;
+  }
 }
 
 static void on_text(conn_t *c, uint8_t *p, size_t n) {
@@ -336,7 +347,7 @@ static void on_connected(conn_t *c) {
   key64[k++] = b64[v >> 18 & 63], key64[k++] = b64[v >> 12 & 63];
   key64[k++] = '=', key64[k++] = '=', key64[k] = 0;
   int n = opt.sio ? snprintf(req, sizeof req, "GET /socket.io/?EIO=4&transport=websocket&username=u%d HTTP/1.1\r\n", c->idx)
-                  : snprintf(req, sizeof req, "GET %su%d HTTP/1.1\r\n", opt.prefix, c->idx);
+                  : snprintf(req, sizeof req, "GET %su%d%s HTTP/1.1\r\n", opt.prefix, c->idx, opt.query);
   n += snprintf(req + n, sizeof req - (size_t)n,
                 "Host: %s:%d\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
                 "Sec-WebSocket-Key: %s\r\nSec-WebSocket-Version: 13\r\n",
@@ -366,7 +377,7 @@ static int drain_stalled(double t, double drain_start) {
 static void usage(void) {
   fprintf(stderr,
           "usage: wsload --port P | --ports P1,P2,... [--host 127.0.0.1] [--n 64] [--mode broadcast|direct|idle] [--sio]\n"
-          "              [--window K] [--warmup S] [--duration S] [--drain S (stall)] [--hold S] [--prefix /ws/]\n"
+          "              [--window K] [--warmup S] [--duration S] [--drain S (stall)] [--hold S] [--prefix /ws/] [--query ?batch=1]\n"
           "              [--tokens FILE (line i: bearer token of u<i>)] [--senders-on J (port index)]\n"
           "              [--sources K (127.0.0.1..K)] [--ready-on-frame] [--connect-timeout S]\n");
   exit(2);
@@ -420,6 +431,7 @@ static void parse_args(int argc, char **argv) {
     else if (!strcmp(a, "--hold")) opt.hold = atof(v);
     else if (!strcmp(a, "--prefix")) opt.prefix = v;
     else if (!strcmp(a, "--tokens")) opt.tokens = v;
+    else if (!strcmp(a, "--query")) opt.query = v;
     else if (!strcmp(a, "--mode")) {
       if (!strcmp(v, "broadcast")) opt.mode = M_BROADCAST;
       else if (!strcmp(v, "direct")) opt.mode = M_DIRECT;
@@ -428,6 +440,7 @@ static void parse_args(int argc, char **argv) {
     } else usage();
   }
   if (opt.nports < 1 || opt.n < 1 || opt.window < 1 || (opt.mode == M_DIRECT && opt.n < 2)) usage();
+  if (opt.query[0] && (opt.query[0] != '?' || strlen(opt.query) > 200)) usage();
   if (opt.senders_on >= opt.nports || opt.sources < 1 || opt.sources > 254) usage();
   for (int k = 0; k < opt.nports; k++) {
     if (opt.ports[k] <= 0 || opt.ports[k] > 65535) usage();

@@ -17,7 +17,7 @@ export function createLocalBroker(): Broker {
     },
     committed(batch, frames) {
       if (batch.length === 0) return;
-      out.messages(batch.map((m, i) => ({ frame: frames[i]!, topics: topicsOf(m) })));
+      out.messages(batch.map((m, i) => ({ frame: frames[i]!, topics: topicsOf(m), direct: m.kind === "direct" })));
       through = batch[batch.length - 1]!.id;
       handlers?.delivered(batch[0]!.id, through);
     },

@@ -6,16 +6,21 @@
  * other frame (presence, receipts) goes to both kinds of subscribers as is.
  */
 import type { Server } from "bun";
+import { topics } from "../hub/routing";
 
 /** The topic a batching connection subscribes to instead of `topic`. */
 export const batchTopic = (topic: string) => `batch:${topic}`;
+/** Every connection without `?batch=1` is in this topic: no subscriber, no single frames to send. */
+const ANY_PLAIN = topics.all;
 /** Every batching connection is in this topic: no subscriber, no arrays to build. */
-const ANY_BATCH = batchTopic("all");
+const ANY_BATCH = batchTopic(topics.all);
 
 /** One committed message: its frame and the topics it goes to. */
 export interface Outgoing {
   frame: string;
   topics: readonly string[];
+  /** A direct message (its topics are users only); found from the topics when not given. */
+  direct?: boolean;
 }
 
 /** What this node's publishes did, for /metrics. */
@@ -41,27 +46,32 @@ export class Fanout implements PublishCounts {
   /** A frame to `topic`, for connections with and without `?batch=1`. */
   event(topic: string, data: string): void {
     this.#publish(topic, data);
-    if (this.#batching()) this.#publish(batchTopic(topic), data);
+    if (this.#has(ANY_BATCH)) this.#publish(batchTopic(topic), data);
   }
 
   /**
-   * A commit batch's messages, in id order: one frame each, and for
-   * batching connections one array per topic and run. A run ends where the
-   * topics change, so a connection in several topics still gets every id in
-   * order (a resume from the newest id it saw must not skip an older one in
-   * a later array).
+   * A commit batch's messages, in id order: one frame each for connections
+   * without `?batch=1`, and for batching ones one array per topic and run.
+   * A run ends where the topics change, so a connection in several topics
+   * still gets every id in order (a resume from the newest id it saw must
+   * not skip an older one in a later array). Direct messages make one run
+   * whatever their users: a connection is in exactly one user topic, so it
+   * gets all of its direct messages of the run in one array, in order.
+   * Who is subscribed is asked once per batch, not per message.
    */
   messages(batch: Iterable<Outgoing>): void {
-    const batching = this.#batching();
+    const plain = this.#has(ANY_PLAIN);
+    const batching = this.#has(ANY_BATCH);
     let run: Map<string, string[]> | undefined;
-    let runKey: readonly string[] | undefined;
+    let runKey: readonly string[] | "direct" | undefined;
     for (const m of batch) {
-      for (const topic of m.topics) this.#publish(topic, m.frame);
+      if (plain) for (const topic of m.topics) this.#publish(topic, m.frame);
       if (!batching) continue;
-      if (runKey === undefined || !sameTopics(runKey, m.topics)) {
+      const key = (m.direct ?? allUsers(m.topics)) ? "direct" : m.topics;
+      if (runKey === undefined || !sameRun(runKey, key)) {
         if (run) this.#flush(run);
         run = new Map();
-        runKey = m.topics;
+        runKey = key;
       }
       for (const topic of m.topics) {
         const list = run!.get(topic);
@@ -77,8 +87,9 @@ export class Fanout implements PublishCounts {
     for (const [topic, frames] of run) this.#publish(batchTopic(topic), `[${frames.join(",")}]`);
   }
 
-  #batching(): boolean {
-    return this.server !== undefined && this.server.subscriberCount(ANY_BATCH) > 0;
+  /** Whether anyone is subscribed to `topic` (every connection is in `all` or its batch variant). */
+  #has(topic: string): boolean {
+    return this.server !== undefined && this.server.subscriberCount(topic) > 0;
   }
 
   #publish(topic: string, data: string): void {
@@ -96,7 +107,15 @@ export class Fanout implements PublishCounts {
   }
 }
 
-function sameTopics(a: readonly string[], b: readonly string[]): boolean {
+/** A direct message's topics: users only (both ends, or oneself). */
+function allUsers(ts: readonly string[]): boolean {
+  for (const t of ts) if (!t.startsWith(USER)) return false;
+  return true;
+}
+const USER = topics.user("");
+
+function sameRun(a: readonly string[] | "direct", b: readonly string[] | "direct"): boolean {
+  if (a === "direct" || b === "direct") return a === b;
   if (a.length !== b.length) return false;
   for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
   return true;

@@ -11,13 +11,19 @@ import { encode, type ErrorFrame } from "../protocol";
 import { toFrame } from "./replay";
 import type { Observers } from "../metrics";
 
-/** A message waiting for its batch's commit, and who to answer. */
+/**
+ * Messages waiting for their batch's commit and who sent each: two parallel
+ * lists, so a message costs no object of its own on the way in. `t` is
+ * performance.now() when the first one arrived (the ack-latency histogram
+ * observes a batch's oldest message).
+ */
 interface Pending {
-  m: NewMessage;
-  ws: ServerWebSocket<unknown>;
-  /** performance.now() when it arrived, for the ack-latency histogram. */
+  ms: NewMessage[];
+  senders: ServerWebSocket<unknown>[];
   t: number;
 }
+
+const empty = (): Pending => ({ ms: [], senders: [], t: 0 });
 
 /** What the committer reports to the hub. */
 export interface CommitEvents {
@@ -43,7 +49,7 @@ export interface CommitStats {
 
 export class Committer {
   readonly stats: CommitStats = { accepted: 0, byKind: { broadcast: 0, direct: 0, room: 0 }, acks: 0, duplicates: 0, storeFailures: 0, batches: 0 };
-  #pending: Pending[] = [];
+  #pending: Pending = empty();
   #queued = false;
   #inFlight: Promise<void> | undefined;
 
@@ -56,7 +62,10 @@ export class Committer {
 
   /** Queues a message for the next batch. */
   add(ws: ServerWebSocket<unknown>, m: NewMessage): void {
-    this.#pending.push({ m, ws, t: performance.now() });
+    const p = this.#pending;
+    if (p.ms.length === 0) p.t = performance.now();
+    p.ms.push(m);
+    p.senders.push(ws);
     if (!this.#queued && this.#inFlight === undefined) {
       this.#queued = true;
       setImmediate(this.flush);
@@ -68,12 +77,12 @@ export class Committer {
     this.#queued = false;
     while (this.#inFlight) await this.#inFlight;
     const batch = this.#pending;
-    if (batch.length === 0) return;
-    this.#pending = [];
+    if (batch.ms.length === 0) return;
+    this.#pending = empty();
     this.#inFlight = this.#commit(batch).finally(() => {
       this.#inFlight = undefined;
       // What arrived during the append is the next batch.
-      if (this.#pending.length > 0 && !this.#queued) {
+      if (this.#pending.ms.length > 0 && !this.#queued) {
         this.#queued = true;
         setImmediate(this.flush);
       }
@@ -81,17 +90,18 @@ export class Committer {
     return this.#inFlight;
   };
 
-  async #commit(batch: Pending[]): Promise<void> {
+  async #commit(batch: Pending): Promise<void> {
+    const { ms, senders } = batch;
     let results: Appended[] | undefined;
     const started = performance.now();
     try {
-      results = await this.history.append(batch.map((p) => p.m));
+      results = await this.history.append(ms);
     } catch (err) {
-      this.events.log(`storing a batch of ${batch.length} messages failed`, err);
+      this.events.log(`storing a batch of ${ms.length} messages failed`, err);
       if ((err as { code?: unknown }).code === "EPOCH") this.events.epochChanged();
-      if (batch.length === 1 || storeWide(err)) return this.#fail(batch);
+      if (ms.length === 1 || storeWide(err)) return this.#fail(batch);
       // Something one message may cause: try each alone, so the others are stored.
-      for (const p of batch) await this.#commit([p]);
+      for (let i = 0; i < ms.length; i++) await this.#commit({ ms: [ms[i]!], senders: [senders[i]!], t: batch.t });
       return;
     }
     this.stats.batches++;
@@ -99,38 +109,39 @@ export class Committer {
     if (o) {
       const now = performance.now();
       o.commitSeconds.observe((now - started) / 1000);
-      o.ackSeconds.observe((now - batch[0]!.t) / 1000);
-      o.batchSize.observe(batch.length);
+      o.ackSeconds.observe((now - batch.t) / 1000);
+      o.batchSize.observe(ms.length);
     }
     const stored: StoredMessage[] = [];
     const frames: string[] = [];
-    for (let i = 0; i < batch.length; i++) {
+    for (let i = 0; i < ms.length; i++) {
       const r = results[i]!;
-      const p = batch[i]!;
+      const cid = ms[i]!.cid;
       if (r.duplicate) {
         this.stats.duplicates++;
         this.stats.acks++;
-        this.events.ack(p.ws, p.m.cid!, r.duplicate);
+        this.events.ack(senders[i]!, cid!, r.duplicate);
         continue;
       }
       stored.push(r.stored);
       this.stats.byKind[r.stored.kind]++;
       frames.push(encode(toFrame(r.stored)));
-      if (p.m.cid !== undefined) {
+      if (cid !== undefined) {
         this.stats.acks++;
-        this.events.ack(p.ws, p.m.cid, r.stored);
+        this.events.ack(senders[i]!, cid, r.stored);
       }
     }
     this.stats.accepted += stored.length;
     if (stored.length > 0) this.broker.committed(stored, frames);
   }
 
-  #fail(batch: Pending[]): void {
-    this.stats.storeFailures += batch.length;
-    for (const p of batch) {
+  #fail(batch: Pending): void {
+    this.stats.storeFailures += batch.ms.length;
+    for (let i = 0; i < batch.ms.length; i++) {
       const frame: ErrorFrame = { type: "error", code: "store_failed", message: "The server could not store the message: send it again later" };
-      if (p.m.cid !== undefined) frame.cid = p.m.cid;
-      this.events.failed(p.ws, encode(frame));
+      const cid = batch.ms[i]!.cid;
+      if (cid !== undefined) frame.cid = cid;
+      this.events.failed(batch.senders[i]!, encode(frame));
     }
   }
 }

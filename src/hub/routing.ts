@@ -32,19 +32,54 @@ export interface Routed {
 }
 
 /** The topics a message is published to: everyone, the room, or both ends of a direct message (once for oneself). */
-export function topicsOf(m: Routed): string[] {
-  if (m.kind === "broadcast") return [topics.all];
-  if (m.kind === "room") return [topics.room(m.to!)];
-  return m.to === m.from ? [topics.user(m.to!)] : [topics.user(m.to!), topics.user(m.from)];
+export function topicsOf(m: Routed): readonly string[] {
+  if (m.kind === "broadcast") return ALL_TOPICS;
+  if (m.kind === "room") return roomTopics.get(m.to!, "", () => [topics.room(m.to!)]);
+  return directTopics.get(m.from, m.to!, () => (m.to === m.from ? [topics.user(m.to!)] : [topics.user(m.to!), topics.user(m.from)]));
 }
 
 /** The index keys a message is filed under. */
-export function keysOf(m: Routed): string[] {
-  if (m.kind === "broadcast") return [indexKeys.broadcast];
-  if (m.kind === "room") return [indexKeys.room(m.to!)];
-  const pair = indexKeys.pair(m.from, m.to!);
-  return m.to === m.from ? [indexKeys.to(m.to!), pair] : [indexKeys.to(m.to!), indexKeys.from(m.from), pair];
+export function keysOf(m: Routed): readonly string[] {
+  if (m.kind === "broadcast") return BROADCAST_KEYS;
+  if (m.kind === "room") return roomKeys.get(m.to!, "", () => [indexKeys.room(m.to!)]);
+  return directKeys.get(m.from, m.to!, () => {
+    const pair = indexKeys.pair(m.from, m.to!);
+    return m.to === m.from ? [indexKeys.to(m.to!), pair] : [indexKeys.to(m.to!), indexKeys.from(m.from), pair];
+  });
 }
+
+const ALL_TOPICS: readonly string[] = [topics.all];
+const BROADCAST_KEYS: readonly string[] = [indexKeys.broadcast];
+/**
+ * Topics and keys already built, by sender (or room) and recipient: a busy
+ * commit looks them up instead of building and hashing new strings for
+ * every message. Bounded: past Memo.MAX entries it starts over.
+ */
+class Memo {
+  static readonly MAX = 50_000;
+  readonly #byA = new Map<string, Map<string, readonly string[]>>();
+  #size = 0;
+
+  get(a: string, b: string, make: () => string[]): readonly string[] {
+    let inner = this.#byA.get(a);
+    const hit = inner?.get(b);
+    if (hit) return hit;
+    if (this.#size >= Memo.MAX) {
+      this.#byA.clear();
+      this.#size = 0;
+      inner = undefined;
+    }
+    if (!inner) this.#byA.set(a, (inner = new Map()));
+    const made = Object.freeze(make());
+    inner.set(b, made);
+    this.#size++;
+    return made;
+  }
+}
+const roomTopics = new Memo();
+const directTopics = new Memo();
+const roomKeys = new Memo();
+const directKeys = new Memo();
 
 /** The topics a connection of `user` in `rooms` subscribes to: the same set `topicsOf` publishes to. */
 export function readerTopics(user: string, rooms: Iterable<string>): string[] {

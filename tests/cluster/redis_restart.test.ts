@@ -51,14 +51,16 @@ async function flow(how: "restart" | "kill") {
   for (const u of ["r0", "r1"]) for (const n of [0, 1, 2]) receivers.push(await open(n, u));
   const senderDevices = [await open(0, "s0"), await open(1, "s1"), await open(2, "s2")];
   const epoch = senderDevices[0]!.epoch;
-  const PER = 300;
+  // Far more than get acked while Redis shuts down: no sender may finish before it is gone.
+  const PER = 1500;
+  const STOP_AT = 100;
   const sends = senderDevices.map(
     (d, k) =>
       new Sender(d, PER, (i) => (i % 5 === 4 ? { type: "direct", to: `r${i % 2}`, text: `k${k}-${i}` } : { type: "broadcast", text: `k${k}-${i}` }), 10),
   );
   for (const s of sends) s.pump();
   const acked = () => sends.reduce((n, s) => n + s.acked.size, 0);
-  await senderDevices[0]!.until(() => acked() >= PER, `${PER} acks before Redis goes`, 20_000);
+  await senderDevices[0]!.until(() => sends.some((s) => s.acked.size >= STOP_AT), `${STOP_AT} acks of one sender before Redis goes`, 20_000);
   expect(acked()).toBeLessThan(3 * PER); // mid-stream
   redisDown = true;
   if (how === "restart")

@@ -52,6 +52,28 @@ test("?batch=1: a connection in several topics gets every id in order across its
   for (let i = 1; i < got.length; i++) expect(got[i]!.id).toBeGreaterThan(got[i - 1]!.id);
 });
 
+test("?batch=1: direct messages of one batch to several users arrive as one array per user, not one per message", async () => {
+  s = startServer();
+  const to = ["b1", "b2", "b3"];
+  const rs = await Promise.all(to.map((u) => join(`/ws/${u}?batch=1`)));
+  const a = await join("/ws/alice?batch=1");
+  const firstRaw = rs.map((r) => r.raw.length);
+  const aBefore = a.raw.length;
+  // Round-robin in one turn: the topics change with every message, the run must not.
+  for (let i = 0; i < 30; i++) a.send({ type: "direct", to: to[i % 3]!, text: `d${i}`, cid: `d${i}` });
+  await a.next(isAck("d29"));
+  for (const [k, r] of rs.entries()) {
+    const got = await r.take<MessageFrame>(10, isMessage);
+    expect(got.map((m) => m.text)).toEqual(Array.from({ length: 10 }, (_, j) => `d${j * 3 + k}`));
+    const arrays = r.raw.slice(firstRaw[k]).filter((x) => x.startsWith("["));
+    // One per commit batch (one, or a few when the sends straddle turns), never one per message.
+    expect(arrays.length).toBeLessThan(10);
+  }
+  const echoes = await a.take<MessageFrame>(30, isMessage);
+  for (let i = 1; i < echoes.length; i++) expect(echoes[i]!.id).toBeGreaterThan(echoes[i - 1]!.id);
+  expect(a.raw.slice(aBefore).filter((x) => x.startsWith("[") && x.includes('"type":"message"')).length).toBeLessThan(30);
+});
+
 test("?batch=1: a replay comes in arrays, and batch must be 0 or 1", async () => {
   s = startServer();
   const a = await join("/ws/alice");

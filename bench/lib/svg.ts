@@ -70,11 +70,15 @@ export function chart(scenarios: Scenario[], summary: Record<string, Record<stri
   if (latency)
     panels.push({ scenario: latency, title: `DM latency p99 at ${latency.kind === "latency" ? latency.rate : 0}/s (log scale, lower is better)`, log: true });
   if (idle) panels.push({ scenario: idle, title: `Idle memory per connection, ${idle.n} conns (lower is better)`, log: false });
-  const colW = 470,
-    panelH = 24 + servers.length * 22 + 16;
+  const colW = 470;
+  // Each row of two panels is as tall as the one with more servers measured.
+  const bars = (p: Panel) => servers.filter((s) => Number.isFinite(summary[p.scenario.id]?.[s]?.value.median)).length;
+  const rowH: number[] = [];
+  for (let i = 0; i < panels.length; i += 2) rowH.push(24 + Math.max(bars(panels[i]!), panels[i + 1] ? bars(panels[i + 1]!) : 0) * 22 + 16);
+  const rowY = rowH.map((_, r) => 36 + rowH.slice(0, r).reduce((a, h) => a + h, 0));
   const width = colW * 2 + 20,
-    height = 40 + Math.ceil(panels.length / 2) * panelH + 24;
-  const body = panels.map((p, i) => panel(p, summary[p.scenario.id] ?? {}, servers, 10 + (i % 2) * colW, 36 + Math.floor(i / 2) * panelH, colW - 20));
+    height = 36 + rowH.reduce((a, h) => a + h, 0) + 28;
+  const body = panels.map((p, i) => panel(p, summary[p.scenario.id] ?? {}, servers, 10 + (i % 2) * colW, rowY[Math.floor(i / 2)]!, colW - 20));
   return [
     `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" font-family="sans-serif" font-size="12">`,
     `<rect width="100%" height="100%" fill="#fff"/>`,

@@ -88,8 +88,8 @@ export function scenarios(quick: boolean): Scenario[] {
   for (const mode of ["broadcast", "direct"] as const) for (const n of ns) list.push({ id: `${mode}-N${n}`, kind: "throughput", mode, n, ...tp });
   // Coalescing pays most where one message has many receivers: a big room.
   if (!quick) for (const mode of ["broadcast", "direct"] as const) list.push({ id: `${mode}-N1000`, kind: "throughput", mode, n: 1000, ...tp });
+  // p99 is the 1% tail: 4 s of samples (8,000 at 2,000/s) in full runs, so one stall moves it less.
   for (const rate of quick ? [2000] : [2000, 20000])
-    // p99 is the 1% tail: 4 s of samples (8,000 at 2,000/s) in full runs, so one stall moves it less.
     list.push({ id: `latency-${rate}`, kind: "latency", rate, n: 64, warmup: quick ? 0.2 : 0.5, duration: quick ? 1 : 4 });
   list.push({ id: `idle-${quick ? 1000 : 5000}`, kind: "idle", n: quick ? 1000 : 5000 });
   const cl = { n: 64, warmup: quick ? 0.3 : 0.5, duration: quick ? 1 : 2 };

@@ -82,9 +82,13 @@ export class Fanout implements PublishCounts {
     if (run) this.#flush(run);
   }
 
-  /** The frames are JSON already: an array is made by joining, never by encoding again. */
+  /**
+   * The frames are JSON already: an array is made by joining, never by
+   * encoding again. A topic with one frame in the run gets the frame itself:
+   * at low rates batching then sends exactly what it would without.
+   */
   #flush(run: Map<string, string[]>): void {
-    for (const [topic, frames] of run) this.#publish(batchTopic(topic), `[${frames.join(",")}]`);
+    for (const [topic, frames] of run) this.#publish(batchTopic(topic), frames.length === 1 ? frames[0]! : `[${frames.join(",")}]`);
   }
 
   /** Whether anyone is subscribed to `topic` (every connection is in `all` or its batch variant). */

@@ -32,6 +32,12 @@ test("?batch=1: one commit batch of one topic arrives as one array frame, in id 
   // A connection without ?batch=1 gets one frame per message, as in v1.
   await plain.take(20, isMessage);
   expect(plain.raw.filter((r) => r.startsWith("["))).toEqual([]);
+  // A batch with one message for the topic: the frame itself, as without batching.
+  const mark = b.raw.length;
+  a.send({ type: "broadcast", text: "alone", cid: "alone" });
+  await a.next(isAck("alone"));
+  expect((await b.next<MessageFrame>(isMessage)).text).toBe("alone");
+  expect(b.raw.slice(mark).filter((r) => r.includes('"alone"'))).toEqual([expect.stringMatching(/^\{"type":"message"/)]);
 });
 
 test("?batch=1: a connection in several topics gets every id in order across its arrays", async () => {

@@ -12,7 +12,7 @@ export class ChatError extends Error {
     message: string,
     /** The client's id of the frame this error answers, when it carried one. */
     readonly cid?: string,
-    /** With `rate_limited`: how long to wait before trying again. */
+    /** With `rate_limited` or `unavailable`: how long to wait before trying again. */
     readonly retryAfterMs?: number,
   ) {
     super(message);

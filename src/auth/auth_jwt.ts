@@ -20,6 +20,21 @@ const ASYMMETRIC = ["RS256", "ES256", "EdDSA"];
 const unauthorized = (message: string) => new ChatError("unauthorized", message);
 /** A failed fetch of the JWKS surfaces as a TypeError from fetch, not as a JOSE error. */
 const isFetchFailure = (err: TypeError) => /fetch|connect|network/i.test(err.message);
+/** How long a client should wait before it tries again after the key set could not be had. */
+export const KEYS_RETRY_MS = 5_000;
+
+/**
+ * The key set could not be had (timeout, no connection, an answer other than
+ * 200 or no JSON): the server's failure, not the token's, so the answer is
+ * `unavailable` (503), never `unauthorized` (which tells a client to drop its
+ * token). jose has no class for a non-200 or unparsable answer, only these
+ * messages of its remote key set (jose 6).
+ */
+function keysUnavailable(err: unknown): boolean {
+  if (err instanceof errors.JWKSTimeout || err instanceof errors.JWKSInvalid) return true;
+  if (err instanceof TypeError) return isFetchFailure(err);
+  return err instanceof errors.JOSEError && /^(Expected 200 OK from|Failed to parse) the JSON Web Key Set HTTP response/.test(err.message);
+}
 
 /** Says in one sentence why jose refused a token; never echoes the token. */
 function reason(err: unknown): string {
@@ -29,7 +44,6 @@ function reason(err: unknown): string {
   if (err instanceof errors.JWSSignatureVerificationFailed) return "Token signature is invalid";
   if (err instanceof errors.JOSEAlgNotAllowed) return "Token algorithm is not allowed";
   if (err instanceof errors.JWKSNoMatchingKey) return "Token was signed with an unknown key";
-  if (err instanceof errors.JWKSTimeout || err instanceof errors.JWKSInvalid) return "Token keys could not be fetched: try again";
   if (err instanceof errors.JOSEError || (err instanceof TypeError && !isFetchFailure(err))) return "Token is malformed";
   return "Token could not be verified: try again";
 }
@@ -82,6 +96,9 @@ export function createJwtVerifier(opts: JwtOptions): TokenVerifier {
       try {
         p = await check(token);
       } catch (err) {
+        if (keysUnavailable(err)) {
+          throw new ChatError("unavailable", "The token's signing keys could not be fetched (JWT_JWKS_URL): try again in a moment", undefined, KEYS_RETRY_MS);
+        }
         throw unauthorized(reason(err));
       }
       if (!isValidName(p.sub)) throw unauthorized('Token "sub" is not a valid username');

@@ -46,7 +46,7 @@ export function readRoutes(history: History, presence: Presence, gate: ReturnTyp
       },
       {
         detail: { summary: "Users online on every node (jwt and accounts modes: needs a token)", security: bearer },
-        response: { 200: OnlineBody, 401: HttpError },
+        response: { 200: OnlineBody, 401: HttpError, 503: HttpError },
       },
     )
     .get(
@@ -58,7 +58,7 @@ export function readRoutes(history: History, presence: Presence, gate: ReturnTyp
       },
       {
         detail: { summary: "Users in a room, on every node", security: bearer },
-        response: { 200: OnlineBody, 400: HttpError, 401: HttpError, 403: HttpError },
+        response: { 200: OnlineBody, 400: HttpError, 401: HttpError, 503: HttpError, 403: HttpError },
       },
     )
     .get(
@@ -67,7 +67,7 @@ export function readRoutes(history: History, presence: Presence, gate: ReturnTyp
         await gate.identify(request.headers);
         return historyPage(undefined, query);
       },
-      { detail: { summary: "Broadcasts, newest first", security: bearer }, query: PageQuery, response: { 200: HistoryBody, 400: HttpError, 401: HttpError } },
+      { detail: { summary: "Broadcasts, newest first", security: bearer }, query: PageQuery, response: { 200: HistoryBody, 400: HttpError, 401: HttpError, 503: HttpError } },
     )
     .get(
       "/rooms/:room/history",
@@ -79,7 +79,7 @@ export function readRoutes(history: History, presence: Presence, gate: ReturnTyp
       {
         detail: { summary: "One room's messages, newest first, and the caller's read marker", security: bearer },
         query: PageQuery,
-        response: { 200: HistoryBody, 400: HttpError, 401: HttpError, 403: HttpError },
+        response: { 200: HistoryBody, 400: HttpError, 401: HttpError, 503: HttpError, 403: HttpError },
       },
     )
     .get(
@@ -96,7 +96,7 @@ export function readRoutes(history: History, presence: Presence, gate: ReturnTyp
       {
         detail: { summary: "The caller's direct conversation with :name, newest first (403 in open mode)", security: bearer },
         query: PageQuery,
-        response: { 200: HistoryBody, 400: HttpError, 401: HttpError, 403: HttpError },
+        response: { 200: HistoryBody, 400: HttpError, 401: HttpError, 503: HttpError, 403: HttpError },
       },
     );
 }

@@ -105,7 +105,7 @@ export function reauth(ws: ServerWebSocket<Connection>, conn: Connection, f: Aut
       if (f.cid !== undefined) r.ack(f.cid);
     },
     (err) => {
-      if (r.open()) r.reject(err instanceof ChatError ? new ChatError(err.code, err.message, f.cid) : err);
+      if (r.open()) r.reject(err instanceof ChatError ? new ChatError(err.code, err.message, f.cid, err.retryAfterMs) : err);
     },
   );
 }

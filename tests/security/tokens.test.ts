@@ -362,24 +362,65 @@ describe("jwt: keys from a JWKS endpoint (RS256, ES256)", () => {
   });
 });
 
-describe("jwt: a JWKS endpoint that does not answer", () => {
-  let c: ServerProcess;
+describe("jwt: a JWKS endpoint that does not answer, or answers an error", () => {
+  let down: ServerProcess;
+  let failing: ServerProcess;
+  let broken: ReturnType<typeof Bun.serve>;
   beforeAll(async () => {
     // A port that was just free: nothing listens there.
     const gone = Bun.serve({ hostname: "127.0.0.1", port: 0, fetch: () => new Response("") });
     const port = gone.port;
     await gone.stop(true);
-    c = await spawnServer({ AUTH: "jwt", JWT_JWKS_URL: `http://127.0.0.1:${port}/jwks.json`, JWT_SECRET: SECRET_1, DB_PATH: `${tempDir()}/jwks-down.db` });
+    down = await spawnServer({ AUTH: "jwt", JWT_JWKS_URL: `http://127.0.0.1:${port}/jwks.json`, JWT_SECRET: SECRET_1, DB_PATH: `${tempDir()}/jwks-down.db` });
+    broken = Bun.serve({ hostname: "127.0.0.1", port: 0, fetch: () => new Response("key store on fire", { status: 500 }) });
+    failing = await spawnServer({
+      AUTH: "jwt",
+      JWT_JWKS_URL: `http://127.0.0.1:${broken.port}/jwks.json`,
+      JWT_SECRET: SECRET_1,
+      DB_PATH: `${tempDir()}/jwks-500.db`,
+    });
   });
   afterAll(async () => {
-    await c?.stop();
+    await down?.stop();
+    await failing?.stop();
+    await broken?.stop(true);
   });
 
-  test("an RS256 token → 401 unauthorized (not a 5xx); HS256 tokens still work", async () => {
+  const rs256 = async () => {
     const { privateKey } = await generateKeyPair("RS256");
-    const t = await new SignJWT({ sub: "alice", iat: nowS(), exp: nowS() + 3600 }).setProtectedHeader({ alg: "RS256", kid: "k" }).sign(privateKey);
-    for (let i = 0; i < 3; i++) await refused(`${c.ws}/ws/alice`, auth(t), 401, "unauthorized");
-    expect((await fetch(`${c.http}/history`, { headers: auth(t) })).status).toBe(401);
-    await probe(`${c.ws}/ws`, bearer(await hs256({ sub: "probe", iat: nowS(), exp: nowS() + 3600 })));
+    return new SignJWT({ sub: "alice", iat: nowS(), exp: nowS() + 3600 }).setProtectedHeader({ alg: "RS256", kid: "k" }).sign(privateKey);
+  };
+
+  // The server's failure, not the token's: 503 with Retry-After, never 401 (which tells a client to drop its token) or a 500.
+  for (const [name, server] of [
+    ["nothing listens", () => down],
+    ["it answers HTTP 500", () => failing],
+  ] as const) {
+    test(`${name}: an RS256 token → 503 unavailable with Retry-After, on the upgrade and over HTTP; HS256 tokens still work`, async () => {
+      const s = server();
+      const t = await rs256();
+      for (let i = 0; i < 3; i++) {
+        await refused(`${s.ws}/ws/alice`, auth(t), 503, "unavailable");
+        expect((await upgrade(`${s.ws}/ws/alice`, auth(t))).headers["retry-after"]).toBe("5");
+      }
+      const res = await fetch(`${s.http}/history`, { headers: auth(t) });
+      expect(res.status).toBe(503);
+      expect(((await res.json()) as { error: string; retryAfterMs: number }).retryAfterMs).toBe(5000);
+      await probe(`${s.ws}/ws`, bearer(await hs256({ sub: "probe", iat: nowS(), exp: nowS() + 3600 })));
+    });
+  }
+
+  test("an auth frame with an RS256 token → error unavailable with its cid and retryAfterMs; the connection goes on", async () => {
+    const c = new Client(`${down.ws}/ws/alice`, bearer(await hs256({ sub: "alice", iat: nowS(), exp: nowS() + 3600 })));
+    try {
+      await c.ready();
+      c.send({ type: "auth", token: await rs256(), cid: "re" });
+      expect(await c.next<ErrorFrame>(isError)).toMatchObject({ code: "unavailable", cid: "re", retryAfterMs: 5000 });
+      c.send({ type: "broadcast", text: "still here", cid: "b" });
+      await c.next(isAck("b"));
+    } finally {
+      c.close();
+    }
   });
 });
+

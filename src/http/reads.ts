@@ -67,7 +67,11 @@ export function readRoutes(history: History, presence: Presence, gate: ReturnTyp
         await gate.identify(request.headers);
         return historyPage(undefined, query);
       },
-      { detail: { summary: "Broadcasts, newest first", security: bearer }, query: PageQuery, response: { 200: HistoryBody, 400: HttpError, 401: HttpError, 503: HttpError } },
+      {
+        detail: { summary: "Broadcasts, newest first", security: bearer },
+        query: PageQuery,
+        response: { 200: HistoryBody, 400: HttpError, 401: HttpError, 503: HttpError },
+      },
     )
     .get(
       "/rooms/:room/history",

@@ -423,4 +423,3 @@ describe("jwt: a JWKS endpoint that does not answer, or answers an error", () =>
     }
   });
 });
-

@@ -188,7 +188,7 @@ writeFileSync(
         latencyClient: "bench/latency.ts (open loop, 64 sockets)",
         wirechatIdentity: "AUTH=jwt, MSG_RATE=0; every connection sends Authorization: Bearer <HS256 JWT, sub u<i>>",
         batched:
-          "wirechat-batch: the same server, every connection on /ws/u<i>?batch=1 (one JSON array per topic and commit batch); rawBunBatch: bench/servers/raw_bun_batch.ts (raw Bun sending one array per topic per event-loop turn); both clients count every message inside an array",
+          "wirechat-batch: the same server, every connection on /ws/u<i>?batch=1 (one JSON array per topic and commit batch); rawBunBatch: bench/servers/raw_bun.ts with BATCH=1 (raw Bun sending one array per topic per event-loop turn); both clients count every message inside an array",
         clientBoundBelowCpu: 0.95,
         cluster: {
           what: 'a private redis-server (--save "" --appendonly no, fresh per scenario) and 2 wirechat nodes (src/index.ts, REDIS_URL, a fresh REDIS_PREFIX, AUTH=jwt, MSG_RATE=0); connection i on node i % 2',

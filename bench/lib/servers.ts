@@ -69,7 +69,7 @@ export function serverSpecs(root: string, wsserverBin: string, auth: BenchAuth):
       name: "rawBunBatch",
       sio: false,
       batched: true,
-      command: () => ({ cmd: [process.execPath, "run", join(root, "bench/servers/raw_bun_batch.ts")], env: { PORT: "0" } }),
+      command: () => ({ cmd: [process.execPath, "run", join(root, "bench/servers/raw_bun.ts")], env: { PORT: "0", BATCH: "1" } }),
     },
     { name: "nodeWs", sio: false, command: () => ({ cmd: ["node", join(root, "bench/servers/node_ws.mjs")], env: { PORT: "0" } }) },
     { name: "socketIo", sio: true, command: () => ({ cmd: ["node", join(root, "bench/servers/socketio.mjs")], env: { PORT: "0" } }) },

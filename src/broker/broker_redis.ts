@@ -1,6 +1,7 @@
 import { Redis, redisKeys } from "../cluster/redis";
 import { Fanout } from "./fanout";
 import type { Broker, BrokerHandlers } from "./broker";
+import { isDirect } from "../hub/routing";
 import type { Logger } from "../log";
 import type { Observers } from "../metrics";
 
@@ -62,7 +63,12 @@ export async function createRedisBroker(o: RedisBrokerOptions): Promise<Broker> 
   const deliver = (entries: Entry[]) => {
     const first = Number.parseInt(entries[0]![0], 10);
     // One read of the log is one batch: batching connections get an array per topic.
-    out.messages(entries.map(([, fields]) => ({ frame: field(fields, "f"), topics: field(fields, "k").split("\n") })));
+    out.messages(
+      entries.map(([, fields]) => {
+        const topics = field(fields, "k").split("\n");
+        return { frame: field(fields, "f"), topics, direct: isDirect(topics) };
+      }),
+    );
     through = Number.parseInt(entries[entries.length - 1]![0], 10);
     // Once per read: how long the newest message took from its acceptance (on any node) to here.
     const at = Number(field(entries[entries.length - 1]![1], "a"));

@@ -19,8 +19,8 @@ const ANY_BATCH = batchTopic(topics.all);
 export interface Outgoing {
   frame: string;
   topics: readonly string[];
-  /** A direct message (its topics are users only); found from the topics when not given. */
-  direct?: boolean;
+  /** A direct message: its topics are users only. */
+  direct: boolean;
 }
 
 /** What this node's publishes did, for /metrics. */
@@ -67,7 +67,7 @@ export class Fanout implements PublishCounts {
     for (const m of batch) {
       if (plain) for (const topic of m.topics) this.#publish(topic, m.frame);
       if (!batching) continue;
-      const key = (m.direct ?? allUsers(m.topics)) ? "direct" : m.topics;
+      const key = m.direct ? "direct" : m.topics;
       if (runKey === undefined || !sameRun(runKey, key)) {
         if (run) this.#flush(run);
         run = new Map();
@@ -110,13 +110,6 @@ export class Fanout implements PublishCounts {
     else if (status === -1) this.backpressured++;
   }
 }
-
-/** A direct message's topics: users only (both ends, or oneself). */
-function allUsers(ts: readonly string[]): boolean {
-  for (const t of ts) if (!t.startsWith(USER)) return false;
-  return true;
-}
-const USER = topics.user("");
 
 function sameRun(a: readonly string[] | "direct", b: readonly string[] | "direct"): boolean {
   if (a === "direct" || b === "direct") return a === b;

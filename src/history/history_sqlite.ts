@@ -25,8 +25,6 @@ const toMessage = (r: Row): StoredMessage => {
 };
 
 const COLS = "id, kind, sender, target, text, at, cid";
-/** What routing needs of any broadcast. */
-const BROADCAST = { kind: "broadcast", from: "" } as const;
 /** Rows per INSERT and ids per SELECT: running one statement per row costs more than the row. */
 const CHUNK = 128;
 
@@ -59,8 +57,7 @@ export function createSqliteHistory(path: string, sync: SyncMode = "normal"): Hi
   /** `${sender}\n${cid}` → its message, in id order, for cids of the last CID_WINDOW_MS. */
   const cids = new Map<string, CidHit & { at: number }>();
   const remember = (id: number, kind: MessageKind, from: string, to: string | null, at: number, cid: string | null) => {
-    const keys = keysOf(kind === "broadcast" ? BROADCAST : { kind, from, to: to! });
-    for (let i = 0; i < keys.length; i++) index.add(keys[i]!, id);
+    for (const key of keysOf({ kind, from, to: to ?? undefined })) index.add(key, id);
     if (cid !== null && at >= Date.now() - CID_WINDOW_MS) {
       const key = `${from}\n${cid}`;
       cids.delete(key); // a cid reused after the window: keep the map in id order

@@ -58,7 +58,7 @@ export function readRoutes(history: History, presence: Presence, gate: ReturnTyp
       },
       {
         detail: { summary: "Users in a room, on every node", security: bearer },
-        response: { 200: OnlineBody, 400: HttpError, 401: HttpError, 503: HttpError, 403: HttpError },
+        response: { 200: OnlineBody, 400: HttpError, 401: HttpError, 403: HttpError, 503: HttpError },
       },
     )
     .get(
@@ -83,7 +83,7 @@ export function readRoutes(history: History, presence: Presence, gate: ReturnTyp
       {
         detail: { summary: "One room's messages, newest first, and the caller's read marker", security: bearer },
         query: PageQuery,
-        response: { 200: HistoryBody, 400: HttpError, 401: HttpError, 503: HttpError, 403: HttpError },
+        response: { 200: HistoryBody, 400: HttpError, 401: HttpError, 403: HttpError, 503: HttpError },
       },
     )
     .get(
@@ -100,7 +100,7 @@ export function readRoutes(history: History, presence: Presence, gate: ReturnTyp
       {
         detail: { summary: "The caller's direct conversation with :name, newest first (403 in open mode)", security: bearer },
         query: PageQuery,
-        response: { 200: HistoryBody, 400: HttpError, 401: HttpError, 503: HttpError, 403: HttpError },
+        response: { 200: HistoryBody, 400: HttpError, 401: HttpError, 403: HttpError, 503: HttpError },
       },
     );
 }

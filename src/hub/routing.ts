@@ -48,6 +48,13 @@ export function keysOf(m: Routed): readonly string[] {
   });
 }
 
+/** Whether topics are a direct message's (users only: both ends, or oneself), for a broker that has only the topics. */
+export function isDirect(ts: readonly string[]): boolean {
+  for (const t of ts) if (!t.startsWith(USER_TOPIC)) return false;
+  return true;
+}
+
+const USER_TOPIC = topics.user("");
 const ALL_TOPICS: readonly string[] = [topics.all];
 const BROADCAST_KEYS: readonly string[] = [indexKeys.broadcast];
 /**

@@ -9,6 +9,7 @@ import { afterAll, beforeAll, describe, expect, test, setDefaultTimeout } from "
 import type { AckFrame, MessageFrame } from "../../src/protocol";
 import { Cluster, Device, Sender, device, diff, duplicates, isAck, isText, mentions, named, redisServer } from "./cluster";
 import type { RedisServer } from "../redis_server";
+import { connect, isAck as isAckOf, isMessage, type Client } from "../helpers";
 
 // Longer than any wait inside a test, so a stuck wait fails with its own message.
 setDefaultTimeout(30_000);
@@ -154,6 +155,30 @@ describe("across nodes", () => {
       for (let i = 1; i < ids.length; i++) expect(ids[i]!).toBeGreaterThan(ids[i - 1]!);
     }
   }, 60_000);
+
+  test("?batch=1 across nodes: direct messages of one batch to several users arrive as arrays per user, not one frame per message", async () => {
+    const to = ["bb1", "bb2", "bb3"];
+    const clients: Client[] = [];
+    try {
+      const rs = await Promise.all(to.map((u) => connect(`${c.node(1).ws}/ws/${u}?batch=1`)));
+      clients.push(...rs);
+      const a = await connect(`${c.node(0).ws}/ws/batcher`);
+      clients.push(a);
+      const marks = rs.map((r) => r.raw.length);
+      // Round-robin in one turn: the recipients change with every message, the run on the other node must not.
+      for (let i = 0; i < 30; i++) a.send({ type: "direct", to: to[i % 3]!, text: `x${i}`, cid: `x${i}` });
+      await a.next(isAckOf("x29"));
+      for (const [k, r] of rs.entries()) {
+        // Broadcasts of the other tests may still be arriving: direct messages only.
+        const got = await r.take<MessageFrame>(10, (f) => isMessage(f) && f.kind === "direct");
+        expect(got.map((m) => m.text)).toEqual(Array.from({ length: 10 }, (_, j) => `x${j * 3 + k}`));
+        // Fewer frames than messages: the node's log reads hand the fan-out whole runs.
+        expect(r.raw.slice(marks[k]).filter((x) => x.includes('"kind":"direct"')).length).toBeLessThan(10);
+      }
+    } finally {
+      for (const cl of clients) cl.close();
+    }
+  });
 });
 
 describe("presence merged across nodes", () => {

@@ -62,9 +62,6 @@ export function stormCap(): number {
   return hard === "unlimited" || hard === "" ? Infinity : Number(hard) - 100;
 }
 
-/** Servers measured at N=1,000: wirechat in both delivery modes and the two raw Bun baselines. */
-const WIDE = new Set(["wirechat", "wirechat-batch", "rawBun", "rawBunBatch"]);
-
 /**
  * Whether a scenario runs against a server: the cluster is wirechat's alone;
  * the storm is wirechat against raw Bun; coalescing servers (`?batch=1` and
@@ -75,7 +72,7 @@ export function runsOn(s: Scenario, spec: Pick<ServerSpec, "name" | "batched">, 
   const server = spec.name;
   if (s.kind === "cluster" || s.kind === "clusterLatency") return server === "wirechat";
   if (s.kind === "storm") return server === "wirechat" || server === "rawBun" || (!quick && server === "wirechat-A2");
-  if (s.kind === "throughput" && s.n >= 1000) return WIDE.has(server);
+  if (s.kind === "throughput" && s.n >= 1000) return spec.batched === true || server === "wirechat" || server === "rawBun";
   if (spec.batched) return s.kind === "latency" || (s.kind === "throughput" && s.n === 64);
   return true;
 }

@@ -18,7 +18,7 @@ import { readRoutes } from "./http/reads";
 import { socketRoutes } from "./http/sockets";
 import { accountRoutes } from "./http/accounts";
 import { adminRoutes } from "./http/admin";
-import { consoleLogger, oneLine, type Logger } from "./log";
+import { consoleLogger, limitedErrors, oneLine, type Logger } from "./log";
 import { assertElysiaDispatch } from "./hub/dispatch";
 
 /** Identity: the mode and what it needs (see src/auth). Default: open. */
@@ -115,6 +115,8 @@ export function createApp(deps: AppDeps) {
     replayConcurrency: deps.replayConcurrency ?? 2,
   });
 
+  // Requests that keep failing the same way must not flood the log.
+  const httpError = limitedErrors(log);
   return new Elysia({ websocket, handler: { standardHostname: false } })
     .decorate("hub", hub)
     .decorate("gate", gate)
@@ -125,7 +127,7 @@ export function createApp(deps: AppDeps) {
       if (code === "VALIDATION") return refusal(new ChatError("invalid_frame", "The request does not match the API: check its parameters and body"));
       if (code === "PARSE") return refusal(new ChatError("invalid_frame", "The request body is not valid JSON"));
       if (code === "NOT_FOUND") return refusal(new ChatError("not_found", "No such route"));
-      log.error("unexpected error in an HTTP handler", { error: oneLine(error), path: new URL(request.url).pathname });
+      httpError("http", "unexpected error in an HTTP handler", { error: oneLine(error), path: new URL(request.url).pathname });
       return refusal(new ChatError("internal", "The server failed to handle the request"));
     })
     .use(webPage({ allowedOrigins: deps.allowedOrigins }))
@@ -133,7 +135,7 @@ export function createApp(deps: AppDeps) {
     .onStart(({ server }) => {
       if (server) broker.attach(server);
     })
-    .get("/auth/mode", () => ({ mode: auth.mode }), { response: AuthModeBody })
+    .get("/auth/mode", () => ({ mode: auth.mode }), { detail: { summary: "The identity mode (AUTH): open, jwt or accounts" }, response: AuthModeBody })
     .use(accountRoutes(auth.accounts, gate))
     .use(adminRoutes({ token: deps.adminToken, hub, revocations: auth.revocations, log }))
     .use(readRoutes(deps.history, presence, gate))

@@ -95,7 +95,7 @@ const illFormed = (cid?: string) =>
   new ChatError("invalid_frame", "Text has a lone UTF-16 surrogate (broken \\uD800-\\uDFFF escape): send well-formed Unicode text", cid);
 
 function plainText(raw: string): ClientFrame {
-  if (raw.length === 0) throw new ChatError("invalid_frame", "Empty frame: send 1 to 4000 characters of text");
+  if (raw.length === 0) throw new ChatError("invalid_frame", `Empty frame: send 1 to ${LIMITS.textMax} characters of text`);
   if (!raw.isWellFormed()) throw illFormed();
   if (raw.length > LIMITS.textMax) {
     throw new ChatError("invalid_frame", `Text is ${raw.length} characters: send at most ${LIMITS.textMax}`);

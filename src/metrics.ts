@@ -77,8 +77,12 @@ export function createMetrics(): { registry: client.Registry; observers: Observe
     counter("acks_total", "Acks sent for stored messages and retries.", () => c.acks);
     counter("store_failures_total", "Messages refused with store_failed.", () => c.storeFailures);
     counter("frames_in_total", "Frames received from clients.", () => s.framesIn);
-    counter("frames_out_total", "Frames sent to clients by publishes (one per subscriber).", () => broker.counts.framesOut);
-    counter("bytes_out_total", "Bytes of frames sent to clients by publishes (one copy per subscriber).", () => broker.counts.bytesOut);
+    counter(
+      "frames_out_total",
+      "Frames sent to clients: one per subscriber of a publish, and each connection's own (welcome, acks, errors, replays).",
+      () => broker.counts.framesOut + s.framesOut,
+    );
+    counter("bytes_out_total", "Bytes of the frames sent to clients (string length of each frame's JSON).", () => broker.counts.bytesOut + s.bytesOut);
     counter("bad_frames_total", "Frames answered with an error frame.", () => s.badFrames);
     counter("rate_limited_total", "Messages refused with rate_limited.", () => s.rateLimited);
     new client.Counter({

@@ -31,11 +31,15 @@ export class Signal {
   }
 }
 
+/** What `waitUntil` throws at its deadline (and only then), for a caller that reports or returns something else instead. */
+export class WaitTimeout extends Error {}
+
 /**
  * Waits until `check` returns something other than `undefined` or `false`
  * and resolves with it. The check runs again on every `signal` notify (with
  * no signal: every `pollMs`, for state that has no event, such as an HTTP
- * answer); a throw from it ends the wait. After `ms` it throws "timed out
+ * answer; with both: on every notify and at least every `pollMs`); a throw
+ * from it ends the wait. After `ms` it throws a `WaitTimeout` "timed out
  * waiting until <what>" (`what` may be a function, to describe the state at
  * that moment). The one wait-with-a-deadline of the test suite: never a
  * bare sleep.
@@ -50,8 +54,8 @@ export async function waitUntil<T>(
     const v = await check();
     if (v !== undefined && v !== false) return v;
     const left = deadline - Date.now();
-    if (left <= 0) throw new Error(`timed out waiting until ${typeof what === "function" ? what() : what}`);
-    await (opts.signal ? opts.signal.wait(left) : new Promise((r) => setTimeout(r, Math.min(left, opts.pollMs ?? 10))));
+    if (left <= 0) throw new WaitTimeout(`timed out waiting until ${typeof what === "function" ? what() : what}`);
+    await (opts.signal ? opts.signal.wait(Math.min(left, opts.pollMs ?? left)) : new Promise((r) => setTimeout(r, Math.min(left, opts.pollMs ?? 10))));
   }
 }
 

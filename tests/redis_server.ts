@@ -3,6 +3,7 @@
  * own temp folder, no RDB snapshots; never the machine's shared Redis.
  */
 import type { Subprocess } from "bun";
+import { WaitTimeout, waitUntil } from "./helpers";
 import { tempDir } from "./tmp";
 
 export interface RedisServer {
@@ -89,15 +90,21 @@ export async function startRedis(opts: { appendonly?: boolean; timeoutMs?: numbe
     void pump(p.stderr);
     let exited = false;
     void p.exited.then(() => ((exited = true), running.delete(p)));
-    const deadline = Date.now() + timeoutMs;
-    while (!(await ping(port, 500))) {
-      if (exited) throw new Error(`redis-server on port ${port} exited with ${p.exitCode}:\n${out.slice(-2000)}`);
-      if (Date.now() > deadline) {
-        p.kill("SIGKILL");
-        throw new Error(`redis-server on port ${port} did not answer PING in ${timeoutMs} ms:\n${out.slice(-2000)}`);
-      }
-      // Bounded polling: the next PING goes out once this turn's timers ran, not after a fixed sleep.
-      await new Promise((r) => setTimeout(r, 20));
+    // Polling (a PING answer has no event): the next PING goes 20 ms after a refused one.
+    try {
+      await waitUntil(
+        async () => {
+          if (await ping(port, 500)) return true;
+          if (exited) throw new Error(`redis-server on port ${port} exited with ${p.exitCode}:\n${out.slice(-2000)}`);
+          return false;
+        },
+        `redis-server on port ${port} answers PING`,
+        { ms: timeoutMs, pollMs: 20 },
+      );
+    } catch (err) {
+      if (!(err instanceof WaitTimeout)) throw err;
+      p.kill("SIGKILL");
+      throw new Error(`redis-server on port ${port} did not answer PING in ${timeoutMs} ms:\n${out.slice(-2000)}`);
     }
   };
 

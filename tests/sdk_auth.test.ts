@@ -9,7 +9,7 @@
 import { afterAll, describe, expect, test } from "bun:test";
 import { authMode, ChatClientError, createChatClient, login, readClaims, refresh, register, type ChatClient, type ChatClientOptions } from "../src/sdk";
 import { refreshDelay } from "../src/sdk/jwt";
-import { startServer, type TestServer } from "./helpers";
+import { Signal, startServer, waitUntil, type TestServer } from "./helpers";
 import { ADMIN_TEST_TOKEN, jwtFor, opened, Recorder, startAuthServer } from "./sdk_helpers";
 
 const servers: TestServer[] = [];
@@ -33,13 +33,13 @@ function client(opts: ChatClientOptions): Recorder {
 /** Counts calls of a token function and awaits a number of them (never a sleep). */
 class Calls {
   readonly at: number[] = [];
-  #waiters: (() => void)[] = [];
+  readonly #changed = new Signal();
 
   /** Wraps `fn`: each call is counted (with its time) before it runs. */
   wrap(fn: () => Promise<string>): () => Promise<string> {
     return () => {
       this.at.push(Date.now());
-      for (const w of this.#waiters.splice(0)) w();
+      this.#changed.notify();
       return fn();
     };
   }
@@ -49,18 +49,11 @@ class Calls {
   }
 
   async until(n: number, ms: number): Promise<void> {
-    const deadline = Date.now() + ms;
-    while (this.count < n) {
-      const left = deadline - Date.now();
-      if (left <= 0) throw new Error(`timed out waiting for ${n} token calls; got ${this.count}`);
-      await new Promise<void>((resolve) => {
-        const t = setTimeout(resolve, left);
-        this.#waiters.push(() => {
-          clearTimeout(t);
-          resolve();
-        });
-      });
-    }
+    await waitUntil(
+      () => this.count >= n,
+      () => `${n} token calls; got ${this.count}`,
+      { ms, signal: this.#changed },
+    );
   }
 }
 

@@ -22,7 +22,7 @@ import type {
   UnreadCount,
   WelcomeFrame,
 } from "../src/sdk";
-import { startServer, type TestServer } from "./helpers";
+import { Signal, startServer, waitUntil, type TestServer } from "./helpers";
 
 /** Everything a client emitted, in order; `until` waits for a condition on it. */
 export class Recorder {
@@ -34,7 +34,7 @@ export class Recorder {
   readonly receipts: ReceiptFrame[] = [];
   readonly typing: TypingEvent[] = [];
   readonly unread: UnreadCount[] = [];
-  #waiters: (() => void)[] = [];
+  readonly #changed = new Signal();
 
   constructor(readonly client: ChatClient) {
     client.on("message", (m) => this.#push(this.messages, m));
@@ -54,27 +54,12 @@ export class Recorder {
 
   #push<T>(list: T[], item: T) {
     list.push(item);
-    const w = this.#waiters;
-    this.#waiters = [];
-    for (const f of w) f();
+    this.#changed.notify();
   }
 
   /** Resolves once `cond()` holds; rejects after `ms` naming `what`. */
   async until(cond: () => boolean, what: string, ms = 5000): Promise<void> {
-    const deadline = Date.now() + ms;
-    while (!cond()) {
-      const left = deadline - Date.now();
-      if (left <= 0) {
-        throw new Error(`timed out waiting for ${what}; statuses ${this.statuses.join(",")}; ${this.messages.length} messages`);
-      }
-      await new Promise<void>((resolve) => {
-        const t = setTimeout(resolve, left);
-        this.#waiters.push(() => {
-          clearTimeout(t);
-          resolve();
-        });
-      });
-    }
+    await waitUntil(cond, () => `${what}; statuses ${this.statuses.join(",")}; ${this.messages.length} messages`, { ms, signal: this.#changed });
   }
 
   /** Waits for the next welcome after the ones seen so far (a (re)connect completed). */

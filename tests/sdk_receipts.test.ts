@@ -8,7 +8,7 @@
  */
 import { afterEach, beforeEach, describe, expect, test } from "bun:test";
 import { ChatClientError, createChatClient, type ChatClient, type ChatClientOptions, type MessageFrame } from "../src/sdk";
-import type { TestServer } from "./helpers";
+import { Signal, waitUntil, type TestServer } from "./helpers";
 import { jwtFor, opened, Recorder, startAuthServer } from "./sdk_helpers";
 
 let server: TestServer;
@@ -30,7 +30,7 @@ type Sent = { type: string; id?: number };
 /** Records what the SDK writes to its sockets; `until` awaits a condition on it. */
 class SentFrames {
   readonly frames: Sent[] = [];
-  #waiters: (() => void)[] = [];
+  readonly #changed = new Signal();
 
   /** A WebSocket class for the client's `WebSocket` option. */
   socketClass(): NonNullable<ChatClientOptions["WebSocket"]> {
@@ -38,25 +38,14 @@ class SentFrames {
     return class extends WebSocket {
       override send(data: string) {
         self.frames.push(JSON.parse(data));
-        for (const w of self.#waiters.splice(0)) w();
+        self.#changed.notify();
         super.send(data);
       }
     };
   }
 
   async until(cond: () => boolean, what: string, ms = 5000): Promise<void> {
-    const deadline = Date.now() + ms;
-    while (!cond()) {
-      const left = deadline - Date.now();
-      if (left <= 0) throw new Error(`timed out waiting for ${what}; sent: ${JSON.stringify(this.frames.slice(-5))}`);
-      await new Promise<void>((resolve) => {
-        const t = setTimeout(resolve, left);
-        this.#waiters.push(() => {
-          clearTimeout(t);
-          resolve();
-        });
-      });
-    }
+    await waitUntil(cond, () => `${what}; sent: ${JSON.stringify(this.frames.slice(-5))}`, { ms, signal: this.#changed });
   }
 }
 

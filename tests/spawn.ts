@@ -1,5 +1,6 @@
 /** Runs the real server (`bun run src/index.ts`) as a child process. */
 import type { Subprocess } from "bun";
+import { Signal, WaitTimeout, waitUntil } from "./helpers";
 
 export interface ServerProcess {
   proc: Subprocess<"ignore", "pipe", "pipe">;
@@ -26,14 +27,14 @@ export async function spawnServer(env: Record<string, string>, ms = 15_000): Pro
     stderr: "pipe",
   });
   let out = "";
-  const printed: (() => void)[] = [];
+  const printed = new Signal(); // on every chunk printed
   let seen: (port: number) => void = () => {};
   const listening = new Promise<number>((resolve) => (seen = resolve));
   const pump = async (stream: ReadableStream<Uint8Array>) => {
     const dec = new TextDecoder();
     for await (const chunk of stream) {
       out += dec.decode(chunk, { stream: true });
-      for (const w of printed.splice(0)) w();
+      printed.notify();
       const m = /listening on http:\/\/[^:]+:(\d+)/.exec(out);
       if (m) seen(Number(m[1]));
     }
@@ -49,19 +50,11 @@ export async function spawnServer(env: Record<string, string>, ms = 15_000): Pro
   try {
     const port = await Promise.race([listening, failed]);
     const waitForOutput = async (match: (out: string) => boolean, wait = 5000) => {
-      const deadline = Date.now() + wait;
-      while (!match(out)) {
-        const left = deadline - Date.now();
-        if (left <= 0) throw new Error(`the server did not print what was expected in ${wait} ms; it printed:\n${out}`);
-        await new Promise<void>((resolve) => {
-          const t = setTimeout(resolve, left);
-          printed.push(() => {
-            clearTimeout(t);
-            resolve();
-          });
-        });
+      try {
+        return await waitUntil(() => match(out) && out, "the server prints what was expected", { ms: wait, signal: printed });
+      } catch (err) {
+        throw err instanceof WaitTimeout ? new Error(`the server did not print what was expected in ${wait} ms; it printed:\n${out}`) : err;
       }
-      return out;
     };
     const stop = async () => {
       proc.kill("SIGTERM");

@@ -4,6 +4,15 @@ import type { PublishCounts } from "./fanout";
 
 export { topics } from "../hub/routing";
 
+/** What every node does to its own sockets when an administrator asks (the admin API's disconnect and revoke). */
+export interface NodeCommand {
+  /** Close every connection of this user, */
+  disconnect: string;
+  /** with this close code and reason. */
+  code: number;
+  reason: string;
+}
+
 /** What a node does with what the broker carries to it. */
 export interface BrokerHandlers {
   /** The broker just published committed messages `firstId`..`lastId` (ascending) to this node's sockets. */
@@ -16,6 +25,13 @@ export interface BrokerHandlers {
   gap(reason: string): void;
   /** A droppable volatile frame for this node's sockets on `topic`. */
   volatile(topic: string, data: string): void;
+  /**
+   * Bun dropped a published frame for some socket of this node: that socket
+   * is past its backpressure limit, and Bun closes it soon, with 1006.
+   */
+  dropped(): void;
+  /** Another node asked every node to run `cmd` on its sockets. */
+  command(cmd: NodeCommand): void;
 }
 
 /**
@@ -44,6 +60,12 @@ export interface Broker {
    * `volatile` handler instead, which drops them first under backpressure.
    */
   publish(topic: string, data: string, droppable?: boolean): void;
+  /**
+   * Has every other node run `cmd` (the caller runs it on its own sockets).
+   * At most once, like volatile frames: what it enforces is also kept in
+   * the store (a revocation), or is undone by a reconnect anyway.
+   */
+  command(cmd: NodeCommand): void;
   /** A frame for `topic` on this node's sockets only (presence, which every node derives itself). */
   publishLocal(topic: string, data: string): void;
   /** What this node's publishes did: frames and bytes sent, drops and backpressure (for /metrics). */

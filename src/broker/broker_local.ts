@@ -14,6 +14,7 @@ export function createLocalBroker(): Broker {
     async start(after, h) {
       through = after;
       handlers = h;
+      out.onDrop = h.dropped;
     },
     committed(batch, frames) {
       if (batch.length === 0) return;
@@ -27,6 +28,9 @@ export function createLocalBroker(): Broker {
       else out.event(topic, data);
     },
     publishLocal: (topic, data) => out.event(topic, data),
+    command() {
+      // One node: the caller has run it already.
+    },
     counts: out,
     async close() {
       out.server = undefined;

@@ -1,6 +1,6 @@
-import { Redis, redisKeys } from "../cluster/redis";
+import { Redis, randomHex, redisKeys } from "../cluster/redis";
 import { Fanout } from "./fanout";
-import type { Broker, BrokerHandlers } from "./broker";
+import type { Broker, BrokerHandlers, NodeCommand } from "./broker";
 import { isDirect } from "../hub/routing";
 import type { Logger } from "../log";
 import type { Observers } from "../metrics";
@@ -43,6 +43,8 @@ export async function createRedisBroker(o: RedisBrokerOptions): Promise<Broker> 
   await Promise.all([tail.connect(), cmd.connect()]);
 
   const out = new Fanout();
+  // Tells this node's own commands apart in the shared stream.
+  const node = randomHex(8);
   let handlers: BrokerHandlers | undefined;
   let through = 0;
   let vId = "0-0";
@@ -100,6 +102,16 @@ export async function createRedisBroker(o: RedisBrokerOptions): Promise<Broker> 
     }
   };
 
+  const runCommand = (json: string) => {
+    let cmd: NodeCommand;
+    try {
+      cmd = JSON.parse(json) as NodeCommand;
+    } catch {
+      return o.log.error("redis broker: an unreadable node command in the stream", { length: json.length });
+    }
+    handlers?.command(cmd);
+  };
+
   const run = async () => {
     while (!closed) {
       try {
@@ -121,7 +133,10 @@ export async function createRedisBroker(o: RedisBrokerOptions): Promise<Broker> 
         }
         for (const [id, fields] of r[vKey] ?? []) {
           vId = id;
-          if (field(fields, "x") === "1") handlers?.volatile(field(fields, "t"), field(fields, "d"));
+          const c = field(fields, "c");
+          if (c !== "") {
+            if (field(fields, "n") !== node) runCommand(c);
+          } else if (field(fields, "x") === "1") handlers?.volatile(field(fields, "t"), field(fields, "d"));
           else publishLocal(field(fields, "t"), field(fields, "d"));
         }
       } catch (err) {
@@ -139,6 +154,7 @@ export async function createRedisBroker(o: RedisBrokerOptions): Promise<Broker> 
     },
     async start(after, h) {
       handlers = h;
+      out.onDrop = h.dropped;
       through = after;
       // Volatile frames from before this node started are not news.
       const last = (await cmd.send("XREVRANGE", [vKey, "+", "-", "COUNT", "1"])) as Entry[] | null;
@@ -161,6 +177,12 @@ export async function createRedisBroker(o: RedisBrokerOptions): Promise<Broker> 
     publish(topic, data, droppable) {
       cmd.send("XADD", [vKey, "MAXLEN", "~", volatileMax, "*", "t", topic, "d", data, "x", droppable ? "1" : "0"]).catch(() => {
         // Volatile: at most once. A lost presence or typing frame is not a lost message.
+      });
+    },
+    command(order) {
+      const c = JSON.stringify({ disconnect: order.disconnect, code: order.code, reason: order.reason } satisfies NodeCommand);
+      cmd.send("XADD", [vKey, "MAXLEN", "~", volatileMax, "*", "c", c, "n", node]).catch((err: Error) => {
+        o.log.error("redis broker: could not send a command to the other nodes", { error: err.message });
       });
     },
     counts: out,

@@ -36,6 +36,8 @@ export interface PublishCounts {
 
 export class Fanout implements PublishCounts {
   server: Server<unknown> | undefined;
+  /** Called when Bun dropped a frame for some subscriber: Bun closes that socket soon after (closeOnBackpressureLimit). */
+  onDrop: (() => void) | undefined;
   framesOut = 0;
   bytesOut = 0;
   /** Publishes Bun reported as dropped for some subscriber. */
@@ -106,8 +108,10 @@ export class Fanout implements PublishCounts {
     // A positive status is the bytes of one copy.
     this.bytesOut += subscribers * (status > 0 ? status : data.length);
     // 0 also means "no subscribers", which is no loss.
-    if (status === 0 && subscribers > 0) this.dropped++;
-    else if (status === -1) this.backpressured++;
+    if (status === 0 && subscribers > 0) {
+      this.dropped++;
+      this.onDrop?.();
+    } else if (status === -1) this.backpressured++;
   }
 }
 

@@ -20,7 +20,11 @@ export const accountRoutes = (accounts: Accounts | undefined, gate: Gate) =>
         await accounts.register(body.username, body.password, gate.address(request, server as Server<unknown> | null));
         return status(201, { username: body.username });
       },
-      { body: Credentials, response: { 201: RegisteredBody, 400: HttpError, 404: HttpError, 409: HttpError, 429: HttpError } },
+      {
+        detail: { summary: "Creates an account (AUTH=accounts; 404 otherwise)" },
+        body: Credentials,
+        response: { 201: RegisteredBody, 400: HttpError, 404: HttpError, 409: HttpError, 429: HttpError },
+      },
     )
     .post(
       "/auth/login",
@@ -28,7 +32,11 @@ export const accountRoutes = (accounts: Accounts | undefined, gate: Gate) =>
         if (!accounts) throw off();
         return accounts.login(body.username, body.password, gate.address(request, server as Server<unknown> | null));
       },
-      { body: Credentials, response: { 200: TokenBody, 401: HttpError, 404: HttpError, 429: HttpError } },
+      {
+        detail: { summary: "A token for a username and password (AUTH=accounts; 404 otherwise)" },
+        body: Credentials,
+        response: { 200: TokenBody, 400: HttpError, 401: HttpError, 404: HttpError, 429: HttpError },
+      },
     )
     .post(
       "/auth/refresh",
@@ -37,5 +45,8 @@ export const accountRoutes = (accounts: Accounts | undefined, gate: Gate) =>
         const caller = await gate.identify(request.headers);
         return accounts.issue(caller!.user);
       },
-      { response: { 200: TokenBody, 401: HttpError, 404: HttpError } },
+      {
+        detail: { summary: "A fresh token for the caller's valid one (AUTH=accounts; 404 otherwise)", security: [{ bearer: [] }] },
+        response: { 200: TokenBody, 401: HttpError, 404: HttpError },
+      },
     );

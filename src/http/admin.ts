@@ -11,6 +11,7 @@ import { ChatError } from "../errors";
 import type { Logger } from "../log";
 import { AdminBody, CLOSE, HttpError, isValidName } from "../protocol";
 import { adminAsset } from "./admin_page/assets";
+import { errorResponse, fileResponse } from "./ops";
 
 export interface AdminOptions {
   token?: string;
@@ -65,11 +66,15 @@ export const adminRoutes = (o: AdminOptions) => {
     if (o.token === undefined) throw new ChatError("not_found", "No such route");
     return adminAsset(name);
   };
-  const hidden = { detail: { hide: true } };
+  /** The page's files need no token (they hold no data), but exist only with ADMIN_TOKEN set. */
+  const file = (summary: string, type: string) => ({
+    detail: { summary, responses: { 200: fileResponse(type, summary), 404: errorResponse("No admin API: ADMIN_TOKEN is not set") } },
+  });
+  const admin = [{ admin: [] }];
   return new Elysia({ name: "admin" })
-    .get("/admin", () => asset("page"), hidden)
-    .get("/admin/app.js", () => asset("js"), hidden)
-    .get("/admin/app.css", () => asset("css"), hidden)
+    .get("/admin", () => asset("page"), file("The admin page (it reads /admin/stats with the token typed into it)", "text/html; charset=utf-8"))
+    .get("/admin/app.js", () => asset("js"), file("The admin page's script", "text/javascript"))
+    .get("/admin/app.css", () => asset("css"), file("The admin page's stylesheet", "text/css"))
     .get(
       "/admin/stats",
       ({ request, query }) => {
@@ -77,20 +82,23 @@ export const adminRoutes = (o: AdminOptions) => {
         return stats(o, query.user ?? "");
       },
       {
-        detail: { summary: "This node's connections, rooms, counters and recent errors (the admin page)", security: [{ admin: [] }] },
+        detail: { summary: "This node's connections, rooms, counters and recent errors (the admin page)", security: admin },
         query: t.Object({ user: t.Optional(t.String({ maxLength: 64 })) }),
-        response: { 200: AdminStatsBody, 401: HttpError, 404: HttpError },
+        response: { 200: AdminStatsBody, 400: HttpError, 401: HttpError, 404: HttpError },
       },
     )
     .post(
       "/admin/users/:name/disconnect",
       ({ request, params }) => {
         check(request, params.name);
-        const closed = o.hub.disconnect(params.name, CLOSE.forbidden, "Disconnected by an administrator");
+        const closed = o.hub.disconnectEverywhere(params.name, CLOSE.forbidden, "Disconnected by an administrator");
         o.log.info("admin: disconnected a user", { user: params.name, closed });
         return { user: params.name, closed };
       },
-      { detail: { security: [{ admin: [] }] }, response: { 200: AdminBody, 401: HttpError, 404: HttpError } },
+      {
+        detail: { summary: "Closes every connection of a user with 4003, on every node; `closed` counts those on this node", security: admin },
+        response: { 200: AdminBody, 400: HttpError, 401: HttpError, 404: HttpError },
+      },
     )
     .post(
       "/admin/users/:name/revoke",
@@ -98,11 +106,17 @@ export const adminRoutes = (o: AdminOptions) => {
         check(request, params.name);
         if (!o.revocations) throw new ChatError("not_found", "Revocation needs a token mode: this server runs with AUTH=open");
         await o.revocations.revoke(params.name, Date.now());
-        const closed = o.hub.disconnect(params.name, CLOSE.unauthorized, "Tokens revoked: log in again");
+        const closed = o.hub.disconnectEverywhere(params.name, CLOSE.unauthorized, "Tokens revoked: log in again");
         o.log.info("admin: revoked a user's tokens", { user: params.name, closed });
         return { user: params.name, closed };
       },
-      { detail: { security: [{ admin: [] }] }, response: { 200: AdminBody, 401: HttpError, 404: HttpError } },
+      {
+        detail: {
+          summary: "Revokes every token issued to a user so far and closes their connections with 4001, on every node (`closed` counts those on this node); 404 with AUTH=open",
+          security: admin,
+        },
+        response: { 200: AdminBody, 400: HttpError, 401: HttpError, 404: HttpError },
+      },
     );
 };
 

@@ -1,10 +1,12 @@
 /**
  * The WebSocket protocol as an AsyncAPI 3.0 document, generated from the
  * TypeBox schemas of `src/protocol.ts` (no second definition): one message
- * per frame type, what the server receives and what it sends.
+ * per frame type, what the server receives and what it sends, and the two
+ * compatibility forms it also accepts (the tutorial's frame, plain text).
  */
 import type { TSchema } from "@sinclair/typebox";
-import { ClientFrame, LIMITS, NAME_PATTERN, ServerFrame, SUBPROTOCOL } from "../protocol";
+import { ClientFrame, HttpError, LIMITS, NAME_PATTERN, ServerFrame, SUBPROTOCOL, Text, TutorialFrame } from "../protocol";
+import { socket } from "./sockets";
 
 type Json = Record<string, unknown>;
 
@@ -64,6 +66,7 @@ export function asyncApiDocument(version: string): Json {
   };
   add("receive", ClientFrame);
   add("send", ServerFrame);
+  addLegacy(messages, channelMessages, operations);
   return {
     asyncapi: "3.0.0",
     info: {
@@ -72,7 +75,8 @@ export function asyncApiDocument(version: string): Json {
       description:
         `Protocol v1. Connect to /ws/{username} (or /ws with a token). Query: since (resume after this message id), epoch, rooms (comma-separated). ` +
         `Tokens (jwt and accounts modes): Authorization: Bearer <token>, or the subprotocols ["${SUBPROTOCOL}", "bearer.<token>"]. ` +
-        `Frames up to ${LIMITS.frameBytesMax} bytes; text up to ${LIMITS.textMax} characters. Frames marked x-volatile are never stored, acked or replayed.`,
+        `Frames up to ${LIMITS.frameBytesMax} bytes; text up to ${LIMITS.textMax} characters. Frames marked x-volatile are never stored, acked or replayed. ` +
+        `The operation legacyClientFrames lists the compatibility forms a client may also send (the tutorial's frame, plain text).`,
     },
     servers: {
       local: { host: "localhost:8000", protocol: "ws", description: "A server started with its defaults" },
@@ -81,11 +85,54 @@ export function asyncApiDocument(version: string): Json {
     channels: {
       chat: {
         address: "/ws/{username}",
+        description:
+          "A connect is checked before the upgrade (origin, token, name, query, limits). A refused one is not upgraded: it gets a plain HTTP answer " +
+          "with the JSON body {error, message} (components.schemas.HttpError; retryAfterMs and Retry-After when waiting helps): " +
+          "400 invalid username, room or query, or a bearer subprotocol offered without the wirechat one; 401 no valid token; 403 origin not allowed, or the token is for another user or room; " +
+          "429 too many connections or resumes; 503 shutting down, or the token's signing keys cannot be fetched.",
         parameters: { username: { description: `The user to connect as: ${NAME_PATTERN}` } },
         messages: channelMessages,
+        bindings: { ws: { method: "GET", query: jsonSchema(socket.query), bindingVersion: "0.1.0" } },
       },
     },
     operations,
-    components: { messages },
+    components: { messages, schemas: { HttpError: jsonSchema(HttpError) } },
+  };
+}
+
+/** Whitespace then `{`: such a frame is read as JSON; anything else is plain text. */
+const NOT_JSON = "^(?![ \\t\\n\\r]*\\{)";
+
+/**
+ * The v1 compatibility forms `src/decode.ts` accepts besides the typed
+ * frames: the classic tutorial's `{"message","to_user"}` object and a plain
+ * text frame. They carry no `cid`, so they are never acked.
+ */
+function addLegacy(messages: Json, channelMessages: Json, operations: Json): void {
+  messages.clientTutorial = {
+    name: "tutorial",
+    title: "Tutorial frame (client to server, v1 compatibility)",
+    summary: "The classic tutorial's frame, accepted for compatibility",
+    description:
+      'With a username in `to_user`, a direct message to that user; without `to_user`, or with it empty or null, a broadcast. It has no `cid`, so it is never acked: new clients send `{"type":"direct"}` or `{"type":"broadcast"}`.',
+    contentType: "application/json",
+    payload: jsonSchema(TutorialFrame),
+  };
+  messages.clientPlainText = {
+    name: "plainText",
+    title: "Plain text (client to server, v1 compatibility)",
+    summary: "A text frame that is not JSON: a broadcast of exactly that text",
+    description:
+      "A text frame whose first non-space character is not `{` is a broadcast of the whole frame, as the tutorial's first client sends. It has no `cid`, so it is never acked.",
+    contentType: "text/plain",
+    payload: { ...jsonSchema(Text), pattern: NOT_JSON },
+  };
+  const ids = ["clientTutorial", "clientPlainText"];
+  for (const id of ids) channelMessages[id] = { $ref: `#/components/messages/${id}` };
+  operations.legacyClientFrames = {
+    action: "receive",
+    channel: { $ref: "#/channels/chat" },
+    summary: "Compatibility forms of protocol v1 (the tutorial's clients) a client may also send",
+    messages: ids.map((id) => ({ $ref: `#/channels/chat/messages/${id}` })),
   };
 }

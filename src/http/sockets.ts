@@ -7,7 +7,7 @@ import type { ServerWebSocket } from "bun";
 import { Elysia, t } from "elysia";
 import { ChatError } from "../errors";
 import type { Hub, Session } from "../hub/hub";
-import { ClientFrame, LIMITS, SUBPROTOCOL, ServerFrame, isValidName } from "../protocol";
+import { BEARER_PREFIX, ClientFrame, LIMITS, SUBPROTOCOL, ServerFrame, isValidName } from "../protocol";
 import { refusal, type createGate } from "./gate";
 
 const NAME_RULE = "use 1 to 64 letters, digits, _, - or .";
@@ -68,7 +68,19 @@ export function socketRoutes(hub: Hub, gate: ReturnType<typeof createGate>, maxP
   ) => {
     const c = ctx as typeof ctx & Admitted;
     if (c.wirechat) return;
+    const offered =
+      ctx.request.headers
+        .get("sec-websocket-protocol")
+        ?.split(",")
+        .map((p) => p.trim()) ?? [];
     try {
+      // Bun answers with the first offered subprotocol when none is chosen: a lone bearer entry would echo the token.
+      if (!offered.includes(SUBPROTOCOL) && offered.some((p) => p.startsWith(BEARER_PREFIX))) {
+        throw new ChatError(
+          "invalid_frame",
+          `Offer the subprotocol "${SUBPROTOCOL}" along with "${BEARER_PREFIX}<token>": the server answers with "${SUBPROTOCOL}"`,
+        );
+      }
       if (named !== undefined && !isValidName(named)) {
         throw new ChatError("invalid_username", `Invalid username ${JSON.stringify(String(named).slice(0, 64))}: ${NAME_RULE}`);
       }
@@ -81,8 +93,7 @@ export function socketRoutes(hub: Hub, gate: ReturnType<typeof createGate>, maxP
       throw err;
     }
     // A browser that offered the wirechat subprotocol (to carry its token) must get it back.
-    const offered = ctx.request.headers.get("sec-websocket-protocol");
-    if (offered?.split(",").some((p) => p.trim() === SUBPROTOCOL)) ctx.set.headers["sec-websocket-protocol"] = SUBPROTOCOL;
+    if (offered.includes(SUBPROTOCOL)) ctx.set.headers["sec-websocket-protocol"] = SUBPROTOCOL;
   };
   /** Hands an upgraded socket to the hub with the session its beforeHandle admitted. */
   const join = (ws: { raw: unknown; data: unknown }) => {

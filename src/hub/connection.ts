@@ -32,6 +32,8 @@ export class Connection {
   countedReplay = false;
   /** The token's `rooms` claim; undefined: every room. */
   allowedRooms: readonly string[] | undefined;
+  /** Bun dropped a frame for it (past its backpressure limit): its coming 1006 close is a backpressure close. */
+  overflowed = false;
   /** The second its token expires, as filed in the hub's Expiries (0: none). */
   expiresAt = 0;
   /** When the client was first told `rate_limited` in the current run of refusals (0: never). */

@@ -15,7 +15,7 @@ import { Cursors } from "./cursors";
 import { Expiries, reauth } from "./identity";
 import { Receipts } from "./receipts";
 import { RateLimiter } from "./rate";
-import { planReplay, streamReplay } from "./replay";
+import { planReplay, streamReplay, type ReplaySource } from "./replay";
 import { topics } from "./routing";
 import type { Observers } from "../metrics";
 
@@ -88,6 +88,9 @@ export interface HubStats {
   resumedFalse: number;
   /** Sockets Bun closed for being too far behind. */
   backpressureCloses: number;
+  /** Frames sent to one socket (welcome, acks, errors, replays; publishes are the broker's count), and their bytes. */
+  framesOut: number;
+  bytesOut: number;
 }
 
 /**
@@ -110,6 +113,8 @@ export class Hub {
     refused: {},
     resumedFalse: 0,
     backpressureCloses: 0,
+    framesOut: 0,
+    bytesOut: 0,
   };
   readonly receipts: Receipts;
   /** This node's sockets per room: droppable frames (typing) are sent to them one by one. */
@@ -118,6 +123,8 @@ export class Hub {
   readonly #typedAt = new Map<string, number>();
   readonly committer: Committer;
   readonly #expiries = new Expiries();
+  #overflowScan = false;
+  readonly #replaySource: ReplaySource;
   readonly cursors: Cursors;
   readonly #sockets = new Set<ServerWebSocket<Connection>>();
   /** Each user's open sockets on this node: for limits and admin disconnects. */
@@ -140,6 +147,14 @@ export class Hub {
     this.log = deps.log ?? consoleLogger;
     this.#logError = limitedErrors(this.log);
     const { history, broker } = deps;
+    this.#replaySource = {
+      history,
+      deliveredThrough: () => broker.deliveredThrough(),
+      sent: (bytes) => {
+        this.stats.framesOut++;
+        this.stats.bytesOut += bytes;
+      },
+    };
     this.cursors = new Cursors(history, () => broker.deliveredThrough(), deps.closeGraceMs);
     this.committer = new Committer(
       history,
@@ -160,6 +175,11 @@ export class Hub {
       delivered: (first) => this.cursors.delivered(first, Date.now()),
       gap: (reason) => this.resync(reason),
       volatile: (topic, data) => this.#sendDroppable(topic, data),
+      dropped: () => this.#noteOverflow(),
+      command: (c) => {
+        const closed = this.disconnect(c.disconnect, c.code, c.reason);
+        if (closed > 0) this.log.info("closed a user's connections as another node asked", { user: c.disconnect, code: c.code, closed });
+      },
     });
   }
 
@@ -193,6 +213,12 @@ export class Hub {
     const socks = [...(this.#byUser.get(user) ?? [])];
     for (const ws of socks) ws.close(code, reason);
     return socks.length;
+  }
+
+  /** Closes every socket of `user` on every node; returns how many were on this one (the others close theirs as the command reaches them). */
+  disconnectEverywhere(user: string, code: number, reason: string): number {
+    this.deps.broker.command({ disconnect: user, code, reason });
+    return this.disconnect(user, code, reason);
   }
 
   /**
@@ -292,6 +318,7 @@ export class Hub {
         case "direct":
           return this.#accept(ws, conn, "direct", f.to, f.text, f.cid);
         case "room":
+          this.#mayUse(conn, f.room, f.cid);
           if (!conn.rooms.has(f.room)) {
             throw new ChatError("not_member", `You are not in room "${f.room}": join it before sending to it`, f.cid);
           }
@@ -319,9 +346,7 @@ export class Hub {
           if (f.cid !== undefined) this.#send(ws, encode({ type: "ack", cid: f.cid }));
           return;
         case "join":
-          if (!roomAllowed(conn.allowedRooms, f.room)) {
-            throw new ChatError("forbidden", `Your token does not allow room "${f.room}"`, f.cid);
-          }
+          this.#mayUse(conn, f.room, f.cid);
           if (!conn.rooms.has(f.room) && conn.rooms.size >= LIMITS.roomsMax) {
             throw new ChatError("invalid_room", `Cannot join "${f.room}": a connection may be in at most ${LIMITS.roomsMax} rooms`, f.cid);
           }
@@ -352,8 +377,7 @@ export class Hub {
     if (!this.#sockets.delete(ws)) return;
     conn.closed = true;
     this.stats.closed++;
-    // Bun closes a socket past backpressureLimit with 1006 and its buffer still full.
-    if (code === 1006 && ws.getBufferedAmount() >= BACKPRESSURE_CLOSE_BYTES) this.stats.backpressureCloses++;
+    if (code === 1006 && conn.overflowed) this.stats.backpressureCloses++;
     this.#expiries.delete(ws, conn);
     this.#doneReplaying(conn);
     const n = (this.#byIp.get(conn.ip) ?? 1) - 1;
@@ -419,8 +443,14 @@ export class Hub {
     if (socks?.delete(ws) && socks.size === 0) this.#byRoom.delete(room);
   }
 
+  /** Refuses a room the connection's token does not allow (its `rooms` claim), before membership is asked. */
+  #mayUse(conn: Connection, room: string, cid?: string): void {
+    if (!roomAllowed(conn.allowedRooms, room)) throw new ChatError("forbidden", `Your token does not allow room "${room}"`, cid);
+  }
+
   /** Forwards "typing" at most once per TYPING_EVERY_MS per sender and conversation; never stored. */
   #typing(conn: Connection, to: string | undefined, room: string | undefined): void {
+    if (room !== undefined) this.#mayUse(conn, room);
     if (room !== undefined && !conn.rooms.has(room)) throw new ChatError("not_member", `You are not in room "${room}": join it before typing in it`);
     const key = `${conn.user}\n${to === undefined ? `#${room}` : `@${to}`}`;
     const now = Date.now();
@@ -471,7 +501,7 @@ export class Hub {
     conn.streaming = true;
     let state: Awaited<ReturnType<typeof streamReplay>>;
     try {
-      state = await streamReplay(ws, conn, { history: this.deps.history, deliveredThrough: () => this.deps.broker.deliveredThrough() });
+      state = await streamReplay(ws, conn, this.#replaySource);
     } catch (err) {
       this.#logError("replay", "could not read a catch-up", { user: conn.user, error: oneLine(err) });
       ws.close(1011, "Could not read history: reconnect with since");
@@ -535,6 +565,28 @@ export class Hub {
 
   #send(ws: ServerWebSocket<unknown>, data: string): void {
     if (ws.readyState !== 1) return;
-    if (ws.send(data) === 0) this.stats.droppedSends++;
+    if (ws.send(data) !== 0) {
+      this.stats.framesOut++;
+      this.stats.bytesOut += data.length;
+      return;
+    }
+    this.stats.droppedSends++;
+    const conn = ws.data as Connection | undefined;
+    if (conn) conn.overflowed = true;
+  }
+
+  /**
+   * A publish was dropped for some socket, which Bun then closes with 1006
+   * and an empty buffer, like a vanished peer. Which one is known only now,
+   * by its buffer: sockets that hold more than half the limit are marked,
+   * once per turn however many publishes dropped (a drop is rare: its socket closes).
+   */
+  #noteOverflow(): void {
+    if (this.#overflowScan) return;
+    this.#overflowScan = true;
+    queueMicrotask(() => {
+      this.#overflowScan = false;
+      for (const ws of this.#sockets) if (ws.getBufferedAmount() >= BACKPRESSURE_CLOSE_BYTES) ws.data.overflowed = true;
+    });
   }
 }

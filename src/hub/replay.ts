@@ -80,6 +80,8 @@ export async function planReplay(history: History, reader: Reader, at: ResumePoi
 export interface ReplaySource {
   history: History;
   deliveredThrough(): number;
+  /** A frame of `bytes` went to the socket (sent or queued), for the frames and bytes out counts. */
+  sent(bytes: number): void;
 }
 
 /**
@@ -92,8 +94,10 @@ export interface ReplaySource {
 export async function streamReplay(ws: ServerWebSocket<Connection>, conn: Connection, src: ReplaySource): Promise<"live" | "paused" | "dropped" | "closed"> {
   for (;;) {
     while (conn.replayAt < conn.replay.length) {
-      const r = ws.send(conn.batch ? nextArray(conn) : encode(toFrame(conn.replay[conn.replayAt++]!)));
+      const data = conn.batch ? nextArray(conn) : encode(toFrame(conn.replay[conn.replayAt++]!));
+      const r = ws.send(data);
       if (r === 0) return "dropped";
+      src.sent(data.length);
       if (r === -1) return "paused";
     }
     if (conn.closed) return "closed";

@@ -33,6 +33,8 @@ import type {
 /** One frame of the server's (not a batch of them). */
 type OneFrame = Exclude<ServerFrame, readonly unknown[]>;
 
+/** WebSocket.OPEN: not read from the global, which Node 20 lacks. */
+const OPEN = 1;
 /** A refresh the server refused, or whose token could not be had, is tried again this often at most. */
 const REFRESH_RETRY_MS = 10_000;
 /** `received` goes out at most this often, unless RECEIVED_EVERY messages are waiting for it. */
@@ -102,16 +104,22 @@ export function createChatClient(opts: ChatClientOptions): ChatClient {
   const pendingReads = new Set<number>(); // read frames for the next connection
   const typedAt = new Map<ConversationKey, number>();
 
-  /** Writes a frame that has no ack on the current connection, once it is live; false when there is none. */
-  const sendUnacked = (frame: UnackedFrame): boolean => {
-    if (!ws || status !== "open") return false;
+  /**
+   * Writes `data` while `sock` is open; false otherwise. A socket closing
+   * (the server's close frame arrived, its close event not yet) must not be
+   * written to: browsers log an error for it instead of throwing.
+   */
+  const write = (sock: WebSocketLike, data: string): boolean => {
+    if (sock.readyState !== OPEN) return false;
     try {
-      ws.send(JSON.stringify(frame));
+      sock.send(data);
       return true;
     } catch {
       return false; // the socket is going away
     }
   };
+  /** Writes a frame that has no ack on the current connection, once it is live; false when there is none. */
+  const sendUnacked = (frame: UnackedFrame): boolean => ws !== undefined && status === "open" && write(ws, JSON.stringify(frame));
 
   /** Tells the server what this connection has processed: its inbox cursor and the senders' `delivered` receipts follow. */
   const report = () => {
@@ -190,11 +198,8 @@ export function createChatClient(opts: ChatClientOptions): ChatClient {
     if (ws !== sock || status !== "open" || token === undefined) return;
     const frame: AuthFrame = { type: "auth", token, cid: newCid() };
     authCid = frame.cid;
-    try {
-      sock.send(JSON.stringify(frame));
-    } catch {
-      // The socket is going away; the reconnect authenticates afresh.
-    }
+    // Not written when the socket is going away: the reconnect authenticates afresh.
+    write(sock, JSON.stringify(frame));
   };
 
   const onFrame = (raw: string) => {
@@ -238,7 +243,7 @@ export function createChatClient(opts: ChatClientOptions): ChatClient {
         if (!f.resumed) events.emit("error", new ChatClientError("resume_incomplete", "Some messages sent while disconnected could not be replayed"));
         const sock = ws;
         if (!sock || status !== "open") return; // an event handler closed the client
-        outbox.attach((data) => sock.send(data));
+        outbox.attach((data) => write(sock, data));
         for (const id of pendingReads) {
           const frame: ReadFrame = { type: "read", id };
           if (sendUnacked(frame)) pendingReads.delete(id);

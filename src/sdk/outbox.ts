@@ -45,7 +45,7 @@ const DEFAULT_RETRY_MS = 1000;
  */
 export class Outbox {
   readonly #pending = new Map<string, Pending>(); // insertion order = the order the app sent in
-  #write: ((data: string) => void) | undefined;
+  #write: ((data: string) => boolean) | undefined;
   /** Nothing is written before this time (epoch ms). */
   #holdUntil = 0;
   #holdTimer: ReturnType<typeof setTimeout> | undefined;
@@ -71,7 +71,7 @@ export class Outbox {
   }
 
   /** A connection is ready (its welcome arrived): write what waits, in order. */
-  attach(write: (data: string) => void): void {
+  attach(write: (data: string) => boolean): void {
     this.#write = write;
     this.#flush();
   }
@@ -180,11 +180,8 @@ export class Outbox {
   }
 
   #send(p: Pending) {
-    try {
-      this.#write!(JSON.stringify(p.frame));
-    } catch {
-      return; // the socket is going away; its close event puts the frame back in line
-    }
+    // Not written: the socket is going away, and its close event puts the frame back in line.
+    if (!this.#write!(JSON.stringify(p.frame))) return;
     p.inFlight = true;
     clearTimeout(p.timer);
     p.timer = setTimeout(() => {

@@ -2,7 +2,7 @@
  * The chat screen: builds its elements once, then re-renders parts of it
  * from `ChatState`. All text goes through text nodes (see dom.ts).
  */
-import { LIMITS } from "../protocol/limits.js";
+import { LIMITS, NAME_PATTERN } from "../protocol/limits.js";
 import type { AuthMode, ChatMessage, ChatStatus } from "../sdk/index.js";
 import { byId, h, replace } from "./dom.js";
 import { dmKey, type ChatState, type ConvKey, type Conversation } from "./state.js";
@@ -13,6 +13,9 @@ const STATUS_TEXT: Record<ChatStatus, string> = {
   reconnecting: "Reconnecting…",
   closed: "Disconnected",
 };
+
+/** The name rule as an input's `pattern`: anchored already, and in the `v` mode browsers use a class's `-` must be escaped. */
+const NAME_INPUT = NAME_PATTERN.slice(1, -1).replace("-]", "\\-]");
 
 /** The character counter shows from this many characters on. */
 const COUNTER_FROM = LIMITS.textMax - 500;
@@ -86,7 +89,7 @@ export class ChatView {
               id: "dm-name",
               name: "user",
               placeholder: "to username",
-              pattern: "[A-Za-z0-9_.\\-]{1,64}",
+              pattern: NAME_INPUT,
               required: true,
               "aria-label": "New message to (username)",
             }),
@@ -100,7 +103,7 @@ export class ChatView {
               id: "room-name",
               name: "room",
               placeholder: "room name",
-              pattern: "[A-Za-z0-9_.\\-]{1,64}",
+              pattern: NAME_INPUT,
               required: true,
               "aria-label": "Room to join",
             }),

@@ -8,6 +8,7 @@
  * between retries of a refused send (a client's pacing, not a wait).
  */
 import { existsSync } from "node:fs";
+import { Signal, WaitTimeout, waitUntil } from "../helpers";
 import { startRedis, type RedisServer } from "../redis_server";
 import { spawnServer, type ServerProcess } from "../spawn";
 import type { AckFrame, ErrorFrame, MessageFrame, PresenceFrame, SingleServerFrame as ServerFrame, WelcomeFrame } from "../../src/protocol";
@@ -102,8 +103,6 @@ export class Cluster {
 /** Starts a private Redis; with `appendonly`, AOF with `appendfsync always`. */
 export const redisServer = (appendonly: boolean) => startRedis({ appendonly });
 
-type Waiter = () => void;
-
 /**
  * One device of a user: a WebSocket that records every frame of every
  * connection it makes. `since` is the newest message id it received; it
@@ -126,7 +125,8 @@ export class Device {
   since: number | undefined;
   epoch: string | undefined;
   connected = false;
-  #waiters: Waiter[] = [];
+  /** Notified on every frame and every close; `until` checks its condition again then. */
+  readonly #changed = new Signal();
   #closing = false;
 
   constructor(
@@ -147,7 +147,7 @@ export class Device {
   }
 
   #wake() {
-    for (const w of this.#waiters.splice(0)) w();
+    this.#changed.notify();
   }
 
   /**
@@ -222,16 +222,16 @@ export class Device {
     this.ws?.close();
   }
 
-  /** Waits until `cond` holds; throws after `ms` with `what`. A close does not end the wait (a device may reconnect). */
+  /**
+   * Waits until `cond` holds, checking again on every frame and close and at
+   * least every 250 ms (it may read state with no event, such as a node's);
+   * throws after `ms` with `what`. A close does not end the wait (a device may reconnect).
+   */
   async until(cond: () => boolean, what: string, ms = 10_000): Promise<void> {
-    const deadline = Date.now() + ms;
-    while (!cond()) {
-      const left = deadline - Date.now();
-      if (left <= 0) throw new Error(`${this.name}: timed out waiting until ${what}`);
-      await new Promise<void>((resolve) => {
-        const t = setTimeout(resolve, Math.min(left, 250));
-        this.#waiters.push(() => (clearTimeout(t), resolve()));
-      });
+    try {
+      await waitUntil(cond, what, { ms, signal: this.#changed, pollMs: 250 });
+    } catch (err) {
+      throw err instanceof WaitTimeout ? new Error(`${this.name}: ${err.message}`) : err;
     }
   }
 

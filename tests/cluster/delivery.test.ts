@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, test, setDefaultTimeout } from "
 import type { AckFrame, MessageFrame } from "../../src/protocol";
 import { Cluster, Device, Sender, device, diff, duplicates, isAck, isText, mentions, named, redisServer } from "./cluster";
 import type { RedisServer } from "../redis_server";
-import { connect, isAck as isAckOf, isMessage, type Client } from "../helpers";
+import { connect, isAck as isAckOf, isMessage, waitUntil, type Client } from "../helpers";
 
 // Longer than any wait inside a test, so a stuck wait fails with its own message.
 setDefaultTimeout(30_000);
@@ -35,13 +35,16 @@ afterAll(async () => {
 
 /** Polls `read` until it returns something `ok`; throws after `ms` with the last value. */
 async function eventually<T>(read: () => Promise<T>, ok: (v: T) => boolean, what: string, ms = 10_000): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const v = await read();
-    if (ok(v)) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting until ${what}; last: ${JSON.stringify(v)}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
+  let last: T | undefined;
+  const got = await waitUntil(
+    async () => {
+      last = await read();
+      return ok(last) && { v: last };
+    },
+    () => `${what}; last: ${JSON.stringify(last)}`,
+    { ms, pollMs: 20 },
+  );
+  return got.v;
 }
 const json = async (url: string) => (await fetch(url)).json();
 /** Sends a broadcast marker from `from` and waits until each device got it: every earlier message has arrived too (one order everywhere). */

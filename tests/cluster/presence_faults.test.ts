@@ -12,6 +12,7 @@ import { RedisClient } from "bun";
 import { Cluster, Device, named, redisServer } from "./cluster";
 import { redisKeys } from "../../src/cluster/redis";
 import type { RedisServer } from "../redis_server";
+import { waitUntil } from "../helpers";
 
 // Longer than any wait inside a test, so a stuck wait fails with its own message.
 setDefaultTimeout(30_000);
@@ -41,14 +42,15 @@ afterAll(async () => {
 /** Polls every node's GET /users/online until each lists exactly `users`; throws with the last answers after `ms`. */
 async function everyNodeLists(cl: Cluster, users: string[], ms: number): Promise<void> {
   const want = JSON.stringify([...users].sort());
-  const deadline = Date.now() + ms;
   let last: string[] = [];
-  for (;;) {
-    last = await Promise.all(cl.alive().map(async (n) => JSON.stringify(((await (await fetch(`${n.http}/users/online`)).json()).users as string[]).sort())));
-    if (last.every((l) => l === want)) return;
-    if (Date.now() > deadline) throw new Error(`nodes list ${last.join(" / ")}, want ${want} on each`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
+  await waitUntil(
+    async () => {
+      last = await Promise.all(cl.alive().map(async (n) => JSON.stringify(((await (await fetch(`${n.http}/users/online`)).json()).users as string[]).sort())));
+      return last.every((l) => l === want);
+    },
+    () => `every node lists ${want}; nodes list ${last.join(" / ")}`,
+    { ms, pollMs: 50 },
+  );
 }
 
 async function threeUsers(cl: Cluster): Promise<Device[]> {
@@ -100,20 +102,23 @@ test("Redis away longer than PRESENCE_TTL: when it is back, every connected user
   const r = new RedisClient(redis.url);
   try {
     const key = redisKeys(cl.prefix).nodes;
-    const deadline = Date.now() + 10 * TTL_MS;
     let first: Map<string, number> | undefined;
-    for (;;) {
-      const flat = (await r.send("ZRANGE", [key, "0", "-1", "WITHSCORES"])) as unknown;
-      const pairs: [string, number][] =
-        Array.isArray(flat) && Array.isArray(flat[0])
-          ? (flat as [string, string][]).map(([n, s]) => [n, Number(s)])
-          : Array.from({ length: (flat as string[]).length / 2 }, (_, i) => [(flat as string[])[2 * i]!, Number((flat as string[])[2 * i + 1])]);
-      const beats = new Map(pairs.filter(([, s]) => s >= back));
-      if (!first && beats.size >= 3) first = beats;
-      else if (first && [...first].every(([n, s]) => (beats.get(n) ?? 0) > s)) break;
-      if (Date.now() > deadline) throw new Error(`the nodes did not beat twice after Redis came back: ${JSON.stringify(pairs)}`);
-      await new Promise((res) => setTimeout(res, 50));
-    }
+    let pairs: [string, number][] = [];
+    await waitUntil(
+      async () => {
+        const flat = (await r.send("ZRANGE", [key, "0", "-1", "WITHSCORES"])) as unknown;
+        pairs =
+          Array.isArray(flat) && Array.isArray(flat[0])
+            ? (flat as [string, string][]).map(([n, s]) => [n, Number(s)])
+            : Array.from({ length: (flat as string[]).length / 2 }, (_, i) => [(flat as string[])[2 * i]!, Number((flat as string[])[2 * i + 1])]);
+        const beats = new Map(pairs.filter(([, s]) => s >= back));
+        if (!first && beats.size >= 3) first = beats;
+        else if (first && [...first].every(([n, s]) => (beats.get(n) ?? 0) > s)) return true;
+        return false;
+      },
+      () => `the nodes beat twice after Redis came back: ${JSON.stringify(pairs)}`,
+      { ms: 10 * TTL_MS, pollMs: 50 },
+    );
   } finally {
     r.close();
   }

@@ -6,7 +6,7 @@ import { afterAll, beforeAll, expect, test } from "bun:test";
 // node:fs: no web-standard API watches a file.
 import { watch } from "node:fs";
 import { bundlePage } from "../../src/web/page";
-import { connect, isAck } from "../helpers";
+import { connect, isAck, Signal, WaitTimeout, waitUntil } from "../helpers";
 import { tempDir } from "../tmp";
 
 const ROOT = `${import.meta.dir}/../..`;
@@ -32,12 +32,12 @@ async function startBinary(cwd: string, env: Record<string, string>, ms = 15_000
   delete base.LOG_LEVEL; // the test's own .env check below relies on it being unset
   const proc = Bun.spawn([bin], { cwd, env: { ...base, HOST: "127.0.0.1", PORT: "0", ...env }, stdin: "ignore", stdout: "pipe", stderr: "pipe" });
   let out = "";
-  const wake: (() => void)[] = [];
+  const printed = new Signal(); // on every chunk printed and on the exit
   const pump = async (stream: ReadableStream<Uint8Array>) => {
     const dec = new TextDecoder();
     for await (const chunk of stream) {
       out += dec.decode(chunk, { stream: true });
-      for (const w of wake.splice(0)) w();
+      printed.notify();
     }
   };
   void pump(proc.stdout);
@@ -45,23 +45,22 @@ async function startBinary(cwd: string, env: Record<string, string>, ms = 15_000
   let exited = false;
   void proc.exited.then(() => {
     exited = true;
-    for (const w of wake.splice(0)) w();
+    printed.notify();
   });
   const waitFor = async (match: (out: string) => boolean, wait = 5000) => {
-    const deadline = Date.now() + wait;
-    while (!match(out)) {
-      const left = deadline - Date.now();
-      if (left <= 0 || exited)
-        throw new Error(`the binary ${exited ? `exited (${proc.exitCode})` : `did not print what was expected in ${wait} ms`}; it printed:\n${out}`);
-      await new Promise<void>((resolve) => {
-        const t = setTimeout(resolve, left);
-        wake.push(() => {
-          clearTimeout(t);
-          resolve();
-        });
-      });
+    try {
+      return await waitUntil(
+        () => {
+          if (match(out)) return out;
+          if (exited) throw new Error(`the binary exited (${proc.exitCode}); it printed:\n${out}`);
+          return undefined;
+        },
+        "the binary prints what was expected",
+        { ms: wait, signal: printed },
+      );
+    } catch (err) {
+      throw err instanceof WaitTimeout ? new Error(`the binary did not print what was expected in ${wait} ms; it printed:\n${out}`) : err;
     }
-    return out;
   };
   try {
     await waitFor((o) => /listening on http:\/\/[^:]+:\d+/.test(o), ms);

@@ -7,7 +7,7 @@
  */
 import { afterAll, beforeAll, expect, test } from "bun:test";
 import parsePrometheus, { type MetricFamily } from "parse-prometheus-text-format";
-import { Client, connect, isAck, startServer, upgrade, type TestServer } from "../helpers";
+import { Client, connect, isAck, startServer, upgrade, waitUntil, type TestServer } from "../helpers";
 
 const METRICS_TOKEN = "metrics-test-token-0123456789";
 let s: TestServer;
@@ -42,13 +42,15 @@ function value(m: Map<string, MetricFamily>, name: string, labels: Record<string
 
 /** Scrapes until `name` reads `want` (the server handles a close on its own turn); throws after the deadline. */
 async function until(name: string, want: number, ms = 5000): Promise<void> {
-  const deadline = Date.now() + ms;
   let got = NaN;
-  while (Date.now() < deadline) {
-    got = value(await scrape(), name);
-    if (got === want) return;
-  }
-  throw new Error(`${name} stayed at ${got}, expected ${want}`);
+  await waitUntil(
+    async () => {
+      got = value(await scrape(), name);
+      return got === want;
+    },
+    () => `${name} reads ${want}; it stayed at ${got}`,
+    { ms },
+  );
 }
 
 test("/metrics needs METRICS_TOKEN when it is set", async () => {

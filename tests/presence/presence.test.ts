@@ -7,7 +7,7 @@
  * socket (a barrier), never with a sleep.
  */
 import { afterEach, describe, expect, test, setDefaultTimeout } from "bun:test";
-import { Client, isAck, isError, startServer, type TestServer } from "../helpers";
+import { Client, isAck, isError, startServer, waitUntil, type TestServer } from "../helpers";
 import { createLocalPresence } from "../../src/presence/presence_local";
 import type { Presence, PresenceChanges } from "../../src/presence/presence";
 import type { AckFrame, ErrorFrame, PresenceFrame, SingleServerFrame as ServerFrame, WelcomeFrame } from "../../src/protocol";
@@ -35,13 +35,9 @@ const named = (f: PresenceFrame) => f.users ?? (f.user === undefined ? [] : [f.u
 const mentions = (user: string) => (f: ServerFrame) => isPresence(f) && named(f).includes(user);
 const welcomeOf = (c: Client) => c.raw.map((r) => JSON.parse(r) as ServerFrame).find((f) => f.type === "welcome") as WelcomeFrame;
 
-/** Polls `cond` until it holds; throws after `ms` (a deadline, not a sleep). */
+/** Polls `cond` every 5 ms until it holds; throws after `ms` (a deadline, not a sleep). */
 async function until(cond: () => boolean, what: string, ms = 5000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting until ${what}`);
-    await new Promise((r) => setTimeout(r, 5));
-  }
+  await waitUntil(cond, what, { ms, pollMs: 5 });
 }
 
 /**

@@ -4,7 +4,7 @@
  * and without TRUST_PROXY), concurrent replays of one user.
  */
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
-import { type Client, connect, isAck, isError, probe, upgrade, type UpgradeAnswer } from "../helpers";
+import { type Client, connect, isAck, isError, probe, upgrade, type UpgradeAnswer, WaitTimeout, waitUntil } from "../helpers";
 import { spawnServer, type ServerProcess } from "../spawn";
 import { tempDir } from "../tmp";
 import type { ErrorFrame, HistoryBody } from "../../src/protocol";
@@ -19,12 +19,24 @@ const join = async (url: string, headers?: Record<string, string>) => {
 };
 const alive = (s: ServerProcess, headers?: Record<string, string>) =>
   probe(`${s.ws}/ws/probe-${crypto.randomUUID().slice(0, 8)}`, headers ? { headers } : undefined);
-/** Connects until a connect is let in (a slot frees once the server handled a close), at most `ms`. */
+/**
+ * Connects until a connect is let in (a slot frees once the server handled a
+ * close), at most `ms`; then returns the last refusal, for the caller to assert on.
+ */
 async function eventually101(url: string, headers: Record<string, string> = {}, ms = 5000): Promise<UpgradeAnswer> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const r = await upgrade(url, headers);
-    if (r.status === 101 || Date.now() > deadline) return r;
+  let last: UpgradeAnswer | undefined;
+  try {
+    return await waitUntil(
+      async () => {
+        last = await upgrade(url, headers);
+        return last.status === 101 && last;
+      },
+      "a connect is let in",
+      { ms, pollMs: 0 }, // the next attempt at once, as a client would retry
+    );
+  } catch (err) {
+    if (err instanceof WaitTimeout && last) return last;
+    throw err;
   }
 }
 const rateLimitedBody = async (r: UpgradeAnswer) => {

@@ -1,3 +1,4 @@
+import type { NodeBoard } from "./cluster/node_figures";
 import { Elysia } from "elysia";
 import type { Broker } from "./broker/broker";
 import { createLocalBroker } from "./broker/broker_local";
@@ -61,6 +62,8 @@ export interface AppDeps {
   trustProxy?: number;
   /** Enables `/admin/*` with this bearer token. */
   adminToken?: string;
+  /** Every node's figures for the admin page (cluster mode); this node writes its own there. */
+  nodes?: NodeBoard;
   /** When set, `/metrics` needs this bearer token. */
   metricsToken?: string;
   log?: Logger;
@@ -137,7 +140,7 @@ export function createApp(deps: AppDeps) {
     })
     .get("/auth/mode", () => ({ mode: auth.mode }), { detail: { summary: "The identity mode (AUTH): open, jwt or accounts" }, response: AuthModeBody })
     .use(accountRoutes(auth.accounts, gate))
-    .use(adminRoutes({ token: deps.adminToken, hub, revocations: auth.revocations, log }))
+    .use(adminRoutes({ token: deps.adminToken, hub, revocations: auth.revocations, nodes: deps.nodes, log }))
     .use(readRoutes(deps.history, presence, gate))
     .use(socketRoutes(hub, gate, maxPerUser));
 }

@@ -70,6 +70,7 @@ const app = createApp({
   allowedOrigins: config.allowedOrigins,
   trustProxy: config.trustProxy,
   adminToken: config.adminToken,
+  nodes: store.nodes,
   metricsToken: config.metricsToken,
   log,
   metrics,

@@ -16,12 +16,15 @@ import type { Logger } from "./log";
 import type { Observers } from "./metrics";
 import type { Presence } from "./presence/presence";
 import { createRedisPresence } from "./presence/presence_redis";
+import { createNodeBoard, type NodeBoard } from "./cluster/node_figures";
 
 export interface Stores {
   history: History;
   /** Undefined on one node: the app's local broker and presence. */
   broker?: Broker;
   presence?: Presence;
+  /** Every node's figures, for the admin page; undefined on one node. */
+  nodes?: NodeBoard;
   accounts: AccountStore;
   revocations: Revocations;
   /** A short description for the start-up line. */
@@ -51,13 +54,16 @@ export async function openStores(config: Config, log: Logger, observers?: Observ
   const broker = await createRedisBroker({ url, prefix, log, observers });
   const auth = await createRedisAuthStore(url, prefix);
   const presence = await createRedisPresence({ url, prefix, ttlMs: config.presenceTtlMs, log });
+  const nodes = await createNodeBoard(url, prefix);
   return {
     history,
     broker,
     presence,
+    nodes,
     ...auth,
     where: `cluster on ${redacted(url)}, prefix ${prefix}`,
     async close() {
+      await nodes.close();
       await presence.close();
       await broker.close();
       await history.close();

@@ -39,6 +39,8 @@ export function redisKeys(prefix: string) {
     accounts: `${prefix}accounts`,
     /** Hash user → epoch seconds before which their tokens are refused. */
     revoked: `${prefix}revoked`,
+    /** Hash node → its figures for the admin page (JSON, see node_figures.ts). */
+    nodeFigures: `${prefix}nodefigures`,
     /** The accounts' HS256 key (base64). */
     accountsKey: `${prefix}secret:accounts_hs256`,
   } as const;

@@ -7,6 +7,7 @@ import { Elysia, t } from "elysia";
 import { timingSafeEqual } from "node:crypto";
 import type { Revocations } from "../auth/store";
 import type { Hub } from "../hub/hub";
+import type { NodeBoard, NodeFigures } from "../cluster/node_figures";
 import { ChatError } from "../errors";
 import type { Logger } from "../log";
 import { AdminBody, CLOSE, HttpError, isValidName } from "../protocol";
@@ -17,6 +18,8 @@ export interface AdminOptions {
   token?: string;
   hub: Hub;
   revocations?: Revocations;
+  /** Every node's figures (cluster mode); without it the list is this node alone. */
+  nodes?: NodeBoard;
   log: Logger;
 }
 
@@ -39,6 +42,9 @@ export const AdminStatsBody = t.Object({
   memoryBytes: Count,
   connections: Count,
   usersOnline: t.Object({ node: Count, cluster: Count }),
+  nodes: t.Array(t.Object({ node: t.String(), connections: Count, users: Count, accepted: Count, at: Count }), {
+    description: "Every node with its connections, users and messages accepted, this node first (cluster mode: as each node last wrote them, every 2 s)",
+  }),
   totals: t.Record(t.String(), Count, { description: "Counters, as /metrics has them: accepted by kind, frames, bytes, acks, refusals" }),
   refused: t.Record(t.String(), Count, { description: "Connects refused before the upgrade, by error code" }),
   list: t.Array(t.Object({ user: t.String(), since: Count, rooms: t.Array(t.String()) }), {
@@ -52,6 +58,8 @@ export const AdminStatsBody = t.Object({
 
 /** `/admin` (the page, public but empty without the token), its assets, `/admin/stats` and the user actions. */
 export const adminRoutes = (o: AdminOptions) => {
+  // Written whether or not this node serves the admin API: another node's page lists it.
+  o.nodes?.start(() => figuresOf(o.hub));
   const authorize = (request: Request) => {
     if (o.token === undefined) throw new ChatError("not_found", "No such route");
     if (!tokenMatches(request.headers.get("authorization"), o.token)) {
@@ -77,9 +85,9 @@ export const adminRoutes = (o: AdminOptions) => {
     .get("/admin/app.css", () => asset("css"), file("The admin page's stylesheet", "text/css"))
     .get(
       "/admin/stats",
-      ({ request, query }) => {
+      async ({ request, query }) => {
         authorize(request);
-        return stats(o, query.user ?? "");
+        return stats(o, query.user ?? "", await nodesOf(o));
       },
       {
         detail: { summary: "This node's connections, rooms, counters and recent errors (the admin page)", security: admin },
@@ -112,7 +120,8 @@ export const adminRoutes = (o: AdminOptions) => {
       },
       {
         detail: {
-          summary: "Revokes every token issued to a user so far and closes their connections with 4001, on every node (`closed` counts those on this node); 404 with AUTH=open",
+          summary:
+            "Revokes every token issued to a user so far and closes their connections with 4001, on every node (`closed` counts those on this node); 404 with AUTH=open",
           security: admin,
         },
         response: { 200: AdminBody, 400: HttpError, 401: HttpError, 404: HttpError },
@@ -120,8 +129,23 @@ export const adminRoutes = (o: AdminOptions) => {
     );
 };
 
+/** This node's figures, as it writes them to the board. */
+export const figuresOf = (hub: Hub): Omit<NodeFigures, "node" | "at"> => ({
+  connections: hub.connections,
+  users: hub.deps.presence.localCount(),
+  accepted: hub.committer.stats.accepted,
+});
+
+/** Every node's figures: the board's in cluster mode (this node's fresh), else this node's alone. */
+async function nodesOf(o: AdminOptions): Promise<NodeFigures[]> {
+  const here = { node: "local", ...figuresOf(o.hub), at: Date.now() };
+  if (!o.nodes) return [here];
+  const all = await o.nodes.all().catch(() => [] as NodeFigures[]);
+  return all.length > 0 ? all : [here];
+}
+
 /** The numbers of `/admin/stats`, read from the same plain counters as /metrics. */
-function stats(o: AdminOptions, user: string): typeof AdminStatsBody.static {
+function stats(o: AdminOptions, user: string, nodes: NodeFigures[]): typeof AdminStatsBody.static {
   const { hub } = o;
   const { presence, broker } = hub.deps;
   const s = hub.stats;
@@ -137,6 +161,7 @@ function stats(o: AdminOptions, user: string): typeof AdminStatsBody.static {
     memoryBytes: process.memoryUsage.rss(),
     connections: hub.connections,
     usersOnline: { node: presence.localCount(), cluster: presence.count() },
+    nodes,
     totals: {
       accepted: c.accepted,
       broadcast: c.byKind.broadcast,
@@ -146,8 +171,8 @@ function stats(o: AdminOptions, user: string): typeof AdminStatsBody.static {
       acks: c.acks,
       storeFailures: c.storeFailures,
       framesIn: s.framesIn,
-      framesOut: broker.counts.framesOut,
-      bytesOut: broker.counts.bytesOut,
+      framesOut: broker.counts.framesOut + s.framesOut,
+      bytesOut: broker.counts.bytesOut + s.bytesOut,
       badFrames: s.badFrames,
       rateLimited: s.rateLimited,
       resumedFalse: s.resumedFalse,

@@ -93,7 +93,7 @@ export function createGate(hub: Hub, o: GateOptions) {
     guest: () => string,
     opts: { since?: number; epoch?: string; rooms: string[]; batch?: boolean },
   ): Promise<Session> => {
-    if (hub.draining) throw new ChatError("unavailable", "The server is shutting down: connect again in a moment (another node takes you)");
+    if (hub.draining) throw new ChatError("unavailable", "The server is shutting down: connect again in a moment (another node takes you)", undefined, 1000);
     if (!originAllowed(request.headers, o.allowedOrigins)) {
       throw new ChatError("forbidden", "This origin may not connect: the server's ALLOWED_ORIGINS does not list it");
     }

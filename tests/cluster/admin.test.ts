@@ -8,7 +8,7 @@ import { SignJWT } from "jose";
 import { CLOSE } from "../../src/protocol";
 import { Cluster, redisServer } from "./cluster";
 import type { RedisServer } from "../redis_server";
-import { connect, upgrade, type Client } from "../helpers";
+import { connect, upgrade, waitUntil, type Client } from "../helpers";
 
 setDefaultTimeout(30_000);
 
@@ -70,5 +70,29 @@ describe("admin API across nodes", () => {
     expect((await there.closedWith()).code).toBe(CLOSE.unauthorized);
     const again = await upgrade(`${c.node(0).ws}/ws/cid`, { authorization: `Bearer ${tok}` });
     expect(again.status).toBe(401);
+  });
+
+  test("/admin/stats on node 0 lists both nodes with their own connections and users", async () => {
+    // Only this test's connections: the earlier tests' are closed first.
+    for (const cl of clients.splice(0)) cl.close();
+    await on(0, "eve", await token("eve"));
+    await on(1, "fay", await token("fay"));
+    await on(1, "fay", await token("fay"));
+    type Nodes = { node: string; connections: number; users: number }[];
+    const nodes = await waitUntil(
+      async () => {
+        const body = (await (await fetch(`${c.node(0).http}/admin/stats`, { headers: { authorization: `Bearer ${ADMIN}` } })).json()) as { nodes: Nodes };
+        // Each node writes its figures every 2 s: wait for both to have written these connects.
+        const n = body.nodes;
+        return n.length === 2 && n[0]!.connections === 1 && n[1]!.connections === 2 && n;
+      },
+      "both nodes report their connections",
+      { ms: 10_000, pollMs: 200 },
+    );
+    expect(nodes.map((n) => [n.connections, n.users])).toEqual([
+      [1, 1],
+      [2, 1],
+    ]);
+    expect(nodes[0]!.node).not.toBe(nodes[1]!.node);
   });
 });

@@ -187,6 +187,12 @@ function render(s: Stats) {
       return tr;
     });
   });
+  // Cluster mode: each node as it last reported itself (this one first).
+  redraw(
+    "nodes",
+    s.nodes.map((n) => [n.node, n.connections, n.users, n.accepted]),
+    () => s.nodes.map((n, i) => row([i === 0 ? `${n.node} (this node)` : n.node, n.connections, n.users, n.accepted], { "data-node": n.node })),
+  );
   redraw("rooms", s.rooms, () => (s.rooms.length ? s.rooms.map((r) => row([r.room, r.members, r.sockets])) : [row(["no rooms"])]));
   redraw("errors", s.errors, () =>
     (s.errors.length ? [...s.errors].reverse() : [{ time: "", msg: "none" }]).map((e) => {

@@ -99,7 +99,12 @@ const stop = async (signal: string) => {
   }, config.shutdownTimeoutMs).unref();
   pruning.stop();
   await app.decorator.hub.shutdown();
-  await app.stop();
+  // Requests in flight get half the bound, then they are cut: one slow upload must not turn every shutdown into a timeout.
+  const drained = await Promise.race([app.stop().then(() => true), Bun.sleep(config.shutdownTimeoutMs / 2).then(() => false)]);
+  if (!drained) {
+    log.warn("cutting HTTP requests still in flight after half the shutdown timeout", { timeoutMs: config.shutdownTimeoutMs });
+    await server.stop(true);
+  }
   await store.close();
   log.info("stopped");
   process.exit(0);

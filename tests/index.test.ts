@@ -102,11 +102,11 @@ test("src/index.ts: SIGTERM commits what the server received: every acked messag
   }
 }, 30_000);
 
-test("src/index.ts: SHUTDOWN_TIMEOUT bounds a drain that a request body still arriving keeps open: new connections are refused, exit 1 within the bound", async () => {
+test("src/index.ts: a request body still arriving is cut after half of SHUTDOWN_TIMEOUT: new connections are refused, exit 0 within the bound", async () => {
   const BOUND_MS = 1000;
   const server = await spawnServer({ DB_PATH: `${tempDir()}/bound/chat.db`, SHUTDOWN_TIMEOUT: `${BOUND_MS}ms` });
   // A slow upload: the headers of a POST, then part of its body. The server stops listening at once,
-  // but waits for requests in flight (Bun's server.stop()), and this one never completes.
+  // waits for requests in flight (Bun's server.stop()) for half the bound, then cuts this one.
   const slow = tcp({ host: "127.0.0.1", port: server.port });
   try {
     let answer = "";
@@ -131,11 +131,10 @@ test("src/index.ts: SHUTDOWN_TIMEOUT bounds a drain that a request body still ar
     expect([503, "refused"]).toContain(during);
     const code = await server.proc.exited;
     const ms = performance.now() - t0;
-    expect(code).toBe(1);
-    expect(ms).toBeGreaterThanOrEqual(BOUND_MS - 50);
-    // The bound plus room for a busy machine (2 shared cores).
-    expect(ms).toBeLessThan(BOUND_MS + 3000);
-    expect(server.output()).toContain("shutdown took too long; exiting anyway");
+    expect(code).toBe(0);
+    expect(ms).toBeGreaterThanOrEqual(BOUND_MS / 2 - 50);
+    expect(server.output()).toContain("cutting HTTP requests still in flight");
+    expect(server.output()).not.toContain("shutdown took too long");
   } finally {
     slow.destroy();
     if (server.proc.exitCode === null) await server.stop();

@@ -3,26 +3,19 @@
  * (issue 9): once a socket holds more than 16 KiB unsent, typing frames for it
  * are not sent at all, while its messages still are (until the 1 MiB limit).
  */
-import { afterEach, expect, test } from "bun:test";
+import { expect, test } from "bun:test";
 import type { AckFrame } from "../src/protocol";
-import { connect, isAck, startServer, upgrade, type Client, type TestServer } from "./helpers";
+import { isAck, serverPerTest, upgrade } from "./helpers";
 
-let s: TestServer | undefined;
-const clients: Client[] = [];
-afterEach(async () => {
-  for (const c of clients.splice(0)) c.close();
-  await s?.stop();
-  s = undefined;
-});
+const t = serverPerTest();
 
 test("Hub typing: a socket with more than 16 KiB unsent gets no typing frames, and stays open", async () => {
-  s = startServer();
+  const s = t.start();
   const hub = s.app.decorator.hub;
   // A reader that stops reading right after the upgrade: what is sent to it piles up.
   const held = await upgrade(`${s.ws}/ws/slow`, {}, { hold: true });
   expect(held.status).toBe(101);
-  const alice = await connect(`${s.ws}/ws/alice`);
-  clients.push(alice);
+  const alice = await t.join("/ws/alice");
   const text = "x".repeat(3900);
   let dropped = false;
   // Each round adds about 4 KB for `slow`, then a typer it has never heard from
@@ -33,7 +26,7 @@ test("Hub typing: a socket with more than 16 KiB unsent gets no typing frames, a
     alice.send({ type: "broadcast", text, cid: `b${i}` });
     await alice.next<AckFrame>(isAck(`b${i}`));
     const before = hub.stats.typingDropped;
-    const typer = await connect(`${s.ws}/ws/typer${i}`);
+    const typer = await t.join(`/ws/typer${i}`);
     typer.send({ type: "typing", to: "slow" });
     // The typing frame is handled in order with this one: its ack means the typing was forwarded or dropped.
     typer.send({ type: "join", room: "probe", cid: "j" });

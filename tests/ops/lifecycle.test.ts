@@ -163,17 +163,23 @@ describe.skipIf(!REDIS)(`/ready and draining in cluster mode (REDIS_URL)${REDIS 
     expect(await ready(s.http)).toEqual({ status: 200, body: { status: "ready" } });
   });
 
-  test("SIGTERM while a commit waits on Redis: /ready 503 and WebSocket connects refused with 503 unavailable until the drain ends; then the message is acked, sockets close 1001, exit 0", async () => {
-    server = await node();
-    const s = server;
+  /** alice connected to `s`, Redis pausing writes, and her broadcast received by the server: its commit waits on Redis. */
+  async function pendingWhileRedisPauses(s: ServerProcess, text: string, cid: string) {
     const alice = await connect(`${s.ws}/ws/alice`);
     clients.push(alice);
     const before = await framesIn(s.http);
     const redisAdmin = await adminClient();
     expect(await redisAdmin.send("CLIENT", ["PAUSE", "60000", "WRITE"])).toBe("OK");
-    alice.send({ type: "broadcast", text: "pending at SIGTERM", cid: "p1" });
+    alice.send({ type: "broadcast", text, cid });
     // Counted: the message is in the committer's batch, which the drain must commit.
     await waitUntil(async () => (await framesIn(s.http)) > before, "the server received the message");
+    return { alice, redisAdmin };
+  }
+
+  test("SIGTERM while a commit waits on Redis: /ready 503 and WebSocket connects refused with 503 unavailable until the drain ends; then the message is acked, sockets close 1001, exit 0", async () => {
+    server = await node();
+    const s = server;
+    const { alice, redisAdmin } = await pendingWhileRedisPauses(s, "pending at SIGTERM", "p1");
 
     s.proc.kill("SIGTERM");
     await s.waitForOutput((o) => o.includes("shutting down: draining connections"));
@@ -196,13 +202,7 @@ describe.skipIf(!REDIS)(`/ready and draining in cluster mode (REDIS_URL)${REDIS 
     const BOUND_MS = 1000;
     server = await node({ SHUTDOWN_TIMEOUT: `${BOUND_MS}ms` });
     const s = server;
-    const alice = await connect(`${s.ws}/ws/alice`);
-    clients.push(alice);
-    const before = await framesIn(s.http);
-    const redisAdmin = await adminClient();
-    expect(await redisAdmin.send("CLIENT", ["PAUSE", "60000", "WRITE"])).toBe("OK");
-    alice.send({ type: "broadcast", text: "stuck", cid: "s1" });
-    await waitUntil(async () => (await framesIn(s.http)) > before, "the server received the message");
+    const { alice } = await pendingWhileRedisPauses(s, "stuck", "s1");
 
     const t0 = performance.now();
     s.proc.kill("SIGTERM");

@@ -29,6 +29,12 @@ async function runBackup(target: string, dbPath: string) {
   return { stdout, stderr, code };
 }
 
+/** Copies the backup `target` to `path`, as an operator restores it, and starts a server on the copy. */
+async function restore(target: string, path: string, env: Record<string, string>): Promise<ServerProcess> {
+  await Bun.write(path, Bun.file(target));
+  return spawnServer({ ...env, DB_PATH: path });
+}
+
 /** Every message of GET `path` (a history route), oldest first, paging back from the newest. */
 async function allOf<F extends { id?: number } = Frame>(http: string, path: string, init?: RequestInit): Promise<F[]> {
   const out: F[] = [];
@@ -113,9 +119,7 @@ test("a backup taken while the server takes messages restores every message acke
   }
 
   // Restore: a fresh server on a copy of the backup.
-  const restored = `${dir}/restored/wirechat.db`;
-  await Bun.write(restored, Bun.file(target));
-  const fresh = await spawnServer({ DB_PATH: restored, MSG_RATE: "0" });
+  const fresh = await restore(target, `${dir}/restored/wirechat.db`, { MSG_RATE: "0" });
   try {
     const c = new Client(`${fresh.ws}/ws/carol`);
     expect(((await c.next((f) => f.type === "welcome")) as Frame).epoch).toBe(epoch);
@@ -232,9 +236,7 @@ test("bun run backup (AUTH=accounts): the restored file keeps the accounts and t
     expect(await server.stop()).toBe(0);
   }
 
-  const restored = `${dir}/restored/wirechat.db`;
-  await Bun.write(restored, Bun.file(target));
-  const fresh = await spawnServer({ ...ENV, DB_PATH: restored });
+  const fresh = await restore(target, `${dir}/restored/wirechat.db`, ENV);
   try {
     // The accounts: made before the backup, they log in with their password and only with it; dave (after) does not exist.
     expect((await login(fresh, "alice", "not the password 1")).status).toBe(401);

@@ -36,5 +36,5 @@ describe("store_failed", () => {
     ]);
     expect(log.lines[0]!.msg).not.toContain("\n");
     expect(String(log.lines[0]!.fields!.error)).not.toContain("\n    at ");
-  });
+  }, 15_000);
 });

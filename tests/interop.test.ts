@@ -19,4 +19,4 @@ test("interop: Node's ws client runs the tutorial flow", async () => {
   const parsed = frames.map((f) => JSON.parse(f.data));
   expect(parsed[0]).toMatchObject({ type: "welcome", user: "bob" });
   expect(parsed.find((f) => f.type === "message")).toMatchObject({ kind: "direct", from: "alice", to: "bob", text: "hi" });
-});
+}, 20_000);

@@ -7,7 +7,7 @@ import type { TokenVerifier } from "./auth/auth";
 import type { Accounts } from "./auth/accounts";
 import type { Revocations } from "./auth/store";
 import { ChatError } from "./errors";
-import { Hub } from "./hub/hub";
+import { BACKPRESSURE_LIMIT, Hub } from "./hub/hub";
 import type { Presence } from "./presence/presence";
 import { createLocalPresence } from "./presence/presence_local";
 import { AuthModeBody, LIMITS, type AuthMode } from "./protocol";
@@ -75,7 +75,7 @@ export interface AppDeps {
 const websocket = {
   maxPayloadLength: LIMITS.frameBytesMax,
   // A consumer this far behind is closed, and catches up with `since`.
-  backpressureLimit: 1024 * 1024,
+  backpressureLimit: BACKPRESSURE_LIMIT,
   closeOnBackpressureLimit: true,
   idleTimeout: 120,
   sendPings: true,

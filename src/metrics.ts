@@ -82,7 +82,11 @@ export function createMetrics(): { registry: client.Registry; observers: Observe
       "Frames sent to clients: one per subscriber of a publish, and each connection's own (welcome, acks, errors, replays).",
       () => broker.counts.framesOut + s.framesOut,
     );
-    counter("bytes_out_total", "Bytes of the frames sent to clients (string length of each frame's JSON).", () => broker.counts.bytesOut + s.bytesOut);
+    counter(
+      "bytes_out_total",
+      "Bytes of the frames sent to clients (UTF-8, as Bun reports them; a queued frame counts its length).",
+      () => broker.counts.bytesOut + s.bytesOut,
+    );
     counter("bad_frames_total", "Frames answered with an error frame.", () => s.badFrames);
     counter("rate_limited_total", "Messages refused with rate_limited.", () => s.rateLimited);
     new client.Counter({

@@ -41,6 +41,8 @@ export function redisKeys(prefix: string) {
     revoked: `${prefix}revoked`,
     /** Hash node → its figures for the admin page (JSON, see node_figures.ts). */
     nodeFigures: `${prefix}nodefigures`,
+    /** Sorted set node → when it last wrote its figures (Redis time, ms). */
+    nodeFiguresAt: `${prefix}nodefigures_at`,
     /** The accounts' HS256 key (base64). */
     accountsKey: `${prefix}secret:accounts_hs256`,
   } as const;

@@ -42,8 +42,9 @@ export const AdminStatsBody = t.Object({
   memoryBytes: Count,
   connections: Count,
   usersOnline: t.Object({ node: Count, cluster: Count }),
-  nodes: t.Array(t.Object({ node: t.String(), connections: Count, users: Count, accepted: Count, at: Count }), {
-    description: "Every node with its connections, users and messages accepted, this node first (cluster mode: as each node last wrote them, every 2 s)",
+  nodes: t.Array(t.Object({ node: t.String(), connections: Count, users: Count, accepted: Count, self: t.Boolean() }), {
+    description:
+      "Every node with its connections, users and messages accepted, this node first (`self`); the others as they last wrote them (every 2 s, cluster mode). This node alone when Redis does not answer within 0.5 s.",
   }),
   totals: t.Record(t.String(), Count, { description: "Counters, as /metrics has them: accepted by kind, frames, bytes, acks, refusals" }),
   refused: t.Record(t.String(), Count, { description: "Connects refused before the upgrade, by error code" }),
@@ -130,18 +131,18 @@ export const adminRoutes = (o: AdminOptions) => {
 };
 
 /** This node's figures, as it writes them to the board. */
-export const figuresOf = (hub: Hub): Omit<NodeFigures, "node" | "at"> => ({
+export const figuresOf = (hub: Hub): Omit<NodeFigures, "node" | "self"> => ({
   connections: hub.connections,
   users: hub.deps.presence.localCount(),
   accepted: hub.committer.stats.accepted,
 });
 
-/** Every node's figures: the board's in cluster mode (this node's fresh), else this node's alone. */
+/** Every node's figures: the board's in cluster mode, with this node's own taken now; else (or Redis silent) this node's alone. */
 async function nodesOf(o: AdminOptions): Promise<NodeFigures[]> {
-  const here = { node: "local", ...figuresOf(o.hub), at: Date.now() };
-  if (!o.nodes) return [here];
-  const all = await o.nodes.all().catch(() => [] as NodeFigures[]);
-  return all.length > 0 ? all : [here];
+  const now = figuresOf(o.hub);
+  const all = o.nodes ? await o.nodes.all().catch(() => []) : [];
+  const self = all.find((n) => n.self);
+  return [{ node: self?.node ?? "this node", ...now, self: true }, ...all.filter((n) => !n.self)];
 }
 
 /** The numbers of `/admin/stats`, read from the same plain counters as /metrics. */

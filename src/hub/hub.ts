@@ -27,8 +27,8 @@ const EARLY_FRAMES_MAX = 100;
 export const TYPING_EVERY_MS = 2_000;
 /** A socket with this much unsent data gets no typing frames: they are the first dropped. */
 const TYPING_BUFFER_MAX = 16 * 1024;
-/** Unsent bytes that mark a 1006 close as Bun's backpressure close (half the app's 1 MiB limit). */
-const BACKPRESSURE_CLOSE_BYTES = 512 * 1024;
+/** Unsent bytes past which Bun drops a send and closes the socket (the app's `backpressureLimit`). */
+export const BACKPRESSURE_LIMIT = 1024 * 1024;
 /** Unread messages counted per conversation in the welcome (the page shows "999+"). */
 export const UNREAD_CAP = 999;
 
@@ -369,6 +369,8 @@ export class Hub {
 
   /** The socket can take more: go on with a replay that backpressure paused. */
   drain(ws: ServerWebSocket<Connection>, conn: Connection): void {
+    // Caught up: a later 1006 is a vanished peer, not a backpressure close.
+    conn.overflowed = false;
     if (conn.welcomed && !conn.live && !conn.streaming) void this.#stream(ws, conn);
   }
 
@@ -509,8 +511,10 @@ export class Hub {
     } finally {
       conn.streaming = false;
     }
-    if (state === "dropped") this.stats.droppedSends++;
-    else if (state === "paused") this.stats.replayPauses++;
+    if (state === "dropped") {
+      this.stats.droppedSends++;
+      conn.overflowed = true;
+    } else if (state === "paused") this.stats.replayPauses++;
     else this.#doneReplaying(conn);
   }
 
@@ -565,9 +569,11 @@ export class Hub {
 
   #send(ws: ServerWebSocket<unknown>, data: string): void {
     if (ws.readyState !== 1) return;
-    if (ws.send(data) !== 0) {
+    const r = ws.send(data);
+    if (r !== 0) {
       this.stats.framesOut++;
-      this.stats.bytesOut += data.length;
+      // A positive status is the bytes sent; -1 (queued) gives none, so the length stands in.
+      this.stats.bytesOut += r > 0 ? r : data.length;
       return;
     }
     this.stats.droppedSends++;
@@ -586,7 +592,7 @@ export class Hub {
     this.#overflowScan = true;
     queueMicrotask(() => {
       this.#overflowScan = false;
-      for (const ws of this.#sockets) if (ws.getBufferedAmount() >= BACKPRESSURE_CLOSE_BYTES) ws.data.overflowed = true;
+      for (const ws of this.#sockets) if (ws.getBufferedAmount() >= BACKPRESSURE_LIMIT) ws.data.overflowed = true;
     });
   }
 }

@@ -80,7 +80,7 @@ export async function planReplay(history: History, reader: Reader, at: ResumePoi
 export interface ReplaySource {
   history: History;
   deliveredThrough(): number;
-  /** A frame of `bytes` went to the socket (sent or queued), for the frames and bytes out counts. */
+  /** A frame of `bytes` (UTF-8; its length when queued) went to the socket, for the frames and bytes out counts. */
   sent(bytes: number): void;
 }
 
@@ -97,7 +97,7 @@ export async function streamReplay(ws: ServerWebSocket<Connection>, conn: Connec
       const data = conn.batch ? nextArray(conn) : encode(toFrame(conn.replay[conn.replayAt++]!));
       const r = ws.send(data);
       if (r === 0) return "dropped";
-      src.sent(data.length);
+      src.sent(r > 0 ? r : data.length);
       if (r === -1) return "paused";
     }
     if (conn.closed) return "closed";

@@ -4,6 +4,7 @@
  * revoked token is refused by every node.
  */
 import { afterAll, beforeAll, describe, expect, test, setDefaultTimeout } from "bun:test";
+import { RedisClient } from "bun";
 import { SignJWT } from "jose";
 import { CLOSE } from "../../src/protocol";
 import { Cluster, redisServer } from "./cluster";
@@ -94,5 +95,23 @@ describe("admin API across nodes", () => {
       [2, 1],
     ]);
     expect(nodes[0]!.node).not.toBe(nodes[1]!.node);
+  });
+
+  test("/admin/stats answers with this node alone while Redis does not answer", async () => {
+    const admin = new RedisClient(redis.url);
+    // Every client's commands wait while Redis is paused: the board cannot be read.
+    expect(await admin.send("CLIENT", ["PAUSE", "3000", "ALL"])).toBe("OK");
+    try {
+      const t0 = performance.now();
+      const res = await fetch(`${c.node(0).http}/admin/stats`, { headers: { authorization: `Bearer ${ADMIN}` } });
+      expect(res.status).toBe(200);
+      const { nodes } = (await res.json()) as { nodes: { self: boolean }[] };
+      expect(nodes.map((n) => n.self)).toEqual([true]);
+      // Answered from memory once the board's read gave up (0.5 s), long before the pause ends.
+      expect(performance.now() - t0).toBeLessThan(2500);
+    } finally {
+      await admin.send("CLIENT", ["UNPAUSE"]);
+      admin.close();
+    }
   });
 });

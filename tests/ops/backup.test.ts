@@ -11,7 +11,7 @@ import { expect, test } from "bun:test";
 import { Client, connect, isAck, waitUntil } from "../helpers";
 import { spawnServer, type ServerProcess } from "../spawn";
 import { tempDir } from "../tmp";
-import type { MessageFrame, TokenBody } from "../../src/protocol";
+import type { MessageFrame, TokenBody, WelcomeFrame } from "../../src/protocol";
 
 const ROOT = `${import.meta.dir}/../..`;
 
@@ -262,16 +262,21 @@ test("bun run backup (AUTH=accounts): the restored file keeps the accounts and t
     try {
       const toBob = [...dms].filter(([cid]) => cid.startsWith("ab")).map(([, id]) => id);
       const seen = new Map<number, MessageFrame>();
+      // The welcome says how many frames the replay has: wait for all of them, so that an absent id is really absent.
+      const { replay } = await inbox.next<WelcomeFrame>((f) => f.type === "welcome", 10_000);
       await waitUntil(
         () => {
           for (const f of inbox.frames.splice(0)) if (f.type === "message") seen.set(f.id, f);
           if (inbox.closed) throw new Error(`closed ${inbox.closed.code} ${inbox.closed.reason} while replaying`);
-          return seen.has(broadcastId) && toBob.every((id) => seen.has(id));
+          return seen.size >= replay;
         },
         () => `bob's replay has every direct message to him; missing: ${toBob.filter((id) => !seen.has(id)).slice(0, 10)}`,
         { signal: inbox.changed, ms: 10_000 },
       );
       expect(seen.get(dms.get(`ab${N - 1}`)!)).toMatchObject({ from: "alice", to: "bob", text: `to bob ${N - 1}` });
+      expect(seen.size).toBe(replay);
+      expect(seen.has(broadcastId)).toBe(true);
+      expect(toBob.filter((id) => !seen.has(id))).toEqual([]);
       expect(seen.has(afterId)).toBe(false);
       expect(Math.max(...seen.keys())).toBeLessThan(afterId);
     } finally {

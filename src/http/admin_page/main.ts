@@ -191,7 +191,7 @@ function render(s: Stats) {
   redraw(
     "nodes",
     s.nodes.map((n) => [n.node, n.connections, n.users, n.accepted]),
-    () => s.nodes.map((n, i) => row([i === 0 ? `${n.node} (this node)` : n.node, n.connections, n.users, n.accepted], { "data-node": n.node })),
+    () => s.nodes.map((n) => row([n.self ? `${n.node} (this node)` : n.node, n.connections, n.users, n.accepted], { "data-node": n.node })),
   );
   redraw("rooms", s.rooms, () => (s.rooms.length ? s.rooms.map((r) => row([r.room, r.members, r.sockets])) : [row(["no rooms"])]));
   redraw("errors", s.errors, () =>

@@ -23,8 +23,6 @@ import type { Observers } from "../metrics";
 export const RATE_LIMIT_GRACE_MS = 10_000;
 /** Frames a client may send before its welcome; they are handled right after it. */
 const EARLY_FRAMES_MAX = 100;
-/** At most one typing frame per sender and conversation is forwarded in this time. */
-export const TYPING_EVERY_MS = 2_000;
 /** A socket with this much unsent data gets no typing frames: they are the first dropped. */
 const TYPING_BUFFER_MAX = 16 * 1024;
 /** Unsent bytes past which Bun drops a send and closes the socket (the app's `backpressureLimit`). */
@@ -450,19 +448,19 @@ export class Hub {
     if (!roomAllowed(conn.allowedRooms, room)) throw new ChatError("forbidden", `Your token does not allow room "${room}"`, cid);
   }
 
-  /** Forwards "typing" at most once per TYPING_EVERY_MS per sender and conversation; never stored. */
+  /** Forwards "typing" at most once per LIMITS.typingEveryMs per sender and conversation; never stored. */
   #typing(conn: Connection, to: string | undefined, room: string | undefined): void {
     if (room !== undefined) this.#mayUse(conn, room);
     if (room !== undefined && !conn.rooms.has(room)) throw new ChatError("not_member", `You are not in room "${room}": join it before typing in it`);
     const key = `${conn.user}\n${to === undefined ? `#${room}` : `@${to}`}`;
     const now = Date.now();
-    if (now - (this.#typedAt.get(key) ?? 0) < TYPING_EVERY_MS) {
+    if (now - (this.#typedAt.get(key) ?? 0) < LIMITS.typingEveryMs) {
       this.stats.typingDropped++;
       return;
     }
     this.#typedAt.set(key, now);
-    // Old entries only matter for TYPING_EVERY_MS: forget them in bulk now and then.
-    if (this.#typedAt.size > 10_000) for (const [k, at] of this.#typedAt) if (now - at >= TYPING_EVERY_MS) this.#typedAt.delete(k);
+    // Old entries only matter for LIMITS.typingEveryMs: forget them in bulk now and then.
+    if (this.#typedAt.size > 10_000) for (const [k, at] of this.#typedAt) if (now - at >= LIMITS.typingEveryMs) this.#typedAt.delete(k);
     const data = encode(to !== undefined ? { type: "typing", from: conn.user, to } : { type: "typing", from: conn.user, room: room! });
     this.deps.broker.publish(to !== undefined ? topics.user(to) : topics.room(room!), data, true);
   }

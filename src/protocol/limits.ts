@@ -20,6 +20,8 @@ export const LIMITS = {
   tokenMax: 8192,
   /** Users one connection may watch for presence. */
   watchMax: 500,
+  /** The server forwards one typing frame per sender and conversation this often; a client sends no more. */
+  typingEveryMs: 2000,
 } as const;
 
 /** WebSocket close codes the server uses. */

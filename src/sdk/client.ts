@@ -40,8 +40,6 @@ const REFRESH_RETRY_MS = 10_000;
 /** `received` goes out at most this often, unless RECEIVED_EVERY messages are waiting for it. */
 const RECEIVED_MS = 1000;
 const RECEIVED_EVERY = 50;
-/** The server forwards one typing frame per sender and conversation this often: sending more is waste. */
-const TYPING_MS = 2000;
 /** Reads waiting for a connection: the newest this many. */
 const PENDING_READS_MAX = 100;
 
@@ -444,11 +442,11 @@ export function createChatClient(opts: ChatClientOptions): ChatClient {
       if (room !== undefined && !rooms.has(room)) return false;
       const conv: ConversationKey = room === undefined ? `@${name}` : `#${room}`;
       const now = Date.now();
-      if (now - (typedAt.get(conv) ?? -Infinity) < TYPING_MS) return false;
+      if (now - (typedAt.get(conv) ?? -Infinity) < LIMITS.typingEveryMs) return false;
       const frame: TypingFrame = room === undefined ? { type: "typing", to: name } : { type: "typing", room };
       if (!sendUnacked(frame)) return false;
       typedAt.set(conv, now);
-      if (typedAt.size > 1000) for (const [k, at] of typedAt) if (now - at >= TYPING_MS) typedAt.delete(k);
+      if (typedAt.size > 1000) for (const [k, at] of typedAt) if (now - at >= LIMITS.typingEveryMs) typedAt.delete(k);
       return true;
     },
     on: (event, handler) => events.on(event, handler),

@@ -3,7 +3,7 @@
  * implementation per `AUTH` mode that carries tokens (jwt, accounts); open
  * mode has none and takes the username from the URL.
  */
-import type { AuthMode } from "../protocol";
+import { BEARER_PREFIX, type AuthMode } from "../protocol";
 
 /** A verified token's holder. */
 export interface Identity {
@@ -37,6 +37,16 @@ export function roomAllowed(rooms: readonly string[] | undefined, room: string):
   return false;
 }
 
+/** The WebSocket subprotocols a request offers, in order. */
+export function offeredProtocols(headers: Headers): string[] {
+  return (
+    headers
+      .get("sec-websocket-protocol")
+      ?.split(",")
+      .map((p) => p.trim()) ?? []
+  );
+}
+
 /** The token of an `Authorization: Bearer` header, or of a `bearer.` subprotocol; undefined when neither. */
 export function bearerToken(headers: Headers): string | undefined {
   const auth = headers.get("authorization");
@@ -44,11 +54,7 @@ export function bearerToken(headers: Headers): string | undefined {
     const m = /^Bearer[ ]+(\S+)\s*$/i.exec(auth);
     return m ? m[1] : "";
   }
-  const protocols = headers.get("sec-websocket-protocol");
-  if (protocols === null) return undefined;
-  for (const p of protocols.split(",")) {
-    const v = p.trim();
-    if (v.startsWith("bearer.")) return v.slice(7);
-  }
-  return undefined;
+  return offeredProtocols(headers)
+    .find((p) => p.startsWith(BEARER_PREFIX))
+    ?.slice(BEARER_PREFIX.length);
 }

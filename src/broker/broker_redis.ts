@@ -180,8 +180,7 @@ export async function createRedisBroker(o: RedisBrokerOptions): Promise<Broker> 
       });
     },
     command(order) {
-      const c = JSON.stringify({ disconnect: order.disconnect, code: order.code, reason: order.reason } satisfies NodeCommand);
-      cmd.send("XADD", [vKey, "MAXLEN", "~", volatileMax, "*", "c", c, "n", node]).catch((err: Error) => {
+      cmd.send("XADD", [vKey, "MAXLEN", "~", volatileMax, "*", "c", JSON.stringify(order), "n", node]).catch((err: Error) => {
         o.log.error("redis broker: could not send a command to the other nodes", { error: err.message });
       });
     },

@@ -131,7 +131,7 @@ export const adminRoutes = (o: AdminOptions) => {
 };
 
 /** This node's figures, as it writes them to the board. */
-export const figuresOf = (hub: Hub): Omit<NodeFigures, "node" | "self"> => ({
+const figuresOf = (hub: Hub): Omit<NodeFigures, "node" | "self"> => ({
   connections: hub.connections,
   users: hub.deps.presence.localCount(),
   accepted: hub.committer.stats.accepted,

@@ -5,6 +5,7 @@
  */
 import type { ServerWebSocket } from "bun";
 import { Elysia, t } from "elysia";
+import { offeredProtocols } from "../auth/auth";
 import { ChatError } from "../errors";
 import type { Hub, Session } from "../hub/hub";
 import { BEARER_PREFIX, ClientFrame, LIMITS, SUBPROTOCOL, ServerFrame, isValidName } from "../protocol";
@@ -68,11 +69,7 @@ export function socketRoutes(hub: Hub, gate: ReturnType<typeof createGate>, maxP
   ) => {
     const c = ctx as typeof ctx & Admitted;
     if (c.wirechat) return;
-    const offered =
-      ctx.request.headers
-        .get("sec-websocket-protocol")
-        ?.split(",")
-        .map((p) => p.trim()) ?? [];
+    const offered = offeredProtocols(ctx.request.headers);
     try {
       // Bun answers with the first offered subprotocol when none is chosen: a lone bearer entry would echo the token.
       if (!offered.includes(SUBPROTOCOL) && offered.some((p) => p.startsWith(BEARER_PREFIX))) {

@@ -145,14 +145,7 @@ export class Hub {
     this.log = deps.log ?? consoleLogger;
     this.#logError = limitedErrors(this.log);
     const { history, broker } = deps;
-    this.#replaySource = {
-      history,
-      deliveredThrough: () => broker.deliveredThrough(),
-      sent: (bytes) => {
-        this.stats.framesOut++;
-        this.stats.bytesOut += bytes;
-      },
-    };
+    this.#replaySource = { history, deliveredThrough: () => broker.deliveredThrough(), send: (ws, data) => this.#write(ws, data) };
     this.cursors = new Cursors(history, () => broker.deliveredThrough(), deps.closeGraceMs);
     this.committer = new Committer(
       history,
@@ -450,8 +443,10 @@ export class Hub {
 
   /** Forwards "typing" at most once per LIMITS.typingEveryMs per sender and conversation; never stored. */
   #typing(conn: Connection, to: string | undefined, room: string | undefined): void {
-    if (room !== undefined) this.#mayUse(conn, room);
-    if (room !== undefined && !conn.rooms.has(room)) throw new ChatError("not_member", `You are not in room "${room}": join it before typing in it`);
+    if (room !== undefined) {
+      this.#mayUse(conn, room);
+      if (!conn.rooms.has(room)) throw new ChatError("not_member", `You are not in room "${room}": join it before typing in it`);
+    }
     const key = `${conn.user}\n${to === undefined ? `#${room}` : `@${to}`}`;
     const now = Date.now();
     if (now - (this.#typedAt.get(key) ?? 0) < LIMITS.typingEveryMs) {
@@ -509,11 +504,8 @@ export class Hub {
     } finally {
       conn.streaming = false;
     }
-    if (state === "dropped") {
-      this.stats.droppedSends++;
-      conn.overflowed = true;
-    } else if (state === "paused") this.stats.replayPauses++;
-    else this.#doneReplaying(conn);
+    if (state === "paused") this.stats.replayPauses++;
+    else if (state !== "dropped") this.#doneReplaying(conn);
   }
 
   #doneReplaying(conn: Connection): void {
@@ -566,24 +558,32 @@ export class Hub {
   }
 
   #send(ws: ServerWebSocket<unknown>, data: string): void {
-    if (ws.readyState !== 1) return;
+    if (ws.readyState === 1) this.#write(ws as ServerWebSocket<Connection>, data);
+  }
+
+  /**
+   * Every frame for one socket goes out here: counted as a frame out, or, when
+   * Bun drops it, as a drop that marks the socket's coming 1006 close as a
+   * backpressure close. Returns Bun's status (bytes, -1 queued, 0 dropped).
+   */
+  #write(ws: ServerWebSocket<Connection>, data: string): number {
     const r = ws.send(data);
-    if (r !== 0) {
+    if (r === 0) {
+      this.stats.droppedSends++;
+      if (ws.data) ws.data.overflowed = true;
+    } else {
       this.stats.framesOut++;
       // A positive status is the bytes sent; -1 (queued) gives none, so the length stands in.
       this.stats.bytesOut += r > 0 ? r : data.length;
-      return;
     }
-    this.stats.droppedSends++;
-    const conn = ws.data as Connection | undefined;
-    if (conn) conn.overflowed = true;
+    return r;
   }
 
   /**
    * A publish was dropped for some socket, which Bun then closes with 1006
    * and an empty buffer, like a vanished peer. Which one is known only now,
-   * by its buffer: sockets that hold more than half the limit are marked,
-   * once per turn however many publishes dropped (a drop is rare: its socket closes).
+   * by its buffer: sockets past the limit are marked, once per turn however
+   * many publishes dropped (a drop is rare: its socket closes).
    */
   #noteOverflow(): void {
     if (this.#overflowScan) return;

@@ -80,8 +80,8 @@ export async function planReplay(history: History, reader: Reader, at: ResumePoi
 export interface ReplaySource {
   history: History;
   deliveredThrough(): number;
-  /** A frame of `bytes` (UTF-8; its length when queued) went to the socket, for the frames and bytes out counts. */
-  sent(bytes: number): void;
+  /** Sends one frame to the socket, counted with the node's other sends; Bun's status (bytes, -1 queued, 0 dropped). */
+  send(ws: ServerWebSocket<Connection>, data: string): number;
 }
 
 /**
@@ -94,10 +94,8 @@ export interface ReplaySource {
 export async function streamReplay(ws: ServerWebSocket<Connection>, conn: Connection, src: ReplaySource): Promise<"live" | "paused" | "dropped" | "closed"> {
   for (;;) {
     while (conn.replayAt < conn.replay.length) {
-      const data = conn.batch ? nextArray(conn) : encode(toFrame(conn.replay[conn.replayAt++]!));
-      const r = ws.send(data);
+      const r = src.send(ws, conn.batch ? nextArray(conn) : encode(toFrame(conn.replay[conn.replayAt++]!)));
       if (r === 0) return "dropped";
-      src.sent(r > 0 ? r : data.length);
       if (r === -1) return "paused";
     }
     if (conn.closed) return "closed";

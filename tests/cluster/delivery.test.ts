@@ -244,7 +244,8 @@ describe("cids and resume across nodes", () => {
   test("resume on a different node with since and epoch gets exactly what was missed, then live", async () => {
     const frank = await on(0, "frank", ["ops"]);
     const gina = await on(1, "gina", ["ops", "other"]);
-    await barrier(gina, [frank, gina]);
+    const node2 = await on(2, "ivan");
+    await barrier(gina, [frank, gina, node2]);
     const { since, epoch } = frank;
     frank.close();
     const before = frank.messages.length;
@@ -261,6 +262,8 @@ describe("cids and resume across nodes", () => {
     for (let i = 0; i < 2; i++) await send({ type: "room", room: "ops", text: `missed-r${i}` }, true);
     await send({ type: "room", room: "other", text: "not frank's room" }, false);
     await send({ type: "broadcast", text: "missed-last" }, true);
+    // An ack on node 1 does not mean node 2 has read the message from the log yet: the replay counts what node 2 delivered.
+    await node2.until(() => node2.messages.some((m) => m.text === "missed-last"), "node 2 delivered the last message");
 
     const w = await frank.connect(c.node(2), { since: since!, epoch: epoch! });
     expect(w).toMatchObject({ type: "welcome", user: "frank", resumed: true, replay: expected.length, epoch });

@@ -145,7 +145,7 @@ export class Hub {
     this.log = deps.log ?? consoleLogger;
     this.#logError = limitedErrors(this.log);
     const { history, broker } = deps;
-    this.#replaySource = { history, deliveredThrough: () => broker.deliveredThrough(), send: (ws, data) => this.#write(ws, data) };
+    this.#replaySource = { history, deliveredThrough: () => broker.deliveredThrough(), send: (ws, data) => this.#send(ws, data) };
     this.cursors = new Cursors(history, () => broker.deliveredThrough(), deps.closeGraceMs);
     this.committer = new Committer(
       history,
@@ -557,20 +557,19 @@ export class Hub {
     }
   }
 
-  #send(ws: ServerWebSocket<unknown>, data: string): void {
-    if (ws.readyState === 1) this.#write(ws as ServerWebSocket<Connection>, data);
-  }
-
   /**
    * Every frame for one socket goes out here: counted as a frame out, or, when
    * Bun drops it, as a drop that marks the socket's coming 1006 close as a
-   * backpressure close. Returns Bun's status (bytes, -1 queued, 0 dropped).
+   * backpressure close. Returns Bun's status (bytes, -1 queued, 0 dropped or
+   * not open).
    */
-  #write(ws: ServerWebSocket<Connection>, data: string): number {
+  #send(ws: ServerWebSocket<unknown>, data: string): number {
+    if (ws.readyState !== 1) return 0;
     const r = ws.send(data);
     if (r === 0) {
       this.stats.droppedSends++;
-      if (ws.data) ws.data.overflowed = true;
+      const conn = ws.data as Connection | undefined;
+      if (conn) conn.overflowed = true;
     } else {
       this.stats.framesOut++;
       // A positive status is the bytes sent; -1 (queued) gives none, so the length stands in.

@@ -4,11 +4,14 @@
  * `./data/wirechat.db`) to a new file while the server keeps running.
  *
  * The copy is `VACUUM INTO` on a connection of its own: one read transaction,
- * so the copy is the database as of one commit (every message acked before
- * the backup started is in it, and nothing half-written), compacted, and
- * whole. In WAL mode a reader never blocks the writer: the server keeps
- * committing while the copy is made; only its checkpoints cannot pass the
- * copy's snapshot until it ends, so the WAL file grows meanwhile.
+ * so the copy is the database as of one commit, compacted, and whole. In WAL
+ * mode a reader never blocks the writer: the server keeps committing while
+ * the copy is made. Then the messages, which the server keeps in its message
+ * log beside the file (`<DB_PATH>-messages/`), are read from the log's whole
+ * lines and written into the copy's `messages` table: every message acked
+ * before the backup started is in it, and nothing half-written. The backup
+ * is one self-contained file; a server started on it moves those messages
+ * into a new log.
  *
  * The copy is written to a temporary file beside the target, synced, and
  * linked to the target name only when complete: the target never holds a
@@ -16,14 +19,18 @@
  * backup racing this one). It is created readable by its owner only: it holds
  * the accounts' password hashes and the token signing key.
  *
- * Restore: stop the server, remove `DB_PATH` and its `-wal` and `-shm`
- * files, copy the backup to `DB_PATH`, start (docs/operations.md).
+ * Restore: stop the server, remove `DB_PATH`, its `-wal` and `-shm` files
+ * and its `-messages` folder, copy the backup to `DB_PATH`, start
+ * (docs/operations.md).
  */
 import { Database } from "bun:sqlite";
 // node:fs: no web-standard API links, syncs or removes a file.
 import { closeSync, existsSync, fsyncSync, linkSync, openSync, rmSync, statSync } from "node:fs";
 import { basename, dirname, join, resolve } from "node:path";
 import { DEFAULTS } from "../src/config.ts";
+import { messageLogDir } from "../src/history/history_sqlite.ts";
+import { scanLog } from "../src/history/message_log_scan.ts";
+import type { StoredMessage } from "../src/history/history.ts";
 
 /** What a backup wrote. */
 export interface BackupResult {
@@ -63,6 +70,7 @@ export function backup(source: string, target: string): BackupResult {
     db.run("VACUUM INTO ?", [partial]);
     db.close();
     db = undefined;
+    copyLog(source, partial);
 
     // Check the copy before it gets the target's name.
     const copy = new Database(partial, { readonly: true });
@@ -110,6 +118,39 @@ export function backup(source: string, target: string): BackupResult {
   } finally {
     db?.close();
     rmSync(partial, { force: true });
+  }
+}
+
+/**
+ * Writes the messages of the server's log into the copy's `messages` table:
+ * those above what the copy says was pruned, read after the copy was made,
+ * so none acked before it is missing. A segment that retention removed
+ * meanwhile moves the copy's pruned mark past it, so a replay from below
+ * says it is incomplete instead of skipping silently.
+ */
+function copyLog(source: string, copyPath: string): void {
+  const dir = messageLogDir(source);
+  if (!existsSync(dir)) return;
+  const copy = new Database(copyPath);
+  try {
+    const meta = (key: string) => (copy.query("SELECT value FROM meta WHERE key = ?").get(key) as { value: number } | null)?.value ?? 0;
+    const pruned = meta("pruned_through");
+    const insert = copy.query("INSERT OR IGNORE INTO messages (id, kind, sender, target, text, at, cid) VALUES (?, ?, ?, ?, ?, ?, ?)");
+    const setMeta = copy.query("INSERT INTO meta (key, value) VALUES (?1, ?2) ON CONFLICT (key) DO UPDATE SET value = max(value, ?2)");
+    copy.transaction(() => {
+      let first = 0;
+      let last = 0;
+      scanLog(dir, (m: StoredMessage) => {
+        if (m.id <= pruned) return;
+        if (first === 0) first = m.id;
+        last = m.id;
+        insert.run(m.id, m.kind, m.from, m.to ?? null, m.text, m.at, m.cid ?? null);
+      });
+      if (first > pruned + 1) setMeta.run("pruned_through", first - 1);
+      if (last > 0) setMeta.run("last_id", last);
+    })();
+  } finally {
+    copy.close();
   }
 }
 

@@ -14,20 +14,23 @@
  *   retention above the count; 8 clients send `--messages` messages of 100
  *   characters with a cid each (as the SDK does), a third each broadcast,
  *   room and direct, every one acked. Then the server's VmRSS (history
- *   indexes in memory), a clean stop, the size of the database file once
- *   its WAL is checkpointed into it, and of a `VACUUM INTO` copy
+ *   indexes in memory), a clean stop, the size of the message log
+ *   (`<DB_PATH>-messages/`) and of the database file once its WAL is
+ *   checkpointed into it, and of a backup (`VACUUM INTO` plus the log's
+ *   messages, one file)
  *   (scripts/backup.ts). Then a
  *   start on that file: seconds to the listening line and VmRSS once
  *   listening. `--no-cid` sends without cids: the store then remembers no
  *   cids in memory, as for messages older than the 24 h retry window.
  */
 import { Database } from "bun:sqlite";
-import { readFileSync, rmSync, statSync } from "node:fs";
+import { readdirSync, readFileSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { buildNative } from "../bench/lib/native.ts";
 import { backup } from "./backup.ts";
+import { messageLogDir } from "../src/history/history_sqlite.ts";
 
 const root = join(import.meta.dir, "..");
 const { values } = parseArgs({
@@ -172,6 +175,7 @@ async function disk() {
   c.run("PRAGMA wal_checkpoint(TRUNCATE)");
   c.close();
   const file = size(db);
+  const log = readdirSync(messageLogDir(db)).reduce((sum, name) => sum + size(join(messageLogDir(db), name)), 0);
   const copy = backup(db, join(work, "million-backup.db"));
   // A start on that file rebuilds the in-memory lookups.
   const again = await start({ LOG_LEVEL: "info", DB_PATH: db, HISTORY_MAX_MESSAGES: String(MESSAGES * 2) });
@@ -185,7 +189,8 @@ async function disk() {
     sendSeconds: +sendS.toFixed(1),
     walBytesAfterStop: wal,
     fileBytes: file,
-    bytesPerMessage: +(file / MESSAGES).toFixed(1),
+    messageLogBytes: log,
+    bytesPerMessage: +((file + log) / MESSAGES).toFixed(1),
     backupBytes: copy.bytes,
     backupMs: copy.ms,
     rssWithHistoryBytes: rssWithHistory,

@@ -5,9 +5,9 @@
  * that resumes with `since`, in order.
  */
 import { describe, expect, test } from "bun:test";
-import { Database } from "bun:sqlite";
 import { Signal, waitUntil } from "./helpers";
 import { spawnServer } from "./spawn";
+import { createSqliteHistory } from "../src/history/history_sqlite";
 import { tempDir } from "./tmp";
 import type { MessageFrame, SingleServerFrame as ServerFrame } from "../src/protocol";
 
@@ -157,10 +157,10 @@ async function crashRun(seed: number) {
     await server.proc.exited;
   }
 
-  // The file itself: each cid stored once, under the id its ack named.
-  const file = new Database(db, { readonly: true });
-  const rows = file.query("SELECT id, sender, cid FROM messages WHERE cid IS NOT NULL").all() as { id: number; sender: string; cid: string }[];
-  file.close();
+  // The store itself, opened as the next start opens it: each cid stored once, under the id its ack named.
+  const store = createSqliteHistory(db);
+  const rows = (await store.get(Array.from({ length: store.lastId() }, (_, i) => i + 1))).filter((m) => m.cid !== undefined);
+  await store.close();
   expect(rows.length).toBe(SENDERS * PER_SENDER);
   const byCid = new Map(rows.map((r) => [r.cid, r.id]));
   expect(byCid.size).toBe(rows.length);

@@ -27,6 +27,14 @@ const implementations: Impl[] = [
       return { history: createSqliteHistory(path), reopen: async () => createSqliteHistory(path) };
     },
   },
+  {
+    // Segments of 256 bytes: a new message log file every few messages, so appends, reads and pruning cross files.
+    name: "sqlite file, small log segments",
+    async open() {
+      const path = `${tempDir()}/history.db`;
+      return { history: createSqliteHistory(path, "normal", 256), reopen: async () => createSqliteHistory(path, "normal", 256) };
+    },
+  },
   { name: "sqlite :memory:", open: async () => ({ history: createSqliteHistory(":memory:") }) },
   {
     name: "redis",

@@ -15,3 +15,13 @@ export function tempDir(): string {
   made.push(dir);
   return dir;
 }
+
+/**
+ * Sets or clears a file's immutable attribute: every write to it, even on a
+ * descriptor already open, is then refused with EPERM, as a failing disk
+ * refuses it. Needs root on a file system with attributes (ext4, as here).
+ */
+export function chattr(flag: "+i" | "-i", file: string): void {
+  const r = Bun.spawnSync(["chattr", flag, file], { stderr: "pipe" });
+  if (r.exitCode !== 0) throw new Error(`chattr ${flag} ${file} failed: ${r.stderr.toString().trim()} (this test needs root on ext4 or similar)`);
+}

@@ -1,32 +1,16 @@
-import { Database, type SQLQueryBindings, type Statement } from "bun:sqlite";
+import { Database } from "bun:sqlite";
 // No web-standard API creates a folder; node:fs is the one way here.
 import { mkdirSync } from "node:fs";
 import { CID_MEMORY_MAX, CID_WINDOW_MS, type Appended, type CidHit, type History, type NewMessage, type StoredMessage } from "./history";
 import { indexKeys as keyOf, keysOf, readerKeys } from "../hub/routing";
 import { IdIndex, mergeIds } from "./id_index";
 import { migrate } from "./sqlite_schema";
-import type { MessageKind } from "../protocol";
+import { createMemoryLog, type MessageLog } from "./message_log";
+import { openFileLog } from "./message_log_file";
+import { claimLogDir, moveLegacyRows, warn } from "./message_log_setup";
 
-interface Row {
-  id: number;
-  kind: MessageKind;
-  sender: string;
-  target: string | null;
-  text: string;
-  at: number;
-  cid: string | null;
-}
-
-const toMessage = (r: Row): StoredMessage => {
-  const m: StoredMessage = { id: r.id, kind: r.kind, from: r.sender, text: r.text, at: r.at };
-  if (r.target !== null) m.to = r.target;
-  if (r.cid !== null) m.cid = r.cid;
-  return m;
-};
-
-const COLS = "id, kind, sender, target, text, at, cid";
-/** Rows per INSERT and ids per SELECT: running one statement per row costs more than the row. */
-const CHUNK = 128;
+/** The folder of the message log beside a database file. */
+export const messageLogDir = (dbPath: string) => `${dbPath}-messages`;
 
 /** How often the worker checkpoints the WAL into the database file. */
 const CHECKPOINT_EVERY_MS = 1000;
@@ -35,12 +19,14 @@ const CHECKPOINT_EVERY_MS = 1000;
 export type SyncMode = "full" | "normal";
 
 /**
- * History in a SQLite file, WAL mode; "normal" sync by default, "full" to
- * survive an OS crash or power loss too. Rows are only ever appended in id
- * order; lookups by user, room and cid use in-memory indexes rebuilt from the
- * file at start. The schema is created and migrated here (`schema_version`).
+ * History in a SQLite file, WAL mode, with the messages themselves in an
+ * append-only log beside it (`<file>-messages/`, see message_log.ts);
+ * "normal" sync by default, "full" to survive an OS crash or power loss too.
+ * Lookups by user, room and cid use in-memory indexes rebuilt from the log at
+ * start. The schema is created and migrated here (`schema_version`);
+ * messages of a database from before the log are moved into it at start.
  */
-export function createSqliteHistory(path: string, sync: SyncMode = "normal"): History {
+export function createSqliteHistory(path: string, sync: SyncMode = "normal", segmentBytes?: number): History {
   if (path !== ":memory:") {
     const dir = path.slice(0, Math.max(path.lastIndexOf("/"), 0));
     if (dir) mkdirSync(dir, { recursive: true });
@@ -51,102 +37,94 @@ export function createSqliteHistory(path: string, sync: SyncMode = "normal"): Hi
   // Short: a commit waits on the event loop; an outside lock should fail it fast (store_failed), not stall delivery.
   db.run("PRAGMA busy_timeout = 250");
   migrate(db);
-  const checkpointer = path === ":memory:" ? undefined : startCheckpointer(db, path);
 
   const index = new IdIndex();
   /** `${sender}\n${cid}` → its message, in id order, for cids of the last CID_WINDOW_MS. */
   const cids = new Map<string, CidHit & { at: number }>();
-  const remember = (id: number, kind: MessageKind, from: string, to: string | null, at: number, cid: string | null) => {
-    for (const key of keysOf({ kind, from, to: to ?? undefined })) index.add(key, id);
-    if (cid !== null && at >= Date.now() - CID_WINDOW_MS) {
-      const key = `${from}\n${cid}`;
-      cids.delete(key); // a cid reused after the window: keep the map in id order
-      cids.set(key, { id, kind, to: to ?? undefined, at });
-      if (cids.size > CID_MEMORY_MAX) cids.delete(cids.keys().next().value!);
-    }
+  /** Remembers a stored message's cid (`key`: sender and cid) for de-duplication, in id order. */
+  const rememberCid = (m: StoredMessage, key: string, windowStart: number) => {
+    if (m.at < windowStart) return;
+    cids.delete(key); // a cid reused after the window: keep the map in id order
+    cids.set(key, { id: m.id, kind: m.kind, to: m.to, at: m.at });
+    if (cids.size > CID_MEMORY_MAX) cids.delete(cids.keys().next().value!);
   };
-  /** Rows stored now: kept here so that pruning by count never has to count. */
-  let rows = 0;
-  for (const r of db.query("SELECT id, kind, sender, target, at, cid FROM messages ORDER BY id").iterate() as IterableIterator<Row>) {
-    remember(r.id, r.kind, r.sender, r.target, r.at, r.cid);
-    rows++;
-  }
-  const oldestQ = db.query("SELECT id, at FROM messages ORDER BY id LIMIT ?");
+  const remember = (m: StoredMessage, windowStart: number) => {
+    for (const key of keysOf(m)) index.add(key, m.id);
+    if (m.cid !== undefined) rememberCid(m, `${m.from}\n${m.cid}`, windowStart);
+  };
 
   const meta = (key: string) => (db.query("SELECT value FROM meta WHERE key = ?").get(key) as { value: number } | null)?.value ?? 0;
   const setMeta = db.query("INSERT INTO meta (key, value) VALUES (?1, ?2) ON CONFLICT (key) DO UPDATE SET value = max(value, ?2)");
-  let last = Math.max(meta("last_id"), (db.query("SELECT max(id) AS m FROM messages").get() as { m: number | null }).m ?? 0);
   let pruned = meta("pruned_through");
-
-  const inserts: Statement[] = [];
-  const insertOf = (n: number) => (inserts[n] ??= db.query(`INSERT INTO messages (${COLS}) VALUES ${Array(n).fill("(?, ?, ?, ?, ?, ?, ?)").join(", ")}`));
   const epoch = readEpoch(db);
-  const appendTx = db.transaction((batch: readonly StoredMessage[]) => {
-    for (let i = 0; i < batch.length; i += CHUNK) {
-      const n = Math.min(CHUNK, batch.length - i);
-      const params: (string | number | null)[] = new Array(n * 7);
-      for (let j = 0; j < n; j++) {
-        const m = batch[i + j]!;
-        const k = j * 7;
-        params[k] = m.id;
-        params[k + 1] = m.kind;
-        params[k + 2] = m.from;
-        params[k + 3] = m.to ?? null;
-        params[k + 4] = m.text;
-        params[k + 5] = m.at;
-        params[k + 6] = m.cid ?? null;
-      }
-      // An array binds positionally, without spreading hundreds of arguments.
-      insertOf(n).run(params as unknown as SQLQueryBindings);
-    }
-  });
 
-  const selects: Statement[] = [];
-  const selectOf = (n: number) => (selects[n] ??= db.query(`SELECT ${COLS} FROM messages WHERE id IN (${Array(n).fill("?").join(", ")}) ORDER BY id`));
-  /** Reads rows by id, in the order of `ids` (ascending or descending). */
-  const fetch = (ids: number[]): StoredMessage[] => {
-    const out: StoredMessage[] = [];
-    for (let i = 0; i < ids.length; i += CHUNK) {
-      const part = ids.slice(i, i + CHUNK);
-      const rows = (selectOf(part.length).all(...part) as Row[]).map(toMessage);
-      if (part.length > 1 && part[0]! > part[1]!) rows.reverse();
-      out.push(...rows);
-    }
-    return out;
+  /** Messages held with an id above `pruned`: kept here so that pruning by count never has to count. */
+  let rows = 0;
+  const loaded = (m: StoredMessage, windowStart: number) => {
+    // A pruned message may still be in the log (it frees whole segments): its cid is still worth knowing.
+    if (m.id > pruned) {
+      remember(m, windowStart);
+      rows++;
+    } else if (m.cid !== undefined) rememberCid(m, `${m.from}\n${m.cid}`, windowStart);
   };
+  const startWindow = Date.now() - CID_WINDOW_MS;
+  let opened: MessageLog | undefined;
+  try {
+    opened =
+      path === ":memory:"
+        ? createMemoryLog()
+        : openFileLog(claimLogDir(messageLogDir(path), epoch, path), {
+            sync,
+            segmentBytes,
+            onRecord: (m) => loaded(m, startWindow),
+            onRepair: (what) => warn(`message log: ${what} (a crash cut that write short; it was never acknowledged)`),
+          });
+    moveLegacyRows(db, opened, messageLogDir(path), (m) => loaded(m, startWindow));
+  } catch (err) {
+    // A store that cannot start holds nothing open.
+    opened?.close();
+    db.close();
+    throw err;
+  }
+  const log: MessageLog = opened;
+  const checkpointer = path === ":memory:" ? undefined : startCheckpointer(db, path);
+  let last = Math.max(meta("last_id"), log.last);
+
+  /** Reads messages by id, in the order of `ids`; pruned ones are gone even while their segment is kept. */
+  const fetch = (ids: number[]): StoredMessage[] => log.read(pruned === 0 ? ids : ids.filter((id) => id > pruned));
   const cursorQ = db.query("SELECT id FROM cursors WHERE user = ?");
   const prunedInboxQ = db.query("SELECT id FROM pruned_inbox WHERE user = ?");
   const readsQ = db.query("SELECT conv, id FROM reads WHERE user = ?");
   const setReadQ = db.query("INSERT INTO reads (user, conv, id) VALUES (?1, ?2, ?3) ON CONFLICT (user, conv) DO UPDATE SET id = max(id, ?3) RETURNING id");
   // Before rows go, note per recipient the newest direct message pruned: their inbox replay must say it is incomplete.
-  const notePrunedInbox = db.query(`INSERT INTO pruned_inbox (user, id)
-    SELECT target, max(id) FROM messages WHERE id <= ?1 AND kind = 'direct' GROUP BY target
-    ON CONFLICT (user) DO UPDATE SET id = max(id, excluded.id)`);
+  const notePrunedInbox = db.query("INSERT INTO pruned_inbox (user, id) VALUES (?1, ?2) ON CONFLICT (user) DO UPDATE SET id = max(id, ?2)");
   const setCursorQ = db.query("INSERT INTO cursors (user, id) VALUES (?1, ?2) ON CONFLICT (user) DO UPDATE SET id = max(id, ?2)");
 
-  /** Finds a remembered cid: the store's de-duplication, within the window. */
-  const findCid = (from: string, cid: string, notBefore: number): CidHit | undefined => {
-    const hit = cids.get(`${from}\n${cid}`);
+  /** Finds a remembered cid by its key (sender and cid): the store's de-duplication, within the window. */
+  const findCid = (key: string, notBefore: number): CidHit | undefined => {
+    const hit = cids.get(key);
     if (hit === undefined || hit.at < notBefore) return undefined;
     return { id: hit.id, kind: hit.kind, to: hit.to };
   };
 
   /**
-   * Gives the new messages their ids and commits them in one transaction;
-   * only once it committed do the counters, indexes and cids move, so a
-   * failed batch leaves no trace.
+   * Gives the new messages their ids and appends them to the log in one
+   * write; only once it is written do the counters, indexes and cids move,
+   * so a failed batch leaves no trace.
    */
   const appendSync = (batch: readonly NewMessage[]): Appended[] => {
     const out: Appended[] = new Array(batch.length);
     const rows_: StoredMessage[] = [];
+    /** The cid key of each of rows_ (undefined: no cid), built once per message. */
+    const keys: (string | undefined)[] = [];
     let seen: Map<string, CidHit> | undefined;
     let id = last;
     const window = Date.now() - CID_WINDOW_MS;
     for (let i = 0; i < batch.length; i++) {
       const n = batch[i]!;
-      if (n.cid !== undefined) {
-        const key = `${n.from}\n${n.cid}`;
-        const dup = seen?.get(key) ?? findCid(n.from, n.cid, window);
+      const key = n.cid === undefined ? undefined : `${n.from}\n${n.cid}`;
+      if (key !== undefined) {
+        const dup = seen?.get(key) ?? findCid(key, window);
         if (dup) {
           out[i] = { duplicate: dup };
           continue;
@@ -157,12 +135,18 @@ export function createSqliteHistory(path: string, sync: SyncMode = "normal"): Hi
       if (n.to !== undefined) m.to = n.to;
       if (n.cid !== undefined) m.cid = n.cid;
       rows_.push(m);
+      keys.push(key);
       out[i] = { stored: m };
     }
     if (rows_.length === 0) return out;
-    appendTx(rows_);
+    log.append(rows_);
     rows += rows_.length;
-    for (const m of rows_) remember(m.id, m.kind, m.from, m.to ?? null, m.at, m.cid ?? null);
+    for (let i = 0; i < rows_.length; i++) {
+      const m = rows_[i]!;
+      for (const key of keysOf(m)) index.add(key, m.id);
+      const key = keys[i];
+      if (key !== undefined) rememberCid(m, key, window);
+    }
     last = id;
     return out;
   };
@@ -184,7 +168,7 @@ export function createSqliteHistory(path: string, sync: SyncMode = "normal"): Hi
     newest: () => Promise.resolve(last),
     prunedThrough: () => Promise.resolve(pruned),
     append: (batch) => later(() => appendSync(batch)),
-    findByCid: (from, cid, notBefore) => Promise.resolve(findCid(from, cid, notBefore)),
+    findByCid: (from, cid, notBefore) => Promise.resolve(findCid(`${from}\n${cid}`, notBefore)),
     visible: (reader, after, upTo, limit, newest = false) =>
       later(() =>
         fetch(
@@ -219,6 +203,7 @@ export function createSqliteHistory(path: string, sync: SyncMode = "normal"): Hi
         // Busy (another reader): the next start checkpoints it.
       }
       db.close();
+      log.close();
     },
   } satisfies History;
 
@@ -249,25 +234,34 @@ export function createSqliteHistory(path: string, sync: SyncMode = "normal"): Hi
 
   function pruneSync(maxMessages: number, minAt: number, maxRows: number): number {
     forgetCids();
-    // Only the oldest `maxRows` rows are read: a step costs the same however
+    if (rows === 0) return 0;
+    // Only the oldest `maxRows` messages are read: a step costs the same however
     // much history is kept, so pruning never holds up delivery for long.
-    const oldest = oldestQ.all(maxRows) as { id: number; at: number }[];
+    const ids: number[] = [];
+    for (let id = Math.max(pruned + 1, log.first); id <= last && ids.length < maxRows; id++) ids.push(id);
+    if (rows <= maxMessages) {
+      const oldest = log.read(ids.slice(0, 1))[0];
+      if (oldest === undefined || oldest.at >= minAt) return 0;
+    }
+    const oldest = log.read(ids);
     let n = Math.min(Math.max(0, rows - maxMessages), oldest.length);
     while (n < oldest.length && oldest[n]!.at < minAt) n++;
     if (n === 0) return 0;
     const upTo = oldest[n - 1]!.id;
-    const removed = db.transaction(() => {
-      notePrunedInbox.run(upTo);
-      const deleted = db.query("DELETE FROM messages WHERE id <= ?").run(upTo).changes;
+    // Per recipient, the newest direct message pruned: their inbox replay must say it is incomplete.
+    const inbox = new Map<string, number>();
+    for (let i = 0; i < n; i++) if (oldest[i]!.kind === "direct") inbox.set(oldest[i]!.to!, oldest[i]!.id);
+    db.transaction(() => {
+      for (const [user, id] of inbox) notePrunedInbox.run(user, id);
       setMeta.run("pruned_through", upTo);
-      // max(id) alone would go back once everything is pruned: keep the newest id.
+      // The log keeps its newest segment, but note the newest id too: ids never go back.
       setMeta.run("last_id", last);
-      return deleted;
     })();
-    rows -= removed;
+    rows -= n;
     pruned = Math.max(pruned, upTo);
     index.dropThrough(upTo);
-    return removed;
+    log.dropThrough(upTo);
+    return n;
   }
 
   /** Drops remembered cids, oldest first, that left the window; pruning does not, so a late retry is still known. */

@@ -151,6 +151,10 @@ function storeWide(err: unknown): boolean {
   const code = (err as { code?: unknown }).code;
   return (
     typeof code === "string" &&
-    (code === "EPOCH" || /^SQLITE_(BUSY|LOCKED|FULL|IOERR|CANTOPEN|READONLY|NOMEM|CORRUPT|NOTADB)/.test(code) || /^(ECONN|ETIMEDOUT|ERR_REDIS)/.test(code))
+    (code === "EPOCH" ||
+      /^SQLITE_(BUSY|LOCKED|FULL|IOERR|CANTOPEN|READONLY|NOMEM|CORRUPT|NOTADB)/.test(code) ||
+      /^(ECONN|ETIMEDOUT|ERR_REDIS)/.test(code) ||
+      // The message log's file: a full, failing, read-only or refusing disk.
+      /^(ENOSPC|EDQUOT|EFBIG|EIO|EROFS|EPERM|EACCES|EBADF)$/.test(code))
   );
 }

@@ -1,9 +1,10 @@
 import { afterEach, expect, test } from "bun:test";
-import { Database } from "bun:sqlite";
+import { readdirSync } from "node:fs";
 import { connect, isAck, isError, isMessage, startServer, type Client, type TestServer } from "../helpers";
-import { createSqliteHistory } from "../../src/history/history_sqlite";
+import type { History } from "../../src/history/history";
+import { createSqliteHistory, messageLogDir } from "../../src/history/history_sqlite";
 import type { Logger } from "../../src/log";
-import { tempDir } from "../tmp";
+import { chattr, tempDir } from "../tmp";
 import type { AckFrame, ErrorFrame, MessageFrame, WelcomeFrame } from "../../src/protocol";
 
 let s: TestServer | undefined;
@@ -27,13 +28,22 @@ const recording = () => {
   return { lines, log };
 };
 
+/**
+ * The real SQLite history, except that a batch holding a message with this
+ * text fails whole with nothing stored, as a constraint on one row fails its
+ * transaction. The message log has no failure of one message, but a store
+ * may (a Redis script error, a row rule): the committer must isolate it.
+ */
+function refusing(history: History, text: string): History {
+  return {
+    ...history,
+    append: (batch) => (batch.some((m) => m.text === text) ? Promise.reject(new Error(`poisoned row: ${text}`)) : history.append(batch)),
+  };
+}
+
 test("Hub.flush: one message the store refuses fails alone; the rest of its batch is stored and delivered", async () => {
   const path = `${tempDir()}/poison.db`;
-  const history = createSqliteHistory(path);
-  // A real constraint failure for one row only, raised by SQLite itself.
-  const db = new Database(path);
-  db.run("CREATE TRIGGER poison BEFORE INSERT ON messages WHEN NEW.text = 'poison' BEGIN SELECT RAISE(ABORT, 'poisoned row'); END");
-  db.close();
+  const history = refusing(createSqliteHistory(path), "poison");
   const { lines, log } = recording();
   s = startServer({ history, log });
   const a = await join(`${s.ws}/ws/alice`);
@@ -56,17 +66,23 @@ test("Hub.flush: one message the store refuses fails alone; the rest of its batc
 });
 
 test("Hub store failures: repeated failures are rate-limited in the log", async () => {
-  const path = `${tempDir()}/locked.db`;
+  const path = `${tempDir()}/refusing.db`;
   const history = createSqliteHistory(path);
-  const db = new Database(path);
-  db.run("CREATE TRIGGER refuse BEFORE INSERT ON messages BEGIN SELECT RAISE(ABORT, 'refused'); END");
-  db.close();
   const { lines, log } = recording();
   s = startServer({ history, log });
   const a = await join(`${s.ws}/ws/alice`);
-  for (let i = 0; i < 20; i++) {
-    a.send({ type: "broadcast", text: `m${i}`, cid: `c${i}` });
-    expect(await a.next<ErrorFrame>(isError)).toMatchObject({ code: "store_failed", cid: `c${i}` });
+  a.send({ type: "broadcast", text: "first", cid: "first" });
+  await a.next(isAck("first"));
+  // The message log's file made immutable: every write is refused (EPERM), as by a failing disk.
+  const segment = `${messageLogDir(path)}/${readdirSync(messageLogDir(path)).find((n) => n.endsWith(".jsonl"))}`;
+  chattr("+i", segment);
+  try {
+    for (let i = 0; i < 20; i++) {
+      a.send({ type: "broadcast", text: `m${i}`, cid: `c${i}` });
+      expect(await a.next<ErrorFrame>(isError)).toMatchObject({ code: "store_failed", cid: `c${i}` });
+    }
+  } finally {
+    chattr("-i", segment);
   }
   expect(lines.filter((l) => l.startsWith("error ")).length).toBe(1);
   // The server still answers.

@@ -1,14 +1,15 @@
 /**
  * Inputs that used to crash a route, poison a commit batch or confuse the
  * start-up, against the real server: bad percent-escapes, lone surrogates,
- * one sender's bad frames among others' good ones, a busy port, a short Host
- * header, a store failure's log.
+ * one sender's bad frames among others' good ones, messages built to break
+ * the message log's lines, a busy port, a short Host header.
  */
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
-import { Database } from "bun:sqlite";
 import { type Client, connect, isAck, isError, probe, upgrade } from "../helpers";
 import { spawnServer, type ServerProcess } from "../spawn";
-import { tempDir } from "../tmp";
+import { chattr, tempDir } from "../tmp";
+import { readdirSync } from "node:fs";
+import { messageLogDir } from "../../src/history/history_sqlite";
 import type { AckFrame, ErrorFrame, HistoryBody, SingleServerFrame as ServerFrame } from "../../src/protocol";
 
 setDefaultTimeout(20_000);
@@ -126,30 +127,32 @@ describe("lone surrogates", () => {
   });
 });
 
-describe("one message the store refuses", () => {
-  test("fails alone with store_failed: the other messages of its commit batch are stored and delivered", async () => {
-    // A real SQLite failure for one row only, added to the running server's file.
-    const db = new Database(DB);
-    db.run("CREATE TRIGGER poison BEFORE INSERT ON messages WHEN NEW.text = 'poison' BEGIN SELECT RAISE(ABORT, 'poisoned row'); END");
-    try {
-      const mallory = await join("/ws/poisoner");
-      const bob = await join("/ws/honest");
-      for (let r = 0; r < 5; r++) {
-        // Back to back in one turn: one group-commit batch.
-        bob.send({ type: "broadcast", text: `before-${r}`, cid: `b-${r}` });
-        mallory.send({ type: "broadcast", text: "poison", cid: `p-${r}` });
-        bob.send({ type: "direct", to: "poisoner", text: `after-${r}`, cid: `a-${r}` });
-        expect((await bob.next<AckFrame>(isAck(`b-${r}`))).id).toBeGreaterThan(0);
-        expect((await bob.next<AckFrame>(isAck(`a-${r}`))).id).toBeGreaterThan(0);
-        expect(await mallory.next<ErrorFrame>(isError)).toMatchObject({ code: "store_failed", cid: `p-${r}` });
-        await mallory.next((f) => f.type === "message" && f.text === `after-${r}`);
+describe("messages built to break the message log's lines", () => {
+  test("newlines, JSON that closes the line and line separators are stored and read back exactly, and the others' messages too", async () => {
+    const mallory = await join("/ws/forger");
+    const bob = await join("/ws/honest");
+    const forged = [
+      'x"}\n{"id":1,"kind":"broadcast","from":"admin","text":"forged","at":0}\n',
+      "\n\n\r\n",
+      "\u2028\u2029\u0085",
+      '\\"}',
+      `${"z".repeat(3990)}\n{"id":2}`,
+    ];
+    for (let r = 0; r < 3; r++) {
+      // Back to back in one turn: one group-commit batch, one write to the log.
+      for (let i = 0; i < forged.length; i++) {
+        mallory.send({ type: "broadcast", text: forged[i]!, cid: `f-${r}-${i}` });
+        bob.send({ type: "broadcast", text: `good-${r}-${i}`, cid: `g-${r}-${i}` });
       }
-      expect(bob.frames.filter(isError)).toEqual([]);
-      expect((await history()).filter((m) => m.text === "poison")).toEqual([]);
-    } finally {
-      db.run("DROP TRIGGER poison");
-      db.close();
+      for (let i = 0; i < forged.length; i++) {
+        expect((await mallory.next<AckFrame>(isAck(`f-${r}-${i}`))).id).toBeGreaterThan(0);
+        expect((await bob.next<AckFrame>(isAck(`g-${r}-${i}`))).id).toBeGreaterThan(0);
+      }
     }
+    const stored = (await history()).filter((m) => m.from === "forger" || m.from === "honest").sort((a, b) => a.id - b.id);
+    expect(stored.filter((m) => m.from === "forger").map((m) => m.text)).toEqual([...forged, ...forged, ...forged]);
+    expect(stored.filter((m) => m.from === "honest").length).toBe(3 * forged.length);
+    expect((await history()).filter((m) => m.from === "admin")).toEqual([]);
     await alive();
   });
 });
@@ -189,19 +192,21 @@ describe("store failures", () => {
     const own = await spawnServer({ DB_PATH: path });
     try {
       const c = await connect(`${own.ws}/ws/writer`);
+      c.send({ type: "broadcast", text: "first", cid: "first" });
+      await c.next(isAck("first"));
       const mark = own.output().length;
-      const locker = new Database(path);
-      locker.run("PRAGMA busy_timeout = 0");
-      locker.run("BEGIN IMMEDIATE");
+      // The message log's file made immutable: the server's writes to it are refused (EPERM), as by a failing disk.
+      const dir = messageLogDir(path);
+      const segment = `${dir}/${readdirSync(dir).find((n) => n.endsWith(".jsonl"))}`;
+      chattr("+i", segment);
       try {
-        c.send({ type: "broadcast", text: "while locked", cid: "locked" });
+        c.send({ type: "broadcast", text: "while refused", cid: "locked" });
         expect(await c.next<ErrorFrame>(isError, 10_000)).toMatchObject({ code: "store_failed", cid: "locked" });
         await own.waitForOutput((out) => out.slice(mark).includes("\n"));
       } finally {
-        locker.run("ROLLBACK");
-        locker.close();
+        chattr("-i", segment);
       }
-      c.send({ type: "broadcast", text: "after unlock", cid: "locked" });
+      c.send({ type: "broadcast", text: "after repair", cid: "locked" });
       expect((await c.next<AckFrame>(isAck("locked"))).id).toBeGreaterThan(0);
       c.close();
       await probe(`${own.ws}/ws/probe`);
@@ -211,7 +216,7 @@ describe("store failures", () => {
         .split("\n")
         .filter((l) => l.trim() !== "");
       expect(lines.filter((l) => /^\s+at /.test(l))).toEqual([]);
-      const failure = lines.filter((l) => /stor|sqlite|database|locked|busy/i.test(l));
+      const failure = lines.filter((l) => /stor|sqlite|database|locked|busy|EPERM/i.test(l));
       expect(failure).toHaveLength(1);
       // One JSON object per line, at level error.
       expect(JSON.parse(failure[0]!)).toMatchObject({ level: "error", app: "wirechat" });

@@ -1,0 +1,81 @@
+import type { StoredMessage } from "./history";
+
+/**
+ * The stored messages of the SQLite history, in id order: an append-only
+ * log of JSON lines, one per message. The database keeps everything else
+ * (cursors, read markers, retention marks, accounts). A message costs one
+ * line in a file instead of a B-tree row: measured, a row was most of a
+ * direct message's cost on the server's core.
+ */
+export interface MessageLog {
+  /** The oldest id held (0 when empty); older ids may have been dropped. */
+  readonly first: number;
+  /** The newest id held (0 when empty). */
+  readonly last: number;
+  /**
+   * Appends messages with ids above `last`, in increasing order, in one
+   * write. Returns once the lines survive a crash of the process (and, with
+   * sync "full", of the machine); throws with nothing appended.
+   */
+  append(batch: readonly StoredMessage[]): void;
+  /** The messages with these ids that are held, in the order given. */
+  read(ids: readonly number[]): StoredMessage[];
+  /** Makes every appended line survive a crash of the machine too (fdatasync). */
+  flush(): void;
+  /** May forget messages with id <= `upTo` (a file log drops whole segments); never newer ones. */
+  dropThrough(upTo: number): void;
+  /** Makes what was appended durable and releases the log; idempotent. */
+  close(): void;
+}
+
+/** One line of the log: the message as JSON (no newline inside: JSON escapes it). */
+export const encodeRecord = (m: StoredMessage): string => JSON.stringify(m);
+
+/** Parses one line; throws when it is not a stored message. */
+export function decodeRecord(line: string): StoredMessage {
+  const m = JSON.parse(line) as StoredMessage;
+  if (typeof m !== "object" || m === null || !Number.isSafeInteger(m.id) || typeof m.text !== "string" || typeof m.from !== "string") {
+    throw new Error("not a stored message");
+  }
+  return m;
+}
+
+/** A log for DB_PATH=:memory:, where nothing is on disk: the lines in an array. */
+export function createMemoryLog(): MessageLog {
+  let base = 0;
+  const lines: (string | undefined)[] = [];
+  let last = 0;
+  return {
+    get first() {
+      for (let i = 0; i < lines.length; i++) if (lines[i] !== undefined) return base + i;
+      return 0;
+    },
+    get last() {
+      return last;
+    },
+    append(batch) {
+      for (const m of batch) {
+        if (m.id <= last) throw new Error(`message log: id ${m.id} is not above the newest (${last})`);
+        if (lines.length === 0) base = m.id;
+        lines[m.id - base] = encodeRecord(m);
+        last = m.id;
+      }
+    },
+    read(ids) {
+      const out: StoredMessage[] = [];
+      for (const id of ids) {
+        const line = id >= base ? lines[id - base] : undefined;
+        if (line !== undefined) out.push(decodeRecord(line));
+      }
+      return out;
+    },
+    flush() {},
+    dropThrough(upTo) {
+      const n = Math.min(Math.max(0, upTo - base + 1), lines.length);
+      if (n === 0) return;
+      lines.splice(0, n);
+      base += n;
+    },
+    close() {},
+  } satisfies MessageLog;
+}

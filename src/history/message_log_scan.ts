@@ -1,0 +1,93 @@
+/**
+ * The message log's files as they lie on disk: segment names, and reading
+ * back their whole lines (at open, and by the backup while a server writes).
+ */
+// node:fs: the server's own files; no web-standard API lists a folder.
+import { readdirSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+import type { StoredMessage } from "./history";
+import { decodeRecord } from "./message_log";
+
+const SEGMENT_NAME = /^(\d{16})\.jsonl$/;
+/** A segment is named after the first id it may hold, so the names sort in id order. */
+export const segmentName = (first: number) => `${String(first).padStart(16, "0")}.jsonl`;
+
+/**
+ * Reads the whole lines of the segments in `dir`, in id order. A line that is
+ * incomplete or not a message ends its segment: the rest was a write a crash
+ * cut short. `cut` is told where each such segment ends.
+ */
+export function scanLog(
+  dir: string,
+  each: (m: StoredMessage, segment: number, start: number) => void,
+  cut?: (path: string, size: number) => void,
+): { first: number; path: string; size: number }[] {
+  const names = readdirSync(dir)
+    .filter((n) => SEGMENT_NAME.test(n))
+    .sort();
+  const out: { first: number; path: string; size: number }[] = [];
+  let prev = 0;
+  for (const name of names) {
+    const path = join(dir, name);
+    let data: Buffer;
+    try {
+      data = readFileSync(path);
+    } catch (err) {
+      // Dropped by retention while a backup reads the log.
+      if ((err as { code?: string }).code === "ENOENT") continue;
+      throw err;
+    }
+    let pos = 0;
+    while (pos < data.length) {
+      const nl = data.indexOf(10, pos);
+      if (nl < 0) break;
+      let m: StoredMessage;
+      try {
+        m = decodeRecord(data.toString("utf8", pos, nl));
+      } catch {
+        break;
+      }
+      if (m.id <= prev) throw new Error(`message log ${path} is damaged: id ${m.id} at byte ${pos} is not above ${prev}; restore from a backup`);
+      each(m, out.length, pos);
+      prev = m.id;
+      pos = nl + 1;
+    }
+    if (pos < data.length) cut?.(path, pos);
+    out.push({ first: Number(SEGMENT_NAME.exec(name)![1]), path, size: pos });
+  }
+  return out;
+}
+
+/** Where each id starts in its segment (NaN: not held), from `base` on. */
+export class Starts {
+  base = 0;
+  #at = new Float64Array(1024);
+  #n = 0;
+
+  set(id: number, start: number): void {
+    if (this.#n === 0) this.base = id;
+    const i = id - this.base;
+    if (i >= this.#at.length) {
+      const grown = new Float64Array(Math.max(this.#at.length * 2, i + 1024));
+      grown.set(this.#at.subarray(0, this.#n));
+      this.#at = grown;
+    }
+    if (i > this.#n) this.#at.fill(Number.NaN, this.#n, i);
+    this.#at[i] = start;
+    this.#n = i + 1;
+  }
+
+  get(id: number): number {
+    const i = id - this.base;
+    return i >= 0 && i < this.#n ? this.#at[i]! : Number.NaN;
+  }
+
+  /** Forgets ids below `base`. */
+  rebase(base: number): void {
+    const k = Math.min(Math.max(0, base - this.base), this.#n);
+    if (k === 0) return;
+    this.#at = this.#at.slice(k, Math.max(this.#n, k + 1024));
+    this.#n -= k;
+    this.base += k;
+  }
+}

@@ -1,0 +1,191 @@
+/**
+ * The message log under the SQLite history: the file log and the in-memory
+ * one pass the same cases; the file log also repairs a torn tail, frees
+ * whole segments, refuses a log of another database and takes in the
+ * messages of a database written before the log existed.
+ */
+import { describe, expect, test } from "bun:test";
+import { Database } from "bun:sqlite";
+import { appendFileSync, existsSync, readdirSync, readFileSync, statSync } from "node:fs";
+import type { StoredMessage } from "../src/history/history";
+import { createMemoryLog, type MessageLog } from "../src/history/message_log";
+import { openFileLog } from "../src/history/message_log_file";
+import { createSqliteHistory, messageLogDir } from "../src/history/history_sqlite";
+import { migrate } from "../src/history/sqlite_schema";
+import { tempDir } from "./tmp";
+
+const msg = (id: number, text = `text ${id} é ✓`): StoredMessage => ({
+  id,
+  kind: "direct",
+  from: "alice",
+  to: "bob",
+  text,
+  at: 1_700_000_000_000 + id,
+  cid: `c${id}`,
+});
+const ids = (ms: StoredMessage[]) => ms.map((m) => m.id);
+const segments = (dir: string) =>
+  readdirSync(dir)
+    .filter((n) => n.endsWith(".jsonl"))
+    .sort();
+
+const logs: { name: string; open: () => MessageLog }[] = [
+  { name: "file", open: () => openFileLog(tempDir(), { sync: "normal", segmentBytes: 300 }) },
+  { name: "memory", open: () => createMemoryLog() },
+];
+
+for (const impl of logs) {
+  describe(`MessageLog (${impl.name})`, () => {
+    test("append then read: the messages as given, in the order asked, skipping ids not held", () => {
+      const log = impl.open();
+      log.append([msg(1), msg(2), msg(3)]);
+      log.append([msg(5)]);
+      expect(log.read([3, 1, 4, 5, 9])).toEqual([msg(3), msg(1), msg(5)]);
+      expect([log.first, log.last]).toEqual([1, 5]);
+      log.close();
+    });
+
+    test("append refuses an id that is not above the newest, and keeps what it had", () => {
+      const log = impl.open();
+      log.append([msg(1), msg(2)]);
+      expect(() => log.append([msg(2)])).toThrow("not above the newest");
+      expect(ids(log.read([1, 2, 3]))).toEqual([1, 2]);
+      log.close();
+    });
+
+    test("dropThrough never forgets a newer message", () => {
+      const log = impl.open();
+      for (let id = 1; id <= 40; id++) log.append([msg(id)]);
+      log.dropThrough(25);
+      const kept = ids(log.read(Array.from({ length: 40 }, (_, i) => i + 1)));
+      expect(kept).toEqual(Array.from({ length: kept.length }, (_, i) => 41 - kept.length + i));
+      expect(kept.length).toBeGreaterThanOrEqual(15);
+      expect(log.first).toBe(kept[0]!);
+      log.close();
+    });
+  });
+}
+
+describe("openFileLog", () => {
+  test("reopens with every message, in id order, across segments", () => {
+    const dir = tempDir();
+    const log = openFileLog(dir, { sync: "full", segmentBytes: 300 });
+    for (let id = 1; id <= 30; id += 3) log.append([msg(id), msg(id + 1), msg(id + 2)]);
+    log.close();
+    expect(segments(dir).length).toBeGreaterThan(3);
+    const seen: number[] = [];
+    const again = openFileLog(dir, { sync: "normal", segmentBytes: 300, onRecord: (m) => seen.push(m.id) });
+    expect(seen).toEqual(Array.from({ length: 30 }, (_, i) => i + 1));
+    expect(again.read([30, 1, 17])).toEqual([msg(30), msg(1), msg(17)]);
+    again.append([msg(31)]);
+    expect(again.read([31])).toEqual([msg(31)]);
+    again.close();
+  });
+
+  test("a torn last line (a crash mid-write) is cut off at open, and the next append follows the last whole line", () => {
+    const dir = tempDir();
+    const log = openFileLog(dir, { sync: "normal" });
+    log.append([msg(1), msg(2)]);
+    log.close();
+    const file = `${dir}/${segments(dir).at(-1)}`;
+    const whole = statSync(file).size;
+    appendFileSync(file, '{"id":3,"kind":"direct","from":"al');
+    const repairs: string[] = [];
+    const again = openFileLog(dir, { sync: "normal", onRepair: (what) => repairs.push(what) });
+    expect(repairs).toEqual([`cut a torn write off ${file} at byte ${whole}`]);
+    expect(statSync(file).size).toBe(whole);
+    expect(again.last).toBe(2);
+    again.append([msg(3)]);
+    expect(again.read([1, 2, 3])).toEqual([msg(1), msg(2), msg(3)]);
+    again.close();
+    expect(
+      readFileSync(file, "utf8")
+        .split("\n")
+        .filter(Boolean)
+        .map((l) => JSON.parse(l).id),
+    ).toEqual([1, 2, 3]);
+  });
+
+  test("dropThrough deletes whole segments, never the one being written", () => {
+    const dir = tempDir();
+    const log = openFileLog(dir, { sync: "normal", segmentBytes: 300 });
+    for (let id = 1; id <= 20; id++) log.append([msg(id)]);
+    const before = segments(dir);
+    log.dropThrough(1_000);
+    expect(segments(dir)).toEqual([before.at(-1)!]);
+    expect(log.last).toBe(20);
+    log.append([msg(21)]);
+    expect(ids(log.read([20, 21]))).toContain(21);
+    log.close();
+  });
+});
+
+describe("createSqliteHistory and its message log", () => {
+  test("messages of a database from before the log move into the log, once, and the table is emptied", async () => {
+    const path = `${tempDir()}/old.db`;
+    const old = new Database(path, { create: true });
+    migrate(old);
+    const insert = old.query("INSERT INTO messages (id, kind, sender, target, text, at, cid) VALUES (?, ?, ?, ?, ?, ?, ?)");
+    // Sent within the last hour: their cids are still in the retry window.
+    const at = Date.now() - 3_600_000;
+    old.transaction(() => {
+      for (let id = 1; id <= 2_500; id++) insert.run(id, "direct", "alice", "bob", `old ${id}`, at + id, `c${id}`);
+    })();
+    old.close();
+
+    const h = createSqliteHistory(path);
+    expect(h.lastId()).toBe(2_500);
+    expect((await h.inbox("bob", 0, 2_500, 3)).map((m) => m.text)).toEqual(["old 1", "old 2", "old 3"]);
+    expect(await h.findByCid("alice", "c2500", 0)).toMatchObject({ id: 2_500 });
+    const [next] = await h.append([{ kind: "broadcast", from: "carol", text: "new", at: Date.now() }]);
+    expect(next!.stored!.id).toBe(2_501);
+    await h.close();
+
+    const file = new Database(path, { readonly: true });
+    expect((file.query("SELECT count(*) AS n FROM messages").get() as { n: number }).n).toBe(0);
+    file.close();
+    const again = createSqliteHistory(path);
+    expect(again.lastId()).toBe(2_501);
+    expect((await again.get([1, 2_500, 2_501])).map((m) => m.text)).toEqual(["old 1", "old 2500", "new"]);
+    await again.close();
+  });
+
+  test("a crash between moving the old messages and emptying the table stores each message once", async () => {
+    const path = `${tempDir()}/half.db`;
+    const h = createSqliteHistory(path);
+    await h.append([1, 2, 3].map((i) => ({ kind: "broadcast" as const, from: "alice", text: `m${i}`, at: Date.now() })));
+    await h.close();
+    // As if the move had written the log and died before its DELETE: the same rows in the table too.
+    const file = new Database(path);
+    const insert = file.query("INSERT INTO messages (id, kind, sender, target, text, at, cid) VALUES (?, 'broadcast', 'alice', NULL, ?, ?, NULL)");
+    for (const i of [1, 2, 3]) insert.run(i, `m${i}`, Date.now());
+    file.close();
+    const again = createSqliteHistory(path);
+    expect((await again.page(undefined, 100, 10)).map((m) => m.text)).toEqual(["m3", "m2", "m1"]);
+    await again.close();
+  });
+
+  test("a restored backup with the old message log left beside it is refused with what to do", async () => {
+    const path = `${tempDir()}/restored.db`;
+    const h = createSqliteHistory(path);
+    await h.append([1, 2, 3, 4].map((i) => ({ kind: "broadcast" as const, from: "alice", text: `m${i}`, at: Date.now() })));
+    await h.close();
+    // A backup holds its messages in the table; this one was taken when the log ended at id 2.
+    const file = new Database(path);
+    const insert = file.query("INSERT INTO messages (id, kind, sender, target, text, at, cid) VALUES (?, 'broadcast', 'alice', NULL, ?, ?, NULL)");
+    for (const i of [1, 2]) insert.run(i, `m${i}`, Date.now());
+    file.close();
+    expect(() => createSqliteHistory(path)).toThrow(/does not end where they do \(id 4, table 2\): remove the message log folder to restore a backup/);
+  });
+
+  test("a message log left beside another database is refused with what to do", async () => {
+    const dir = tempDir();
+    const a = createSqliteHistory(`${dir}/a.db`);
+    await a.append([{ kind: "broadcast", from: "alice", text: "in a", at: Date.now() }]);
+    await a.close();
+    const { renameSync } = await import("node:fs");
+    renameSync(messageLogDir(`${dir}/a.db`), messageLogDir(`${dir}/b.db`));
+    expect(() => createSqliteHistory(`${dir}/b.db`)).toThrow(/belongs to another database .*: move it away, or restore both from one backup/);
+    expect(existsSync(messageLogDir(`${dir}/b.db`))).toBe(true);
+  });
+});

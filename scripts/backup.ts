@@ -124,9 +124,10 @@ export function backup(source: string, target: string): BackupResult {
 /**
  * Writes the messages of the server's log into the copy's `messages` table:
  * those above what the copy says was pruned, read after the copy was made,
- * so none acked before it is missing. A segment that retention removed
- * meanwhile moves the copy's pruned mark past it, so a replay from below
- * says it is incomplete instead of skipping silently.
+ * so none acked before it is missing. Retention may have removed messages
+ * meanwhile: the copy then takes the server's pruned marks (overall and per
+ * inbox) as they are after the read, so a replay from below them says it is
+ * incomplete instead of skipping silently.
  */
 function copyLog(source: string, copyPath: string): void {
   const dir = messageLogDir(source);
@@ -148,6 +149,16 @@ function copyLog(source: string, copyPath: string): void {
       });
       if (first > pruned + 1) setMeta.run("pruned_through", first - 1);
       if (last > 0) setMeta.run("last_id", last);
+      const live = new Database(source, { readonly: true });
+      try {
+        live.run("PRAGMA busy_timeout = 5000");
+        const marks = live.query("SELECT key, value FROM meta WHERE key = 'pruned_through'").all() as { key: string; value: number }[];
+        for (const { key, value } of marks) setMeta.run(key, value);
+        const inbox = copy.query("INSERT INTO pruned_inbox (user, id) VALUES (?1, ?2) ON CONFLICT (user) DO UPDATE SET id = max(id, ?2)");
+        for (const r of live.query("SELECT user, id FROM pruned_inbox").all() as { user: string; id: number }[]) inbox.run(r.user, r.id);
+      } finally {
+        live.close();
+      }
     })();
   } finally {
     copy.close();

@@ -6,10 +6,11 @@
  */
 import { describe, expect, test } from "bun:test";
 import { Database } from "bun:sqlite";
-import { appendFileSync, existsSync, readdirSync, readFileSync, statSync } from "node:fs";
+import { appendFileSync, existsSync, readdirSync, readFileSync, statSync, truncateSync, writeFileSync } from "node:fs";
 import type { StoredMessage } from "../src/history/history";
 import { createMemoryLog, type MessageLog } from "../src/history/message_log";
 import { openFileLog } from "../src/history/message_log_file";
+import { segmentName } from "../src/history/message_log_scan";
 import { createSqliteHistory, messageLogDir } from "../src/history/history_sqlite";
 import { migrate } from "../src/history/sqlite_schema";
 import { tempDir } from "./tmp";
@@ -150,20 +151,31 @@ describe("createSqliteHistory and its message log", () => {
     await again.close();
   });
 
-  test("a crash between moving the old messages and emptying the table stores each message once", async () => {
-    const path = `${tempDir()}/half.db`;
-    const h = createSqliteHistory(path);
-    await h.append([1, 2, 3].map((i) => ({ kind: "broadcast" as const, from: "alice", text: `m${i}`, at: Date.now() })));
-    await h.close();
-    // As if the move had written the log and died before its DELETE: the same rows in the table too.
-    const file = new Database(path);
-    const insert = file.query("INSERT INTO messages (id, kind, sender, target, text, at, cid) VALUES (?, 'broadcast', 'alice', NULL, ?, ?, NULL)");
-    for (const i of [1, 2, 3]) insert.run(i, `m${i}`, Date.now());
-    file.close();
-    const again = createSqliteHistory(path);
-    expect((await again.page(undefined, 100, 10)).map((m) => m.text)).toEqual(["m3", "m2", "m1"]);
-    await again.close();
-  });
+  for (const [moved, what] of [
+    [3, "after the last batch, before the table was emptied"],
+    [2, "between two batches"],
+  ] as const) {
+    test(`a crash while moving the old messages (${what}) goes on at the next start, storing each message once`, async () => {
+      const path = `${tempDir()}/half.db`;
+      const h = createSqliteHistory(path);
+      await h.append(Array.from({ length: moved }, (_, i) => ({ kind: "broadcast" as const, from: "alice", text: `m${i + 1}`, at: Date.now() })));
+      await h.close();
+      // As if a move of three rows had written `moved` of them to the log and died: all three still in the table, and the move's mark.
+      const file = new Database(path);
+      const insert = file.query("INSERT INTO messages (id, kind, sender, target, text, at, cid) VALUES (?, 'broadcast', 'alice', NULL, ?, ?, NULL)");
+      for (const i of [1, 2, 3]) insert.run(i, `m${i}`, Date.now());
+      file.run("INSERT INTO meta (key, value) VALUES ('legacy_move', 1)");
+      file.close();
+      const again = createSqliteHistory(path);
+      expect((await again.page(undefined, 100, 10)).map((m) => m.text)).toEqual(["m3", "m2", "m1"]);
+      expect(again.lastId()).toBe(3);
+      await again.close();
+      const after = new Database(path, { readonly: true });
+      expect(after.query("SELECT count(*) AS n FROM messages").get()).toEqual({ n: 0 });
+      expect(after.query("SELECT count(*) AS n FROM meta WHERE key = 'legacy_move'").get()).toEqual({ n: 0 });
+      after.close();
+    });
+  }
 
   test("a restored backup with the old message log left beside it is refused with what to do", async () => {
     const path = `${tempDir()}/restored.db`;
@@ -175,7 +187,7 @@ describe("createSqliteHistory and its message log", () => {
     const insert = file.query("INSERT INTO messages (id, kind, sender, target, text, at, cid) VALUES (?, 'broadcast', 'alice', NULL, ?, ?, NULL)");
     for (const i of [1, 2]) insert.run(i, `m${i}`, Date.now());
     file.close();
-    expect(() => createSqliteHistory(path)).toThrow(/does not end where they do \(id 4, table 2\): remove the message log folder to restore a backup/);
+    expect(() => createSqliteHistory(path)).toThrow(/holds messages too \(up to id 4; the table up to 2\): remove the message log folder to restore a backup/);
   });
 
   test("a message log left beside another database is refused with what to do", async () => {
@@ -187,5 +199,62 @@ describe("createSqliteHistory and its message log", () => {
     renameSync(messageLogDir(`${dir}/a.db`), messageLogDir(`${dir}/b.db`));
     expect(() => createSqliteHistory(`${dir}/b.db`)).toThrow(/belongs to another database .*: move it away, or restore both from one backup/);
     expect(existsSync(messageLogDir(`${dir}/b.db`))).toBe(true);
+  });
+
+  test("a second store on the same DB_PATH is refused while the first is open", async () => {
+    const path = `${tempDir()}/one.db`;
+    const first = createSqliteHistory(path);
+    expect(() => createSqliteHistory(path)).toThrow(/Another process is using the message log .*: stop it before starting another on the same DB_PATH/);
+    await first.close();
+    await createSqliteHistory(path).close();
+  });
+
+  test("after a machine crash took the log's last lines, new ids continue after every id the database has seen", async () => {
+    const path = `${tempDir()}/lost.db`;
+    const h = createSqliteHistory(path);
+    await h.append([1, 2, 3, 4].map((i) => ({ kind: "direct" as const, from: "alice", to: "bob", text: `d${i}`, at: Date.now() })));
+    await h.setCursor("bob", 4);
+    await h.close();
+    // The page cache held lines 3 and 4; the database's cursor reached the disk.
+    const dir = messageLogDir(path);
+    const file = `${dir}/${segments(dir)[0]}`;
+    const lines = readFileSync(file, "utf8").split("\n");
+    truncateSync(file, Buffer.byteLength(`${lines[0]}\n${lines[1]}\n`));
+    const again = createSqliteHistory(path);
+    expect(again.lastId()).toBe(4);
+    const [r] = await again.append([{ kind: "direct", from: "alice", to: "bob", text: "new", at: Date.now() }]);
+    expect(r!.stored!.id).toBe(5);
+    expect((await again.inbox("bob", await again.cursor("bob"), 100, 10)).map((m) => m.text)).toEqual(["new"]);
+    await again.close();
+  });
+
+  test("retention goes on past a gap in the ids", async () => {
+    const path = `${tempDir()}/gap.db`;
+    const h = createSqliteHistory(path);
+    const send = (n: number) => h.append(Array.from({ length: n }, (_, i) => ({ kind: "broadcast" as const, from: "alice", text: `m${i}`, at: Date.now() })));
+    await send(10);
+    // Ids 11 to 5000 were lost in a machine crash (the cursor names 5000): a gap wider than a pruning step.
+    await h.setCursor("bob", 5000);
+    await h.close();
+    const again = createSqliteHistory(path);
+    await again.append(Array.from({ length: 10 }, (_, i) => ({ kind: "broadcast" as const, from: "alice", text: `n${i}`, at: Date.now() })));
+    let removed = 0;
+    for (let n = -1; n !== 0; removed += n) n = await again.prune(5, 0, 2_000);
+    expect(removed).toBe(15);
+    expect((await again.page(undefined, Number.MAX_SAFE_INTEGER, 100)).map((m) => m.id)).toEqual([5010, 5009, 5008, 5007, 5006]);
+    await again.close();
+  });
+
+  test("an empty segment left by a crash, named above the ids before it, is removed at open", async () => {
+    const path = `${tempDir()}/empty.db`;
+    const h = createSqliteHistory(path);
+    await h.append([1, 2].map((i) => ({ kind: "broadcast" as const, from: "alice", text: `m${i}`, at: Date.now() })));
+    await h.close();
+    writeFileSync(`${messageLogDir(path)}/${segmentName(10)}`, "");
+    const again = createSqliteHistory(path);
+    await again.append([{ kind: "broadcast", from: "alice", text: "m3", at: Date.now() }]);
+    expect((await again.get([1, 2, 3, 3])).map((m) => m.text)).toEqual(["m1", "m2", "m3"]);
+    expect(existsSync(`${messageLogDir(path)}/${segmentName(10)}`)).toBe(false);
+    await again.close();
   });
 });

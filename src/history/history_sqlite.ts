@@ -89,6 +89,17 @@ export function createSqliteHistory(path: string, sync: SyncMode = "normal", seg
   const log: MessageLog = opened;
   const checkpointer = path === ":memory:" ? undefined : startCheckpointer(db, path);
   let last = Math.max(meta("last_id"), log.last);
+  // With DB_SYNC=normal a machine crash may take the log's last lines while cursors and read markers
+  // naming them reached the disk: new ids continue after every id the database has seen, never reuse one.
+  const seen = highestIdSeen(db);
+  if (seen > last) {
+    warn(
+      `message log ends at id ${log.last}, but the database has seen id ${seen}: messages up to it were lost in a crash of the machine (DB_SYNC=normal); new ids continue after it`,
+    );
+    last = seen;
+  }
+  // A prune's segment deletion may have reached the disk while its mark did not.
+  if (log.first > pruned + 1) pruned = log.first - 1;
 
   /** Reads messages by id, in the order of `ids`; pruned ones are gone even while their segment is kept. */
   const fetch = (ids: number[]): StoredMessage[] => log.read(pruned === 0 ? ids : ids.filter((id) => id > pruned));
@@ -183,7 +194,7 @@ export function createSqliteHistory(path: string, sync: SyncMode = "normal", seg
     conversation: (a, b, before, limit) => later(() => fetch(index.before(keyOf.pair(a, b), before, limit))),
     prunedInbox: (user) => later(() => (prunedInboxQ.get(user) as { id: number } | null)?.id ?? 0),
     page: (room, before, limit) => later(() => fetch(index.before(room === undefined ? keyOf.broadcast : keyOf.room(room), before, limit))),
-    get: (ids) => later(() => fetch([...ids].sort((a, b) => a - b))),
+    get: (ids) => later(() => fetch([...new Set(ids)].sort((a, b) => a - b))),
     reads: (user) => later(() => Object.fromEntries((readsQ.all(user) as { conv: string; id: number }[]).map((r) => [r.conv, r.id]))),
     setRead: (user, conv, id) => later(() => (setReadQ.get(user, conv, id) as { id: number }).id),
     unread: (user, rooms, markers, cap) => later(() => unreadSync(user, rooms, markers, cap)),
@@ -191,7 +202,11 @@ export function createSqliteHistory(path: string, sync: SyncMode = "normal", seg
     setCursor: (user, id) => later(() => void setCursorQ.run(user, id)),
     prune: (maxMessages, minAt, maxRows) => later(() => pruneSync(maxMessages, minAt, maxRows)),
     // Takes the write lock and lets it go: writable, not locked by another process, not read-only.
-    check: () => later(() => void db.transaction(() => {}).immediate()),
+    check: () =>
+      later(() => {
+        log.check();
+        db.transaction(() => {}).immediate();
+      }),
     async close() {
       if (closed) return;
       closed = true;
@@ -237,8 +252,7 @@ export function createSqliteHistory(path: string, sync: SyncMode = "normal", seg
     if (rows === 0) return 0;
     // Only the oldest `maxRows` messages are read: a step costs the same however
     // much history is kept, so pruning never holds up delivery for long.
-    const ids: number[] = [];
-    for (let id = Math.max(pruned + 1, log.first); id <= last && ids.length < maxRows; id++) ids.push(id);
+    const ids = log.held(pruned, maxRows);
     if (rows <= maxMessages) {
       const oldest = log.read(ids.slice(0, 1))[0];
       if (oldest === undefined || oldest.at >= minAt) return 0;
@@ -304,4 +318,15 @@ function readEpoch(db: Database): string {
   const fresh = Array.from(crypto.getRandomValues(new Uint8Array(8)), (b) => b.toString(16).padStart(2, "0")).join("");
   db.query("INSERT OR IGNORE INTO secrets (key, value) VALUES ('epoch', ?)").run(fresh);
   return String((db.query("SELECT value FROM secrets WHERE key = 'epoch'").get() as { value: string }).value);
+}
+
+/** The highest message id the database names anywhere: inbox cursors, read markers, retention marks. */
+function highestIdSeen(db: Database): number {
+  const q = (sql: string) => (db.query(sql).get() as { m: number | null }).m ?? 0;
+  return Math.max(
+    q("SELECT max(id) AS m FROM cursors"),
+    q("SELECT max(id) AS m FROM reads"),
+    q("SELECT max(id) AS m FROM pruned_inbox"),
+    q("SELECT max(value) AS m FROM meta WHERE key IN ('last_id', 'pruned_through')"),
+  );
 }

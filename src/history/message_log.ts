@@ -20,6 +20,10 @@ export interface MessageLog {
   append(batch: readonly StoredMessage[]): void;
   /** The messages with these ids that are held, in the order given. */
   read(ids: readonly number[]): StoredMessage[];
+  /** The ids held above `after`, ascending, at most `limit` (ids may have gaps). */
+  held(after: number, limit: number): number[];
+  /** Throws when appends cannot work now (closed, or a failed write that could not be undone). */
+  check(): void;
   /** Makes every appended line survive a crash of the machine too (fdatasync). */
   flush(): void;
   /** May forget messages with id <= `upTo` (a file log drops whole segments); never newer ones. */
@@ -69,7 +73,13 @@ export function createMemoryLog(): MessageLog {
       }
       return out;
     },
+    held(after, limit) {
+      const out: number[] = [];
+      for (let i = Math.max(0, after + 1 - base); i < lines.length && out.length < limit; i++) if (lines[i] !== undefined) out.push(base + i);
+      return out;
+    },
     flush() {},
+    check() {},
     dropThrough(upTo) {
       const n = Math.min(Math.max(0, upTo - base + 1), lines.length);
       if (n === 0) return;

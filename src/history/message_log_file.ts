@@ -1,36 +1,30 @@
 // node:fs: positional reads and writes, truncation and fdatasync have no web-standard API.
-import {
-  closeSync,
-  fdatasync,
-  fdatasyncSync,
-  fstatSync,
-  fsyncSync,
-  ftruncateSync,
-  mkdirSync,
-  openSync,
-  readSync,
-  truncateSync,
-  unlinkSync,
-  writeSync,
-} from "node:fs";
+import { closeSync, fdatasync, fdatasyncSync, fstatSync, ftruncateSync, mkdirSync, openSync, readSync, truncateSync, unlinkSync, writeSync } from "node:fs";
 import { join } from "node:path";
 import type { StoredMessage } from "./history";
 import { decodeRecord, encodeRecord, type MessageLog } from "./message_log";
-import { scanLog, segmentName, Starts } from "./message_log_scan";
+import { lockLogDir, scanLog, segmentName, Starts, syncDir } from "./message_log_scan";
 
 /** A segment is closed and a new one begun past this size: retention frees disk a segment at a time. */
 export const SEGMENT_BYTES = 64 * 1024 * 1024;
-/** Ids read close together in one file come from one read of at most this many bytes. */
+/** Lines read together come from one read of at most this many bytes... */
 const SPAN_MAX = 1 << 20;
+/** ...and with at most this many bytes of other lines between two of them. */
+const GAP_MAX = 32 * 1024;
+/** With sync "normal", how often written lines are handed to the disk (fdatasync, off the event loop). */
+const SYNC_EVERY_MS = 1000;
+
 interface Segment {
   first: number;
   path: string;
   fd: number;
   size: number;
+  /** Bytes known to be on disk (fdatasync done). */
+  synced: number;
 }
 
 export interface FileLogOptions {
-  /** "full": fdatasync after every append; "normal": the lines are safe from a crash of the process. */
+  /** "full": fdatasync after every append; "normal": safe from a crash of the process, on disk within about a second. */
   sync: "normal" | "full";
   segmentBytes?: number;
   /** Called for every message found at open, in id order. */
@@ -39,29 +33,60 @@ export interface FileLogOptions {
   onRepair?: (what: string) => void;
 }
 
-/** The message log in `dir`: JSON-lines segment files, cut back to whole lines at open. */
+/**
+ * The message log in `dir`: JSON-lines segment files, cut back to whole
+ * lines at open, held by this process alone (a second opener is refused).
+ */
 export function openFileLog(dir: string, opts: FileLogOptions): MessageLog {
   const segmentBytes = opts.segmentBytes ?? SEGMENT_BYTES;
   mkdirSync(dir, { recursive: true });
+  const lock = lockLogDir(dir);
   const starts = new Starts();
   let last = 0;
-  const found = scanLog(
-    dir,
-    (m, _segment, start) => {
-      starts.set(m.id, start);
-      last = m.id;
-      opts.onRecord?.(m);
-    },
-    (path, size) => {
-      truncateSync(path, size);
-      opts.onRepair?.(`cut a torn write off ${path} at byte ${size}`);
-    },
-  );
-  const segs: Segment[] = found.map((s) => ({ ...s, fd: openSync(s.path, "r+") }));
+  const segs: Segment[] = [];
+  try {
+    const found = scanLog(
+      dir,
+      (m, _segment, start) => {
+        starts.set(m.id, start);
+        last = m.id;
+        opts.onRecord?.(m);
+      },
+      (path, size) => {
+        truncateSync(path, size);
+        opts.onRepair?.(`cut a torn write off ${path} at byte ${size}`);
+      },
+    );
+    for (const s of found) {
+      // An empty segment holds nothing; its name may even be above ids a machine crash took from the one before.
+      if (s.size === 0) unlinkSync(s.path);
+      else segs.push({ ...s, fd: openSync(s.path, "r+"), synced: s.size });
+    }
+  } catch (err) {
+    for (const s of segs) closeSync(s.fd);
+    lock.release();
+    throw err;
+  }
   /** Set when a failed write could not be undone: every later append fails until a restart repairs the file. */
-  let broken: Error | undefined;
+  let broken: (Error & { code?: string }) | undefined;
   let closed = false;
+  const timer = opts.sync === "normal" ? setInterval(() => syncAll(false), SYNC_EVERY_MS) : undefined;
+  timer?.unref?.();
 
+  /** fdatasync of every segment with unsynced lines: in the background, or here (`now`). */
+  function syncAll(now: boolean): void {
+    for (const seg of segs) {
+      if (seg.synced >= seg.size) continue;
+      const size = seg.size;
+      if (now) {
+        fdatasyncSync(seg.fd);
+        seg.synced = size;
+      } else fdatasync(seg.fd, (err) => !err && (seg.synced = Math.max(seg.synced, size)));
+    }
+  }
+  const open = () => {
+    if (closed) throw new Error("message log is closed");
+  };
   const segmentOf = (id: number): Segment | undefined => {
     let lo = 0;
     let hi = segs.length - 1;
@@ -77,17 +102,13 @@ export function openFileLog(dir: string, opts: FileLogOptions): MessageLog {
   const endOf = (id: number, start: number, seg: Segment): number => {
     for (let next = id + 1; next <= last; next++) {
       const s = starts.get(next);
-      if (Number.isNaN(s)) continue;
-      return s > start ? s : seg.size;
+      if (!Number.isNaN(s)) return s > start ? s : seg.size;
     }
     return seg.size;
   };
   const begin = (first: number): Segment => {
-    const prev = segs.at(-1);
-    // The finished segment's lines already survive a process crash; fdatasync in the background makes them survive the machine's.
-    if (prev) fdatasync(prev.fd, () => {});
     const path = join(dir, segmentName(first));
-    const seg = { first, path, fd: openSync(path, "wx+"), size: 0 };
+    const seg = { first, path, fd: openSync(path, "wx+"), size: 0, synced: 0 };
     if (opts.sync === "full") syncDir(dir);
     segs.push(seg);
     return seg;
@@ -101,7 +122,7 @@ export function openFileLog(dir: string, opts: FileLogOptions): MessageLog {
       return last;
     },
     append(batch) {
-      if (closed) throw new Error("message log is closed");
+      open();
       if (broken) throw broken;
       if (batch.length === 0) return;
       if (batch[0]!.id <= last) throw new Error(`message log: id ${batch[0]!.id} is not above the newest (${last})`);
@@ -119,11 +140,17 @@ export function openFileLog(dir: string, opts: FileLogOptions): MessageLog {
           // Part of the batch may be in the file: cut it back to where the batch began.
           if (fstatSync(seg.fd).size !== at) ftruncateSync(seg.fd, at);
         } catch (undo) {
-          broken = new Error(`message log ${seg.path} could not be cut back after a failed write (${(undo as Error).message}): restart the server`);
+          broken = Object.assign(
+            new Error(`message log ${seg.path} could not be cut back after a failed write (${(undo as Error).message}): restart the server`),
+            {
+              code: (err as { code?: string }).code ?? "EIO",
+            },
+          );
         }
         throw err;
       }
       seg.size = at + buf.length;
+      if (opts.sync === "full") seg.synced = seg.size;
       let pos = 0;
       for (const m of batch) {
         starts.set(m.id, at + pos);
@@ -132,6 +159,7 @@ export function openFileLog(dir: string, opts: FileLogOptions): MessageLog {
       last = batch[batch.length - 1]!.id;
     },
     read(ids) {
+      open();
       const out: StoredMessage[] = [];
       let i = 0;
       while (i < ids.length) {
@@ -139,17 +167,17 @@ export function openFileLog(dir: string, opts: FileLogOptions): MessageLog {
         const seg = segmentOf(first);
         const s0 = starts.get(first);
         if (!seg || Number.isNaN(s0)) continue;
-        // The following ids in the same segment whose lines lie within SPAN_MAX bytes: one read for the run.
+        // The following ids in the same segment whose lines lie close together: one read for the run.
         let lo = s0;
         let hi = endOf(first, s0, seg);
         const run: [number, number][] = [[lo, hi]];
         for (; i < ids.length; i++) {
-          const id = ids[i]!;
-          const s = starts.get(id);
+          const s = starts.get(ids[i]!);
           if (Number.isNaN(s)) continue;
-          if (segmentOf(id) !== seg) break;
-          const e = endOf(id, s, seg);
-          if (Math.max(hi, e) - Math.min(lo, s) > SPAN_MAX) break;
+          if (segmentOf(ids[i]!) !== seg) break;
+          const e = endOf(ids[i]!, s, seg);
+          const gap = s >= hi ? s - hi : lo >= e ? lo - e : 0;
+          if (gap > GAP_MAX || Math.max(hi, e) - Math.min(lo, s) > SPAN_MAX) break;
           lo = Math.min(lo, s);
           hi = Math.max(hi, e);
           run.push([s, e]);
@@ -164,11 +192,22 @@ export function openFileLog(dir: string, opts: FileLogOptions): MessageLog {
       }
       return out;
     },
+    held(after, limit) {
+      open();
+      const out: number[] = [];
+      for (let id = Math.max(after + 1, starts.base); id <= last && out.length < limit; id++) if (!Number.isNaN(starts.get(id))) out.push(id);
+      return out;
+    },
     flush() {
-      const seg = segs.at(-1);
-      if (seg) fdatasyncSync(seg.fd);
+      open();
+      syncAll(true);
+    },
+    check() {
+      open();
+      if (broken) throw broken;
     },
     dropThrough(upTo) {
+      open();
       // The newest segment stays: it is the one being written.
       while (segs.length > 1 && segs[1]!.first - 1 <= upTo) {
         const seg = segs.shift()!;
@@ -180,25 +219,14 @@ export function openFileLog(dir: string, opts: FileLogOptions): MessageLog {
     close() {
       if (closed) return;
       closed = true;
-      const seg = segs.at(-1);
+      clearInterval(timer);
       try {
         // A clean stop leaves nothing that only the page cache holds.
-        if (seg && !broken) fdatasyncSync(seg.fd);
+        if (!broken) syncAll(true);
       } finally {
         for (const s of segs) closeSync(s.fd);
+        lock.release();
       }
     },
   } satisfies MessageLog;
-}
-
-/** Makes a new name in `dir` durable (best effort: not every file system syncs folders). */
-function syncDir(dir: string): void {
-  try {
-    const fd = openSync(dir, "r");
-    try {
-      fsyncSync(fd);
-    } finally {
-      closeSync(fd);
-    }
-  } catch {}
 }

@@ -1,9 +1,11 @@
 /**
- * The message log's files as they lie on disk: segment names, and reading
- * back their whole lines (at open, and by the backup while a server writes).
+ * The message log's files as they lie on disk: segment names, reading back
+ * their whole lines (at open, and by the backup while a server writes), the
+ * id → offset table, the folder's lock.
  */
-// node:fs: the server's own files; no web-standard API lists a folder.
-import { readdirSync, readFileSync } from "node:fs";
+import { Database } from "bun:sqlite";
+// node:fs: the server's own files; no web-standard API lists a folder or syncs one.
+import { closeSync, fsyncSync, openSync, readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import type { StoredMessage } from "./history";
 import { decodeRecord } from "./message_log";
@@ -90,4 +92,38 @@ export class Starts {
     this.#n -= k;
     this.base += k;
   }
+}
+
+/**
+ * Holds the log's folder for this process until `release`: SQLite's own
+ * exclusive lock on a file in it, so a second server (or any store) opened
+ * on the same DB_PATH is refused instead of writing over the first one's lines.
+ */
+export function lockLogDir(dir: string): { release(): void } {
+  const db = new Database(join(dir, "lock"), { create: true });
+  try {
+    // Exclusive locking mode keeps the lock after the transaction, until the connection closes.
+    db.run("PRAGMA locking_mode = EXCLUSIVE");
+    db.run("BEGIN EXCLUSIVE");
+    db.run("COMMIT");
+  } catch (err) {
+    db.close();
+    if ((err as { code?: string }).code === "SQLITE_BUSY") {
+      throw new Error(`Another process is using the message log ${dir}: stop it before starting another on the same DB_PATH`);
+    }
+    throw err;
+  }
+  return { release: () => db.close() };
+}
+
+/** Makes new names in `dir` durable (best effort: not every file system syncs folders). */
+export function syncDir(dir: string): void {
+  try {
+    const fd = openSync(dir, "r");
+    try {
+      fsyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
+  } catch {}
 }

@@ -6,8 +6,10 @@
 import type { Database } from "bun:sqlite";
 // node:fs: the log's folder and its epoch mark; no web-standard API writes a file synchronously.
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { dirname } from "node:path";
 import type { StoredMessage } from "./history";
 import type { MessageLog } from "./message_log";
+import { syncDir } from "./message_log_scan";
 import type { MessageKind } from "../protocol";
 
 interface Row {
@@ -39,12 +41,17 @@ export function warn(msg: string): void {
  * this database: a log left beside a new or restored file must not mix in.
  */
 export function claimLogDir(dir: string, epoch: string, dbPath: string): string {
-  mkdirSync(dir, { recursive: true });
+  if (!existsSync(dir)) {
+    mkdirSync(dir, { recursive: true });
+    syncDir(dirname(dir));
+  }
   const mark = `${dir}/epoch`;
   // Empty: a crash right after the folder was made, before the mark reached the disk.
   const held = existsSync(mark) ? readFileSync(mark, "utf8").trim() : "";
-  if (held === "") writeFileSync(mark, epoch);
-  else if (held !== epoch) {
+  if (held === "") {
+    writeFileSync(mark, epoch, { flush: true });
+    syncDir(dir);
+  } else if (held !== epoch) {
     throw new Error(
       `The message log ${dir} belongs to another database (epoch ${held}, ${dbPath} has ${epoch}): move it away, or restore both from one backup`,
     );
@@ -54,18 +61,21 @@ export function claimLogDir(dir: string, epoch: string, dbPath: string): string 
 
 /**
  * Moves messages that an older wirechat (or a backup) keeps in the
- * database's `messages` table into the log, then empties the table. A crash
- * in between leaves them in both: the next start skips those the log holds.
+ * database's `messages` table into the log, then empties the table. A mark
+ * in the database says a move is under way: after a crash the next start
+ * goes on from where the log ends.
  */
 export function moveLegacyRows(db: Database, log: MessageLog, dir: string, each: (m: StoredMessage) => void): void {
   const newest = (db.query("SELECT max(id) AS m FROM messages").get() as { m: number | null }).m;
   if (newest === null) return;
-  // After a crash mid-move the log ends exactly where the table does; anything else is a log of another time.
-  if (log.last !== 0 && newest !== log.last) {
+  const moving = db.query("SELECT 1 FROM meta WHERE key = 'legacy_move'").get() !== null;
+  // Without a move under way, a log that already holds messages is of another time than the table.
+  if (log.last !== 0 && !moving) {
     throw new Error(
-      `The database holds messages in its table (a restored backup?) and the message log ${dir} does not end where they do (id ${log.last}, table ${newest}): remove the message log folder to restore a backup (docs/operations.md)`,
+      `The database holds messages in its table (a restored backup?) and the message log ${dir} holds messages too (up to id ${log.last}; the table up to ${newest}): remove the message log folder to restore a backup (docs/operations.md)`,
     );
   }
+  db.run("INSERT OR REPLACE INTO meta (key, value) VALUES ('legacy_move', 1)");
   let batch: StoredMessage[] = [];
   const flush = () => {
     log.append(batch);
@@ -79,5 +89,8 @@ export function moveLegacyRows(db: Database, log: MessageLog, dir: string, each:
   if (batch.length > 0) flush();
   // The table is emptied only once the log holds its messages on disk.
   log.flush();
-  db.run("DELETE FROM messages");
+  db.transaction(() => {
+    db.run("DELETE FROM messages");
+    db.run("DELETE FROM meta WHERE key = 'legacy_move'");
+  })();
 }

@@ -21,6 +21,9 @@ const MIGRATIONS: readonly string[] = [
    CREATE TABLE pruned_inbox (user TEXT PRIMARY KEY, id INTEGER NOT NULL) WITHOUT ROWID;`,
   // Read markers: per user and conversation (`@user`, `#room`, `*`), the newest id read.
   `CREATE TABLE reads (user TEXT NOT NULL, conv TEXT NOT NULL, id INTEGER NOT NULL, PRIMARY KEY (user, conv)) WITHOUT ROWID;`,
+  // Messages live in the message log beside the file (<file>-messages/); the table only brings
+  // older data in. A wirechat from before the log refuses this version instead of missing them.
+  `INSERT OR IGNORE INTO meta (key, value) VALUES ('message_log', 1);`,
 ];
 
 /** Creates or upgrades the schema in one transaction; refuses a newer one than it knows. */

@@ -122,6 +122,11 @@ export class Hub {
   readonly committer: Committer;
   readonly #expiries = new Expiries();
   #overflowScan = false;
+  /**
+   * 1006 closes of unmarked sockets in this turn: Bun may close the socket a
+   * publish overflowed inside that publish, before it reports the drop.
+   */
+  #unexplained1006 = 0;
   readonly #replaySource: ReplaySource;
   readonly cursors: Cursors;
   readonly #sockets = new Set<ServerWebSocket<Connection>>();
@@ -371,6 +376,7 @@ export class Hub {
     conn.closed = true;
     this.stats.closed++;
     if (code === 1006 && conn.overflowed) this.stats.backpressureCloses++;
+    else if (code === 1006) this.#noteUnexplainedClose();
     this.#expiries.delete(ws, conn);
     this.#doneReplaying(conn);
     const n = (this.#byIp.get(conn.ip) ?? 1) - 1;
@@ -578,6 +584,11 @@ export class Hub {
     return r;
   }
 
+  /** Counts a 1006 close that a drop reported later in this turn will explain; forgotten at the turn's end. */
+  #noteUnexplainedClose(): void {
+    if (this.#unexplained1006++ === 0) queueMicrotask(() => (this.#unexplained1006 = 0));
+  }
+
   /**
    * A publish was dropped for some socket, which Bun then closes with 1006
    * and an empty buffer, like a vanished peer. Which one is known only now,
@@ -585,6 +596,9 @@ export class Hub {
    * many publishes dropped (a drop is rare: its socket closes).
    */
   #noteOverflow(): void {
+    // A socket closed inside the publish that dropped: it was the one that overflowed.
+    this.stats.backpressureCloses += this.#unexplained1006;
+    this.#unexplained1006 = 0;
     if (this.#overflowScan) return;
     this.#overflowScan = true;
     queueMicrotask(() => {

@@ -26,10 +26,12 @@ export interface BrokerHandlers {
   /** A droppable volatile frame for this node's sockets on `topic`. */
   volatile(topic: string, data: string): void;
   /**
-   * Bun dropped a published frame for some socket of this node: that socket
-   * is past its backpressure limit, and Bun closes it soon, with 1006.
+   * A publish met backpressure on this node (Bun queued or dropped the frame
+   * for some socket): a socket near or past its backpressure limit may be
+   * closed by Bun soon, with 1006. Bun's one status per publish does not say
+   * which socket; the hub looks at their buffers.
    */
-  dropped(): void;
+  backpressure(): void;
   /** Another node asked every node to run `cmd` on its sockets. */
   command(cmd: NodeCommand): void;
 }

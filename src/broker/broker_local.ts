@@ -14,7 +14,7 @@ export function createLocalBroker(): Broker {
     async start(after, h) {
       through = after;
       handlers = h;
-      out.onDrop = h.dropped;
+      out.onPressure = h.backpressure;
     },
     committed(batch, frames) {
       if (batch.length === 0) return;

@@ -154,7 +154,7 @@ export async function createRedisBroker(o: RedisBrokerOptions): Promise<Broker> 
     },
     async start(after, h) {
       handlers = h;
-      out.onDrop = h.dropped;
+      out.onPressure = h.backpressure;
       through = after;
       // Volatile frames from before this node started are not news.
       const last = (await cmd.send("XREVRANGE", [vKey, "+", "-", "COUNT", "1"])) as Entry[] | null;

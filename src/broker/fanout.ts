@@ -36,8 +36,8 @@ export interface PublishCounts {
 
 export class Fanout implements PublishCounts {
   server: Server<unknown> | undefined;
-  /** Called when Bun dropped a frame for some subscriber: Bun closes that socket soon after (closeOnBackpressureLimit). */
-  onDrop: (() => void) | undefined;
+  /** Called when Bun queued or dropped a frame for some subscriber: past the limit, Bun closes that socket (closeOnBackpressureLimit). */
+  onPressure: (() => void) | undefined;
   framesOut = 0;
   bytesOut = 0;
   /** Publishes Bun reported as dropped for some subscriber. */
@@ -110,8 +110,11 @@ export class Fanout implements PublishCounts {
     // 0 also means "no subscribers", which is no loss.
     if (status === 0 && subscribers > 0) {
       this.dropped++;
-      this.onDrop?.();
-    } else if (status === -1) this.backpressured++;
+      this.onPressure?.();
+    } else if (status === -1) {
+      this.backpressured++;
+      this.onPressure?.();
+    }
   }
 }
 

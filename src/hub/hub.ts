@@ -122,11 +122,6 @@ export class Hub {
   readonly committer: Committer;
   readonly #expiries = new Expiries();
   #overflowScan = false;
-  /**
-   * 1006 closes of unmarked sockets in this turn: Bun may close the socket a
-   * publish overflowed inside that publish, before it reports the drop.
-   */
-  #unexplained1006 = 0;
   readonly #replaySource: ReplaySource;
   readonly cursors: Cursors;
   readonly #sockets = new Set<ServerWebSocket<Connection>>();
@@ -171,7 +166,7 @@ export class Hub {
       delivered: (first) => this.cursors.delivered(first, Date.now()),
       gap: (reason) => this.resync(reason),
       volatile: (topic, data) => this.#sendDroppable(topic, data),
-      dropped: () => this.#noteOverflow(),
+      backpressure: () => this.#noteOverflow(),
       command: (c) => {
         const closed = this.disconnect(c.disconnect, c.code, c.reason);
         if (closed > 0) this.log.info("closed a user's connections as another node asked", { user: c.disconnect, code: c.code, closed });
@@ -376,7 +371,6 @@ export class Hub {
     conn.closed = true;
     this.stats.closed++;
     if (code === 1006 && conn.overflowed) this.stats.backpressureCloses++;
-    else if (code === 1006) this.#noteUnexplainedClose();
     this.#expiries.delete(ws, conn);
     this.#doneReplaying(conn);
     const n = (this.#byIp.get(conn.ip) ?? 1) - 1;
@@ -584,26 +578,19 @@ export class Hub {
     return r;
   }
 
-  /** Counts a 1006 close that a drop reported later in this turn will explain; forgotten at the turn's end. */
-  #noteUnexplainedClose(): void {
-    if (this.#unexplained1006++ === 0) queueMicrotask(() => (this.#unexplained1006 = 0));
-  }
-
   /**
-   * A publish was dropped for some socket, which Bun then closes with 1006
-   * and an empty buffer, like a vanished peer. Which one is known only now,
-   * by its buffer: sockets past the limit are marked, once per turn however
-   * many publishes dropped (a drop is rare: its socket closes).
+   * A publish met backpressure for some socket. Bun closes a socket whose
+   * buffer passes the limit with 1006 and an empty buffer, like a vanished
+   * peer, and its one status per publish does not say which socket: sockets
+   * past half the limit are marked now (drain clears the mark), once per
+   * turn however many publishes met backpressure in it.
    */
   #noteOverflow(): void {
-    // A socket closed inside the publish that dropped: it was the one that overflowed.
-    this.stats.backpressureCloses += this.#unexplained1006;
-    this.#unexplained1006 = 0;
     if (this.#overflowScan) return;
     this.#overflowScan = true;
     queueMicrotask(() => {
       this.#overflowScan = false;
-      for (const ws of this.#sockets) if (ws.getBufferedAmount() >= BACKPRESSURE_LIMIT) ws.data.overflowed = true;
+      for (const ws of this.#sockets) if (ws.getBufferedAmount() >= BACKPRESSURE_LIMIT / 2) ws.data.overflowed = true;
     });
   }
 }

@@ -112,7 +112,9 @@ async function disk() {
   const db = join(work, "million.db");
   const s = await start({ LOG_LEVEL: "info", DB_PATH: db, MSG_RATE: "0", HISTORY_MAX_MESSAGES: String(MESSAGES * 2) });
   const K = 8;
-  const WINDOW = 1000;
+  // Unacked messages per sender. Every client also receives the others' broadcasts: 8 windows of
+  // them must fit in its 1 MiB backpressure limit, or the server (rightly) closes it as a slow consumer.
+  const WINDOW = 250;
   const text = (i: number) =>
     `${i.toString(36).padStart(8, "0")} ${"The quick brown fox jumps over the lazy dog; pack my box with five dozen liquor jugs!!".padEnd(91, ".")}`;
   if (text(0).length !== 100) throw new Error(`text is ${text(0).length} characters`);

@@ -29,7 +29,7 @@ import { closeSync, existsSync, fsyncSync, linkSync, openSync, rmSync, statSync 
 import { basename, dirname, join, resolve } from "node:path";
 import { DEFAULTS } from "../src/config.ts";
 import { messageLogDir } from "../src/history/history_sqlite.ts";
-import { scanLog } from "../src/history/message_log_scan.ts";
+import { scanLog, syncDir } from "../src/history/message_log_scan.ts";
 import type { StoredMessage } from "../src/history/history.ts";
 
 /** What a backup wrote. */
@@ -163,18 +163,6 @@ function copyLog(source: string, copyPath: string): void {
   } finally {
     copy.close();
   }
-}
-
-/** Makes a new name in `dir` durable (best effort: not every file system syncs folders). */
-function syncDir(dir: string) {
-  try {
-    const fd = openSync(dir, "r");
-    try {
-      fsyncSync(fd);
-    } finally {
-      closeSync(fd);
-    }
-  } catch {}
 }
 
 const USAGE = "usage: bun run backup <target-file>   (copies DB_PATH, default ./data/wirechat.db, while the server runs)";

@@ -11,6 +11,7 @@ import { expect, test } from "bun:test";
 import { Client, connect, isAck, waitUntil } from "../helpers";
 import { spawnServer, type ServerProcess } from "../spawn";
 import { tempDir } from "../tmp";
+import { createSqliteHistory } from "../../src/history/history_sqlite";
 import type { MessageFrame, TokenBody, WelcomeFrame } from "../../src/protocol";
 
 const ROOT = `${import.meta.dir}/../..`;
@@ -286,3 +287,38 @@ test("bun run backup (AUTH=accounts): the restored file keeps the accounts and t
     expect(await fresh.stop()).toBe(0);
   }
 }, 60_000);
+
+test("backup: the copy holds the message log's messages above the pruned mark, and the live store's pruned marks per inbox", async () => {
+  const dir = tempDir();
+  const path = `${dir}/live.db`;
+  const history = createSqliteHistory(path);
+  try {
+    const direct = (to: string, text: string) => ({ kind: "direct" as const, from: "alice", to, text, at: Date.now() });
+    await history.append([direct("bob", "old 1"), direct("carol", "old 2"), direct("bob", "old 3")]);
+    await history.append([direct("bob", "kept 4"), { kind: "broadcast", from: "alice", text: "kept 5", at: Date.now() }]);
+    // Retention takes the three oldest: bob's newest pruned is 3, carol's 2.
+    expect(await history.prune(2, 0, 100)).toBe(3);
+    const r = await runBackup(`${dir}/copy.db`, path);
+    expect(r.stderr).toBe("");
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain(": 2 messages (newest id 5)");
+  } finally {
+    await history.close();
+  }
+  const copy = new Database(`${dir}/copy.db`, { readonly: true });
+  expect(copy.query("SELECT id, text FROM messages ORDER BY id").all()).toEqual([
+    { id: 4, text: "kept 4" },
+    { id: 5, text: "kept 5" },
+  ]);
+  expect(copy.query("SELECT value FROM meta WHERE key = 'pruned_through'").get()).toEqual({ value: 3 });
+  expect(copy.query("SELECT user, id FROM pruned_inbox ORDER BY user").all()).toEqual([
+    { user: "bob", id: 3 },
+    { user: "carol", id: 2 },
+  ]);
+  copy.close();
+  // A store opened on the copy takes its messages into a new log.
+  const restored = createSqliteHistory(`${dir}/copy.db`);
+  expect((await restored.get([1, 2, 3, 4, 5])).map((m) => m.text)).toEqual(["kept 4", "kept 5"]);
+  expect(await restored.prunedInbox("bob")).toBe(3);
+  await restored.close();
+});

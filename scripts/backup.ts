@@ -148,6 +148,8 @@ function copyLog(source: string, copyPath: string): void {
         insert.run(m.id, m.kind, m.from, m.to ?? null, m.text, m.at, m.cid ?? null);
       });
       if (first > pruned + 1) setMeta.run("pruned_through", first - 1);
+      // The copy's table is complete: no move into a log is under way in it.
+      copy.run("DELETE FROM meta WHERE key = 'legacy_move'");
       if (last > 0) setMeta.run("last_id", last);
       const live = new Database(source, { readonly: true });
       try {

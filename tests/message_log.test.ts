@@ -257,4 +257,35 @@ describe("createSqliteHistory and its message log", () => {
     expect(existsSync(`${messageLogDir(path)}/${segmentName(10)}`)).toBe(false);
     await again.close();
   });
+
+  test("after a stop that was not clean, new ids go above every id that may have gone out, even ones the database never named", async () => {
+    const path = `${tempDir()}/unclean.db`;
+    // A process that appends and dies without closing the store.
+    const child = Bun.spawnSync(
+      [
+        process.execPath,
+        "-e",
+        `const { createSqliteHistory } = await import(${JSON.stringify(`${import.meta.dir}/../src/history/history_sqlite.ts`)});
+         const h = createSqliteHistory(${JSON.stringify(path)});
+         await h.append([1, 2, 3, 4].map((i) => ({ kind: "broadcast", from: "alice", text: "m" + i, at: Date.now() })));
+         process.exit(0);`,
+      ],
+      { stderr: "pipe" },
+    );
+    expect(child.stderr.toString()).toBe("");
+    // A machine crash takes lines 3 and 4 that clients already received: nothing in the database names them.
+    const dir = messageLogDir(path);
+    const file = `${dir}/${segments(dir)[0]}`;
+    const lines = readFileSync(file, "utf8").split("\n");
+    truncateSync(file, Buffer.byteLength(`${lines[0]}\n${lines[1]}\n`));
+    const again = createSqliteHistory(path);
+    expect(again.lastId()).toBeGreaterThan(4);
+    const [r] = await again.append([{ kind: "broadcast", from: "alice", text: "new", at: Date.now() }]);
+    expect(r!.stored!.id).toBeGreaterThan(4);
+    await again.close();
+    // A clean stop reserves nothing past the last id: the next start continues right after it.
+    const third = createSqliteHistory(path);
+    expect(third.lastId()).toBe(r!.stored!.id);
+    await third.close();
+  });
 });

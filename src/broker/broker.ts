@@ -29,9 +29,10 @@ export interface BrokerHandlers {
    * A publish met backpressure on this node (Bun queued or dropped the frame
    * for some socket): a socket near or past its backpressure limit may be
    * closed by Bun soon, with 1006. Bun's one status per publish does not say
-   * which socket; the hub looks at their buffers.
+   * which socket; the hub looks at their buffers. `dropped`: Bun dropped the
+   * frame for some socket (status 0), not only queued it.
    */
-  backpressure(): void;
+  backpressure(dropped: boolean): void;
   /** Another node asked every node to run `cmd` on its sockets. */
   command(cmd: NodeCommand): void;
 }

@@ -37,7 +37,7 @@ export interface PublishCounts {
 export class Fanout implements PublishCounts {
   server: Server<unknown> | undefined;
   /** Called when Bun queued or dropped a frame for some subscriber: past the limit, Bun closes that socket (closeOnBackpressureLimit). */
-  onPressure: (() => void) | undefined;
+  onPressure: ((dropped: boolean) => void) | undefined;
   framesOut = 0;
   bytesOut = 0;
   /** Publishes Bun reported as dropped for some subscriber. */
@@ -110,10 +110,10 @@ export class Fanout implements PublishCounts {
     // 0 also means "no subscribers", which is no loss.
     if (status === 0 && subscribers > 0) {
       this.dropped++;
-      this.onPressure?.();
+      this.onPressure?.(true);
     } else if (status === -1) {
       this.backpressured++;
-      this.onPressure?.();
+      this.onPressure?.(false);
     }
   }
 }

@@ -82,22 +82,23 @@ export function createSqliteHistory(path: string, sync: SyncMode = "normal", seg
     moveLegacyRows(db, opened, messageLogDir(path), (m) => loaded(m, startWindow));
   } catch (err) {
     // A store that cannot start holds nothing open.
-    opened?.close();
-    db.close();
+    try {
+      opened?.close();
+    } finally {
+      db.close();
+    }
     throw err;
   }
   const log: MessageLog = opened;
-  const checkpointer = path === ":memory:" ? undefined : startCheckpointer(db, path);
   let last = Math.max(meta("last_id"), log.last);
-  // With DB_SYNC=normal a machine crash may take the log's last lines while cursors and read markers
-  // naming them reached the disk: new ids continue after every id the database has seen, never reuse one.
-  const seen = highestIdSeen(db);
+  // With DB_SYNC=normal a machine crash may take the log's last lines, whose ids clients may hold and
+  // cursors or read markers may name: new ids continue after every id that may have gone out, never reuse one.
+  const seen = Math.max(highestIdSeen(db), log.reserved);
   if (seen > last) {
-    warn(
-      `message log ends at id ${log.last}, but the database has seen id ${seen}: messages up to it were lost in a crash of the machine (DB_SYNC=normal); new ids continue after it`,
-    );
+    warn(`the last run did not stop cleanly: the message log ends at id ${log.last}, and new ids continue after ${seen}, past any id it may have given out`);
     last = seen;
   }
+  const checkpointer = path === ":memory:" ? undefined : startCheckpointer(db, path);
   // A prune's segment deletion may have reached the disk while its mark did not.
   if (log.first > pruned + 1) pruned = log.first - 1;
 
@@ -150,6 +151,7 @@ export function createSqliteHistory(path: string, sync: SyncMode = "normal", seg
       out[i] = { stored: m };
     }
     if (rows_.length === 0) return out;
+    log.reserve(id);
     log.append(rows_);
     rows += rows_.length;
     for (let i = 0; i < rows_.length; i++) {

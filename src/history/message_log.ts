@@ -26,6 +26,13 @@ export interface MessageLog {
   check(): void;
   /** Makes every appended line survive a crash of the machine too (fdatasync). */
   flush(): void;
+  /**
+   * The id reserved when the log was opened: after a stop that was not
+   * clean, ids up to it may have been given out, so new ones go above it.
+   */
+  readonly reserved: number;
+  /** Makes sure that, whatever crash comes, the log reopens with `reserved` >= `id`. */
+  reserve(id: number): void;
   /** May forget messages with id <= `upTo` (a file log drops whole segments); never newer ones. */
   dropThrough(upTo: number): void;
   /** Makes what was appended durable and releases the log; idempotent. */
@@ -79,6 +86,8 @@ export function createMemoryLog(): MessageLog {
       return out;
     },
     flush() {},
+    reserved: 0,
+    reserve() {},
     check() {},
     dropThrough(upTo) {
       const n = Math.min(Math.max(0, upTo - base + 1), lines.length);

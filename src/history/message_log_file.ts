@@ -13,6 +13,8 @@ const SPAN_MAX = 1 << 20;
 const GAP_MAX = 32 * 1024;
 /** With sync "normal", how often written lines are handed to the disk (fdatasync, off the event loop). */
 const SYNC_EVERY_MS = 1000;
+/** Ids reserved ahead at a time: one small synchronous write and fdatasync per this many messages. */
+const RESERVE_STEP = 1_000_000;
 
 interface Segment {
   first: number;
@@ -21,6 +23,9 @@ interface Segment {
   size: number;
   /** Bytes known to be on disk (fdatasync done). */
   synced: number;
+  /** A background fdatasync is running; closed: the fd is gone, a late callback must not touch it. */
+  syncing?: boolean;
+  closed?: boolean;
 }
 
 export interface FileLogOptions {
@@ -41,6 +46,7 @@ export function openFileLog(dir: string, opts: FileLogOptions): MessageLog {
   const segmentBytes = opts.segmentBytes ?? SEGMENT_BYTES;
   mkdirSync(dir, { recursive: true });
   const lock = lockLogDir(dir);
+  const reservation = openReservation(dir);
   const starts = new Starts();
   let last = 0;
   const segs: Segment[] = [];
@@ -64,6 +70,7 @@ export function openFileLog(dir: string, opts: FileLogOptions): MessageLog {
     }
   } catch (err) {
     for (const s of segs) closeSync(s.fd);
+    closeSync(reservation.fd);
     lock.release();
     throw err;
   }
@@ -73,7 +80,11 @@ export function openFileLog(dir: string, opts: FileLogOptions): MessageLog {
   const timer = opts.sync === "normal" ? setInterval(() => syncAll(false), SYNC_EVERY_MS) : undefined;
   timer?.unref?.();
 
-  /** fdatasync of every segment with unsynced lines: in the background, or here (`now`). */
+  /**
+   * fdatasync of every segment with unsynced lines: in the background (one at
+   * a time per segment), or here (`now`). A failed sync means lines may be
+   * lost whatever a later sync says (Linux reports it once): the log stops taking appends.
+   */
   function syncAll(now: boolean): void {
     for (const seg of segs) {
       if (seg.synced >= seg.size) continue;
@@ -81,7 +92,19 @@ export function openFileLog(dir: string, opts: FileLogOptions): MessageLog {
       if (now) {
         fdatasyncSync(seg.fd);
         seg.synced = size;
-      } else fdatasync(seg.fd, (err) => !err && (seg.synced = Math.max(seg.synced, size)));
+      } else if (!seg.syncing) {
+        seg.syncing = true;
+        fdatasync(seg.fd, (err) => {
+          seg.syncing = false;
+          if (seg.closed) return;
+          if (!err) seg.synced = Math.max(seg.synced, size);
+          else
+            broken ??= Object.assign(
+              new Error(`message log ${seg.path} could not be synced to disk (${err.message}): written messages may be lost; restart the server`),
+              { code: err.code ?? "EIO" },
+            );
+        });
+      }
     }
   }
   const open = () => {
@@ -202,6 +225,12 @@ export function openFileLog(dir: string, opts: FileLogOptions): MessageLog {
       open();
       syncAll(true);
     },
+    reserved: reservation.id,
+    reserve(id) {
+      if (id <= reservation.durable) return;
+      open();
+      writeReservation(reservation, id + RESERVE_STEP);
+    },
     check() {
       open();
       if (broken) throw broken;
@@ -211,6 +240,7 @@ export function openFileLog(dir: string, opts: FileLogOptions): MessageLog {
       // The newest segment stays: it is the one being written.
       while (segs.length > 1 && segs[1]!.first - 1 <= upTo) {
         const seg = segs.shift()!;
+        seg.closed = true;
         closeSync(seg.fd);
         unlinkSync(seg.path);
       }
@@ -221,12 +251,47 @@ export function openFileLog(dir: string, opts: FileLogOptions): MessageLog {
       closed = true;
       clearInterval(timer);
       try {
-        // A clean stop leaves nothing that only the page cache holds.
-        if (!broken) syncAll(true);
+        // A clean stop leaves nothing that only the page cache holds, and no ids reserved past the last.
+        if (!broken) {
+          syncAll(true);
+          writeReservation(reservation, last);
+        }
       } finally {
-        for (const s of segs) closeSync(s.fd);
+        for (const s of segs) {
+          s.closed = true;
+          closeSync(s.fd);
+        }
+        closeSync(reservation.fd);
         lock.release();
       }
     },
   } satisfies MessageLog;
+}
+
+/** The file `reserved` in the log's folder: the highest id that may have been given out, as 20 digits. */
+interface Reservation {
+  fd: number;
+  /** As read at open. */
+  id: number;
+  /** As last written and synced. */
+  durable: number;
+}
+
+function openReservation(dir: string): Reservation {
+  const path = join(dir, "reserved");
+  // Created if missing, then opened for writes in place: a fixed-width number overwritten, never truncated.
+  closeSync(openSync(path, "a"));
+  const fd = openSync(path, "r+");
+  const buf = Buffer.alloc(20);
+  const n = readSync(fd, buf, 0, 20, 0);
+  const id = Number(buf.toString("latin1", 0, n).trim()) || 0;
+  return { fd, id, durable: id };
+}
+
+/** Writes `id` in place (one sector) and syncs it before any id above the old reservation goes out. */
+function writeReservation(r: Reservation, id: number): void {
+  const buf = Buffer.from(String(id).padStart(20, "0"));
+  writeSync(r.fd, buf, 0, buf.length, 0);
+  fdatasyncSync(r.fd);
+  r.durable = id;
 }

@@ -75,7 +75,11 @@ export function moveLegacyRows(db: Database, log: MessageLog, dir: string, each:
       `The database holds messages in its table (a restored backup?) and the message log ${dir} holds messages too (up to id ${log.last}; the table up to ${newest}): remove the message log folder to restore a backup (docs/operations.md)`,
     );
   }
+  // On disk before the first line goes to the log: a machine crash mid-move must find the mark.
+  const sync = (db.query("PRAGMA synchronous").get() as { synchronous: number }).synchronous;
+  db.run("PRAGMA synchronous = FULL");
   db.run("INSERT OR REPLACE INTO meta (key, value) VALUES ('legacy_move', 1)");
+  db.run(`PRAGMA synchronous = ${sync}`);
   let batch: StoredMessage[] = [];
   const flush = () => {
     log.append(batch);

@@ -23,6 +23,10 @@ import type { Observers } from "../metrics";
 export const RATE_LIMIT_GRACE_MS = 10_000;
 /** Frames a client may send before its welcome; they are handled right after it. */
 const EARLY_FRAMES_MAX = 100;
+/** How often, at most, a publish that met backpressure makes the hub look at every socket's buffer. */
+const FULL_SCAN_MS = 10;
+/** A socket this far behind is looked at again on every turn that meets backpressure. */
+const SUSPECT_BYTES = 16 * 1024;
 /** A socket with this much unsent data gets no typing frames: they are the first dropped. */
 const TYPING_BUFFER_MAX = 16 * 1024;
 /** Unsent bytes past which Bun drops a send and closes the socket (the app's `backpressureLimit`). */
@@ -122,6 +126,9 @@ export class Hub {
   readonly committer: Committer;
   readonly #expiries = new Expiries();
   #overflowScan = false;
+  /** When every socket's buffer was last looked at, and the sockets then behind by SUSPECT_BYTES or more. */
+  #fullScanAt = 0;
+  readonly #suspects = new Set<ServerWebSocket<Connection>>();
   readonly #replaySource: ReplaySource;
   readonly cursors: Cursors;
   readonly #sockets = new Set<ServerWebSocket<Connection>>();
@@ -166,7 +173,7 @@ export class Hub {
       delivered: (first) => this.cursors.delivered(first, Date.now()),
       gap: (reason) => this.resync(reason),
       volatile: (topic, data) => this.#sendDroppable(topic, data),
-      backpressure: () => this.#noteOverflow(),
+      backpressure: (dropped) => this.#noteOverflow(dropped),
       command: (c) => {
         const closed = this.disconnect(c.disconnect, c.code, c.reason);
         if (closed > 0) this.log.info("closed a user's connections as another node asked", { user: c.disconnect, code: c.code, closed });
@@ -362,6 +369,7 @@ export class Hub {
   drain(ws: ServerWebSocket<Connection>, conn: Connection): void {
     // Caught up: a later 1006 is a vanished peer, not a backpressure close.
     conn.overflowed = false;
+    this.#suspects.delete(ws);
     if (conn.welcomed && !conn.live && !conn.streaming) void this.#stream(ws, conn);
   }
 
@@ -371,6 +379,7 @@ export class Hub {
     conn.closed = true;
     this.stats.closed++;
     if (code === 1006 && conn.overflowed) this.stats.backpressureCloses++;
+    this.#suspects.delete(ws);
     this.#expiries.delete(ws, conn);
     this.#doneReplaying(conn);
     const n = (this.#byIp.get(conn.ip) ?? 1) - 1;
@@ -582,15 +591,26 @@ export class Hub {
    * A publish met backpressure for some socket. Bun closes a socket whose
    * buffer passes the limit with 1006 and an empty buffer, like a vanished
    * peer, and its one status per publish does not say which socket: sockets
-   * past half the limit are marked now (drain clears the mark), once per
-   * turn however many publishes met backpressure in it.
+   * past half the limit are marked (drain clears the mark). Once per turn:
+   * every socket after a drop or when the last full look is FULL_SCAN_MS
+   * old, else only the sockets that look found behind (a status of -1 comes
+   * back while any subscriber has anything queued: one slow client must not
+   * make every turn look at every socket).
    */
-  #noteOverflow(): void {
+  #noteOverflow(dropped: boolean): void {
     if (this.#overflowScan) return;
     this.#overflowScan = true;
     queueMicrotask(() => {
       this.#overflowScan = false;
-      for (const ws of this.#sockets) if (ws.getBufferedAmount() >= BACKPRESSURE_LIMIT / 2) ws.data.overflowed = true;
+      const now = performance.now();
+      const full = dropped || now - this.#fullScanAt >= FULL_SCAN_MS;
+      if (full) this.#fullScanAt = now;
+      for (const ws of full ? this.#sockets : this.#suspects) {
+        const behind = ws.getBufferedAmount();
+        if (behind >= BACKPRESSURE_LIMIT / 2) ws.data.overflowed = true;
+        if (behind >= SUSPECT_BYTES) this.#suspects.add(ws);
+        else this.#suspects.delete(ws);
+      }
     });
   }
 }

@@ -25,6 +25,13 @@ const msg = (id: number, text = `text ${id} é ✓`): StoredMessage => ({
   cid: `c${id}`,
 });
 const ids = (ms: StoredMessage[]) => ms.map((m) => m.id);
+/** Cuts the store's first log segment back to its first `n` lines, as a machine crash takes what only the page cache held. */
+function keepLines(dbPath: string, n: number): void {
+  const dir = messageLogDir(dbPath);
+  const file = `${dir}/${segments(dir)[0]}`;
+  const lines = readFileSync(file, "utf8").split("\n").slice(0, n);
+  truncateSync(file, Buffer.byteLength(`${lines.join("\n")}\n`));
+}
 const segments = (dir: string) =>
   readdirSync(dir)
     .filter((n) => n.endsWith(".jsonl"))
@@ -216,10 +223,7 @@ describe("createSqliteHistory and its message log", () => {
     await h.setCursor("bob", 4);
     await h.close();
     // The page cache held lines 3 and 4; the database's cursor reached the disk.
-    const dir = messageLogDir(path);
-    const file = `${dir}/${segments(dir)[0]}`;
-    const lines = readFileSync(file, "utf8").split("\n");
-    truncateSync(file, Buffer.byteLength(`${lines[0]}\n${lines[1]}\n`));
+    keepLines(path, 2);
     const again = createSqliteHistory(path);
     expect(again.lastId()).toBe(4);
     const [r] = await again.append([{ kind: "direct", from: "alice", to: "bob", text: "new", at: Date.now() }]);
@@ -274,10 +278,7 @@ describe("createSqliteHistory and its message log", () => {
     );
     expect(child.stderr.toString()).toBe("");
     // A machine crash takes lines 3 and 4 that clients already received: nothing in the database names them.
-    const dir = messageLogDir(path);
-    const file = `${dir}/${segments(dir)[0]}`;
-    const lines = readFileSync(file, "utf8").split("\n");
-    truncateSync(file, Buffer.byteLength(`${lines[0]}\n${lines[1]}\n`));
+    keepLines(path, 2);
     const again = createSqliteHistory(path);
     expect(again.lastId()).toBeGreaterThan(4);
     const [r] = await again.append([{ kind: "broadcast", from: "alice", text: "new", at: Date.now() }]);

@@ -7,7 +7,8 @@ import { IdIndex, mergeIds } from "./id_index";
 import { migrate } from "./sqlite_schema";
 import { createMemoryLog, type MessageLog } from "./message_log";
 import { openFileLog } from "./message_log_file";
-import { claimLogDir, moveLegacyRows, warn } from "./message_log_setup";
+import { claimLogDir, moveLegacyRows } from "./message_log_setup";
+import { consoleLogger } from "../log";
 
 /** The folder of the message log beside a database file. */
 export const messageLogDir = (dbPath: string) => `${dbPath}-messages`;
@@ -77,7 +78,7 @@ export function createSqliteHistory(path: string, sync: SyncMode = "normal", seg
             sync,
             segmentBytes,
             onRecord: (m) => loaded(m, startWindow),
-            onRepair: (what) => warn(`message log: ${what} (a crash cut that write short; it was never acknowledged)`),
+            onRepair: (what) => consoleLogger.warn(`message log: ${what} (a crash cut that write short; it was never acknowledged)`),
           });
     moveLegacyRows(db, opened, messageLogDir(path), (m) => loaded(m, startWindow));
   } catch (err) {
@@ -95,7 +96,9 @@ export function createSqliteHistory(path: string, sync: SyncMode = "normal", seg
   // cursors or read markers may name: new ids continue after every id that may have gone out, never reuse one.
   const seen = Math.max(highestIdSeen(db), log.reserved);
   if (seen > last) {
-    warn(`the last run did not stop cleanly: the message log ends at id ${log.last}, and new ids continue after ${seen}, past any id it may have given out`);
+    consoleLogger.warn(
+      `the last run did not stop cleanly: the message log ends at id ${log.last}, and new ids continue after ${seen}, past any id it may have given out`,
+    );
     last = seen;
   }
   const checkpointer = path === ":memory:" ? undefined : startCheckpointer(db, path);

@@ -31,11 +31,6 @@ const toMessage = (r: Row): StoredMessage => {
 
 const COLS = "id, kind, sender, target, text, at, cid";
 
-/** One warning line on stderr, in the server's log format (the store has no logger of its own). */
-export function warn(msg: string): void {
-  console.error(JSON.stringify({ level: "warn", time: new Date().toISOString(), app: "wirechat", msg }));
-}
-
 /**
  * Creates the message log's folder, or checks that the one there belongs to
  * this database: a log left beside a new or restored file must not mix in.

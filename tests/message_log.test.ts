@@ -53,6 +53,18 @@ for (const impl of logs) {
       log.close();
     });
 
+    test("append of a batch bigger than the append buffer, in 3- and 4-byte characters, reads back whole, and so do batches after it", () => {
+      const log = impl.open();
+      // 300 lines of about 3 KB of UTF-8 each: about 1 MB, four times the buffer kept between appends.
+      const big = Array.from({ length: 300 }, (_, i) => msg(i + 1, `${i} ${"✓".repeat(800)}😀${"é".repeat(i)}`));
+      log.append(big);
+      log.append([msg(301), msg(302, "😀")]);
+      const all = Array.from({ length: 302 }, (_, i) => i + 1);
+      expect(log.read(all)).toEqual([...big, msg(301), msg(302, "😀")]);
+      expect(log.read([302, 150, 1])).toEqual([msg(302, "😀"), big[149]!, big[0]!]);
+      log.close();
+    });
+
     test("append refuses an id that is not above the newest, and keeps what it had", () => {
       const log = impl.open();
       log.append([msg(1), msg(2)]);

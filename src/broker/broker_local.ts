@@ -18,7 +18,10 @@ export function createLocalBroker(): Broker {
     },
     committed(batch, frames) {
       if (batch.length === 0) return;
-      out.messages(batch.map((m, i) => ({ frame: frames[i]!, topics: topicsOf(m), direct: m.kind === "direct" })));
+      out.messages(
+        frames,
+        batch.map((m) => topicsOf(m)),
+      );
       through = batch[batch.length - 1]!.id;
       handlers?.delivered(batch[0]!.id, through);
     },

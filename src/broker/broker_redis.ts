@@ -1,7 +1,6 @@
 import { Redis, randomHex, redisKeys } from "../cluster/redis";
 import { Fanout } from "./fanout";
 import type { Broker, BrokerHandlers, NodeCommand } from "./broker";
-import { isDirect } from "../hub/routing";
 import type { Logger } from "../log";
 import type { Observers } from "../metrics";
 
@@ -66,10 +65,8 @@ export async function createRedisBroker(o: RedisBrokerOptions): Promise<Broker> 
     const first = Number.parseInt(entries[0]![0], 10);
     // One read of the log is one batch: batching connections get an array per topic.
     out.messages(
-      entries.map(([, fields]) => {
-        const topics = field(fields, "k").split("\n");
-        return { frame: field(fields, "f"), topics, direct: isDirect(topics) };
-      }),
+      entries.map(([, fields]) => field(fields, "f")),
+      entries.map(([, fields]) => field(fields, "k").split("\n")),
     );
     through = Number.parseInt(entries[entries.length - 1]![0], 10);
     // Once per read: how long the newest message took from its acceptance (on any node) to here.

@@ -6,22 +6,25 @@
  * other frame (presence, receipts) goes to both kinds of subscribers as is.
  */
 import type { Server } from "bun";
-import { topics } from "../hub/routing";
+import { isDirect, topics } from "../hub/routing";
 
 /** The topic a batching connection subscribes to instead of `topic`. */
 export const batchTopic = (topic: string) => `batch:${topic}`;
+/** Batch topics already built: a busy fan-out looks them up instead of building and hashing a new string per publish. */
+const batchTopics = new Map<string, string>();
+const BATCH_TOPICS_MAX = 50_000;
+function batchTopicOf(topic: string): string {
+  let t = batchTopics.get(topic);
+  if (t === undefined) {
+    if (batchTopics.size >= BATCH_TOPICS_MAX) batchTopics.clear();
+    batchTopics.set(topic, (t = batchTopic(topic)));
+  }
+  return t;
+}
 /** Every connection without `?batch=1` is in this topic: no subscriber, no single frames to send. */
 const ANY_PLAIN = topics.all;
 /** Every batching connection is in this topic: no subscriber, no arrays to build. */
 const ANY_BATCH = batchTopic(topics.all);
-
-/** One committed message: its frame and the topics it goes to. */
-export interface Outgoing {
-  frame: string;
-  topics: readonly string[];
-  /** A direct message: its topics are users only. */
-  direct: boolean;
-}
 
 /** What this node's publishes did, for /metrics. */
 export interface PublishCounts {
@@ -48,37 +51,41 @@ export class Fanout implements PublishCounts {
   /** A frame to `topic`, for connections with and without `?batch=1`. */
   event(topic: string, data: string): void {
     this.#publish(topic, data);
-    if (this.#has(ANY_BATCH)) this.#publish(batchTopic(topic), data);
+    if (this.#has(ANY_BATCH)) this.#publish(batchTopicOf(topic), data);
   }
 
   /**
-   * A commit batch's messages, in id order: one frame each for connections
-   * without `?batch=1`, and for batching ones one array per topic and run.
-   * A run ends where the topics change, so a connection in several topics
-   * still gets every id in order (a resume from the newest id it saw must
-   * not skip an older one in a later array). Direct messages make one run
-   * whatever their users: a connection is in exactly one user topic, so it
-   * gets all of its direct messages of the run in one array, in order.
-   * Who is subscribed is asked once per batch, not per message.
+   * A commit batch's messages, in id order: message i is `frames[i]`, for
+   * the topics `routes[i]` (two lists, so a message costs no object of its
+   * own here). One frame each for connections without `?batch=1`, and for
+   * batching ones one array per topic and run. A run ends where the topics
+   * change, so a connection in several topics still gets every id in order
+   * (a resume from the newest id it saw must not skip an older one in a
+   * later array). Direct messages make one run whatever their users: a
+   * connection is in exactly one user topic, so it gets all of its direct
+   * messages of the run in one array, in order. Who is subscribed is asked
+   * once per batch, not per message.
    */
-  messages(batch: Iterable<Outgoing>): void {
+  messages(frames: readonly string[], routes: readonly (readonly string[])[]): void {
     const plain = this.#has(ANY_PLAIN);
     const batching = this.#has(ANY_BATCH);
     let run: Map<string, string[]> | undefined;
     let runKey: readonly string[] | "direct" | undefined;
-    for (const m of batch) {
-      if (plain) for (const topic of m.topics) this.#publish(topic, m.frame);
+    for (let i = 0; i < frames.length; i++) {
+      const frame = frames[i]!;
+      const to = routes[i]!;
+      if (plain) for (const topic of to) this.#publish(topic, frame);
       if (!batching) continue;
-      const key = m.direct ? "direct" : m.topics;
+      const key = isDirect(to) ? "direct" : to;
       if (runKey === undefined || !sameRun(runKey, key)) {
         if (run) this.#flush(run);
         run = new Map();
         runKey = key;
       }
-      for (const topic of m.topics) {
+      for (const topic of to) {
         const list = run!.get(topic);
-        if (list) list.push(m.frame);
-        else run!.set(topic, [m.frame]);
+        if (list) list.push(frame);
+        else run!.set(topic, [frame]);
       }
     }
     if (run) this.#flush(run);
@@ -90,7 +97,7 @@ export class Fanout implements PublishCounts {
    * at low rates batching then sends exactly what it would without.
    */
   #flush(run: Map<string, string[]>): void {
-    for (const [topic, frames] of run) this.#publish(batchTopic(topic), frames.length === 1 ? frames[0]! : `[${frames.join(",")}]`);
+    for (const [topic, frames] of run) this.#publish(batchTopicOf(topic), frames.length === 1 ? frames[0]! : `[${frames.join(",")}]`);
   }
 
   /** Whether anyone is subscribed to `topic` (every connection is in `all` or its batch variant). */

@@ -16,6 +16,16 @@ const SYNC_EVERY_MS = 1000;
 /** Ids reserved ahead at a time: one small synchronous write and fdatasync per this many messages. */
 const RESERVE_STEP = 1_000_000;
 
+/** The append buffer is kept up to this size between batches. */
+const SCRATCH_KEEP = 256 * 1024;
+
+/** A bigger copy of `buf` holding its first `used` bytes and room for `more`. */
+function grow(buf: Buffer, used: number, more: number): Buffer {
+  const next = Buffer.allocUnsafe(Math.max(buf.length * 2, used + more));
+  buf.copy(next, 0, 0, used);
+  return next;
+}
+
 interface Segment {
   first: number;
   path: string;
@@ -74,6 +84,9 @@ export function openFileLog(dir: string, opts: FileLogOptions): MessageLog {
     lock.release();
     throw err;
   }
+  /** The bytes of the batch being appended, and where each of its lines starts in the segment. */
+  let scratch: Buffer = Buffer.allocUnsafe(SCRATCH_KEEP);
+  const lineStarts: number[] = [];
   /** Set when a failed write could not be undone: every later append fails until a restart repairs the file. */
   let broken: (Error & { code?: string }) | undefined;
   let closed = false;
@@ -151,12 +164,19 @@ export function openFileLog(dir: string, opts: FileLogOptions): MessageLog {
       if (batch[0]!.id <= last) throw new Error(`message log: id ${batch[0]!.id} is not above the newest (${last})`);
       let seg = segs.at(-1);
       if (!seg || seg.size >= segmentBytes) seg = begin(batch[0]!.id);
-      let text = "";
-      for (const m of batch) text += `${encodeRecord(m)}\n`;
-      const buf = Buffer.from(text);
+      // Each line is encoded into one buffer kept between appends: a batch costs no buffer of its own, and each line's offset is known as it is written.
       const at = seg.size;
+      let len = 0;
+      for (let i = 0; i < batch.length; i++) {
+        const line = encodeRecord(batch[i]!);
+        // UTF-8 takes at most 3 bytes per UTF-16 unit; the newline one more.
+        if (scratch.length - len < line.length * 3 + 1) scratch = grow(scratch, len, line.length * 3 + 1);
+        lineStarts[i] = at + len;
+        len += scratch.write(line, len, "utf8");
+        scratch[len++] = 10;
+      }
       try {
-        for (let off = 0; off < buf.length; ) off += writeSync(seg.fd, buf, off, buf.length - off, at + off);
+        for (let off = 0; off < len; ) off += writeSync(seg.fd, scratch, off, len - off, at + off);
         if (opts.sync === "full") fdatasyncSync(seg.fd);
       } catch (err) {
         try {
@@ -172,13 +192,12 @@ export function openFileLog(dir: string, opts: FileLogOptions): MessageLog {
         }
         throw err;
       }
-      seg.size = at + buf.length;
+      seg.size = at + len;
       if (opts.sync === "full") seg.synced = seg.size;
-      let pos = 0;
-      for (const m of batch) {
-        starts.set(m.id, at + pos);
-        pos = buf.indexOf(10, pos) + 1;
-      }
+      for (let i = 0; i < batch.length; i++) starts.set(batch[i]!.id, lineStarts[i]!);
+      // A rare huge batch must not keep its buffers for good.
+      if (scratch.length > SCRATCH_KEEP) scratch = Buffer.allocUnsafe(SCRATCH_KEEP);
+      if (lineStarts.length > SCRATCH_KEEP / 64) lineStarts.length = 0;
       last = batch[batch.length - 1]!.id;
     },
     read(ids) {

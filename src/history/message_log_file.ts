@@ -164,7 +164,8 @@ export function openFileLog(dir: string, opts: FileLogOptions): MessageLog {
       if (batch[0]!.id <= last) throw new Error(`message log: id ${batch[0]!.id} is not above the newest (${last})`);
       let seg = segs.at(-1);
       if (!seg || seg.size >= segmentBytes) seg = begin(batch[0]!.id);
-      // Each line is encoded into one buffer kept between appends: a batch costs no buffer of its own, and each line's offset is known as it is written.
+      // Lines go into one buffer kept between appends: a batch costs no buffer
+      // of its own, and each line's offset is known as it is written.
       const at = seg.size;
       let len = 0;
       for (let i = 0; i < batch.length; i++) {
@@ -195,7 +196,8 @@ export function openFileLog(dir: string, opts: FileLogOptions): MessageLog {
       seg.size = at + len;
       if (opts.sync === "full") seg.synced = seg.size;
       for (let i = 0; i < batch.length; i++) starts.set(batch[i]!.id, lineStarts[i]!);
-      // A rare huge batch must not keep its buffers for good.
+      // A rare huge batch must not keep its buffers for good (a line is over 64
+      // bytes, so a batch that fits the kept buffer has fewer lines than this).
       if (scratch.length > SCRATCH_KEEP) scratch = Buffer.allocUnsafe(SCRATCH_KEEP);
       if (lineStarts.length > SCRATCH_KEEP / 64) lineStarts.length = 0;
       last = batch[batch.length - 1]!.id;

@@ -112,7 +112,9 @@ for (const impl of implementations) {
       const { history } = await fresh();
       const m: NewMessage = { kind: "direct", from: "alice", to: "bob", text: '123 "quoted" ünï ✓ \n', at: 42, cid: "c1" };
       const [r] = await history.append([m, { kind: "broadcast", from: "alice", text: "text 2", at: 1002 }]);
-      expect(r).toEqual({ stored: { ...m, id: 1 } });
+      // The frame every subscriber receives, byte for byte (both stores make the same bytes).
+      const frame = JSON.stringify({ type: "message", id: 1, kind: "direct", from: "alice", to: "bob", text: m.text, at: 42 });
+      expect(r).toEqual({ stored: { ...m, id: 1 }, frame });
       expect(await history.inbox("bob", 0, 100, 10)).toEqual([{ ...m, id: 1 }]);
       const b = await history.page(undefined, 100, 10);
       expect(b).toEqual([{ id: 2, kind: "broadcast", from: "alice", text: "text 2", at: 1002 }]);
@@ -124,10 +126,10 @@ for (const impl of implementations) {
       const { history } = await fresh();
       const now = Date.now();
       const first = await history.append([msg("direct", "alice", "bob", { cid: "k", at: now }), msg("room", "alice", "dev", { cid: "k", at: now })]);
-      expect(first[0]).toEqual({ stored: expect.objectContaining({ id: 1, cid: "k" }) });
+      expect(first[0]).toEqual({ stored: expect.objectContaining({ id: 1, cid: "k" }), frame: expect.stringContaining('"id":1,') });
       expect(first[1]).toEqual({ duplicate: { id: 1, kind: "direct", to: "bob" } });
       const again = await history.append([msg("broadcast", "carol", undefined, { cid: "k", at: now }), msg("direct", "alice", "bob", { cid: "k", at: now })]);
-      expect(again[0]).toEqual({ stored: expect.objectContaining({ id: 2, from: "carol" }) });
+      expect(again[0]).toEqual({ stored: expect.objectContaining({ id: 2, from: "carol" }), frame: expect.stringContaining('"id":2,') });
       expect(again[1]).toEqual({ duplicate: { id: 1, kind: "direct", to: "bob" } });
       expect(history.lastId()).toBe(2);
       expect(ids(await history.visible({ user: "bob", rooms: new Set(["dev"]) }, 0, 100, 100))).toEqual([1, 2]);

@@ -7,7 +7,7 @@ import { afterEach, expect, test } from "bun:test";
 import type { NewMessage, StoredMessage } from "../src/history/history";
 import { createRedisHistory, type RedisHistory } from "../src/history/history_redis";
 import { keysOf, topicsOf } from "../src/hub/routing";
-import { toFrame } from "../src/hub/replay";
+import { toFrame } from "../src/history/frame";
 import { encode } from "../src/protocol";
 import { startRedis, type RedisServer } from "./redis_server";
 

@@ -126,6 +126,44 @@ describe("openFileLog", () => {
     ).toEqual([1, 2, 3]);
   });
 
+  test("append returns each message's frame; its line is that frame with the cid as the last field", () => {
+    const dir = tempDir();
+    const log = openFileLog(dir, { sync: "normal" });
+    const noCid: StoredMessage = { id: 2, kind: "broadcast", from: "carol", text: 'say "hi"\n', at: 5 };
+    const frames = log.append([msg(1), noCid]);
+    log.close();
+    const frame1 = JSON.stringify({ type: "message", id: 1, kind: "direct", from: "alice", to: "bob", text: msg(1).text, at: msg(1).at });
+    const frame2 = JSON.stringify({ type: "message", id: 2, kind: "broadcast", from: "carol", text: 'say "hi"\n', at: 5 });
+    expect(frames).toEqual([frame1, frame2]);
+    const lines = readFileSync(`${dir}/${segments(dir)[0]}`, "utf8").split("\n");
+    expect(lines).toEqual([`${frame1.slice(0, -1)},"cid":"c1"}`, frame2, ""]);
+  });
+
+  test("a log whose lines hold the stored fields (written before the frame was the line) reads, reopens and takes new lines", () => {
+    const dir = tempDir();
+    const log = openFileLog(dir, { sync: "normal" });
+    log.append([msg(1)]);
+    log.close();
+    // The earlier line form: the stored message's own fields, cid included, no "type".
+    appendFileSync(`${dir}/${segments(dir)[0]}`, `${JSON.stringify(msg(2))}\n${JSON.stringify({ ...msg(3), cid: undefined })}\n`);
+    const seen: StoredMessage[] = [];
+    const again = openFileLog(dir, { sync: "normal", onRecord: (m) => seen.push(m) });
+    const noCid3 = { ...msg(3) };
+    delete noCid3.cid;
+    expect(seen).toEqual([msg(1), msg(2), noCid3]);
+    again.append([msg(4)]);
+    const read = again.read([1, 2, 3, 4]);
+    expect(read).toEqual([msg(1), msg(2), noCid3, msg(4)]);
+    // No frame field leaks into a stored message, whichever line form it came from.
+    expect(read.map((m) => Object.keys(m).sort())).toEqual([
+      ["at", "cid", "from", "id", "kind", "text", "to"],
+      ["at", "cid", "from", "id", "kind", "text", "to"],
+      ["at", "from", "id", "kind", "text", "to"],
+      ["at", "cid", "from", "id", "kind", "text", "to"],
+    ]);
+    again.close();
+  });
+
   test("dropThrough deletes whole segments, never the one being written", () => {
     const dir = tempDir();
     const log = openFileLog(dir, { sync: "normal", segmentBytes: 300 });

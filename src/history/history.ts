@@ -26,8 +26,12 @@ export interface StoredMessage extends NewMessage {
 /** What a retry needs of the message its cid first stored: enough to ack it again. */
 export type CidHit = Pick<StoredMessage, "id" | "kind" | "to">;
 
-/** The store's answer for one message of a batch: stored now, or a retry of one stored before. */
-export type Appended = { stored: StoredMessage; duplicate?: undefined } | { stored?: undefined; duplicate: CidHit };
+/**
+ * The store's answer for one message of a batch: stored now, with its frame
+ * JSON (`frameOf(stored)`, made once while storing it), or a retry of one
+ * stored before.
+ */
+export type Appended = { stored: StoredMessage; frame: string; duplicate?: undefined } | { stored?: undefined; frame?: undefined; duplicate: CidHit };
 
 /** What one connection may read: broadcasts, its user's direct messages, its rooms. */
 export interface Reader {

@@ -7,7 +7,7 @@
 import type { Appended, CidHit, History, NewMessage, StoredMessage } from "./history";
 import { indexKeys, keysOf, readerKeys, topicsOf } from "../hub/routing";
 import { mergeIds } from "./id_index";
-import { toFrame } from "../hub/replay";
+import { toFrame } from "./frame";
 import { encode, type MessageFrame, type MessageKind } from "../protocol";
 import { Redis, randomHex, redisKeys } from "../cluster/redis";
 import { APPEND, PRUNE, RAISE, SET_CURSOR } from "./redis_scripts";
@@ -27,8 +27,10 @@ export interface RedisHistory extends History {
   readonly keys: ReturnType<typeof redisKeys>;
 }
 
+/** A message frame up to its id: the append script writes the real id after it, as the answer here does. */
+const BEFORE_ID = '{"type":"message","id":';
 /** A frame starts with this when its id is 0: the script writes the real id in its place. */
-const HEAD = '{"type":"message","id":0';
+const HEAD = `${BEFORE_ID}0`;
 /** Attempts of one prune step when other nodes prune at the same time. */
 const PRUNE_ATTEMPTS = 5;
 
@@ -118,8 +120,12 @@ export async function createRedisHistory(opts: RedisHistoryOptions): Promise<Red
   const append = async (batch: readonly NewMessage[]): Promise<Appended[]> => {
     if (batch.length === 0) return [];
     const args = [epoch, logMax];
+    /** Each message's frame after its id (`restOf`), for the answer's frames. */
+    const rests: string[] = [];
     for (const n of batch) {
-      args.push(n.kind, n.from, n.to ?? "", n.cid ?? "", String(n.at), restOf(n), topicsOf(n).join("\n"), keysOf(n).join(" "));
+      const rest = restOf(n);
+      rests.push(rest);
+      args.push(n.kind, n.from, n.to ?? "", n.cid ?? "", String(n.at), rest, topicsOf(n).join("\n"), keysOf(n).join(" "));
     }
     let results: (number | [string, number, string, string])[];
     try {
@@ -132,7 +138,7 @@ export async function createRedisHistory(opts: RedisHistoryOptions): Promise<Red
     return results.map((r, i): Appended => {
       if (typeof r === "number") {
         if (r > last) last = r;
-        return { stored: stored(r, batch[i]!) };
+        return { stored: stored(r, batch[i]!), frame: `${BEFORE_ID}${r}${rests[i]!}` };
       }
       return { duplicate: { id: Number(r[1]), kind: r[2] as MessageKind, to: r[3] === "" ? undefined : r[3] } };
     });

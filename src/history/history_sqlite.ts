@@ -130,6 +130,8 @@ export function createSqliteHistory(path: string, sync: SyncMode = "normal", seg
   const appendSync = (batch: readonly NewMessage[]): Appended[] => {
     const out: Appended[] = new Array(batch.length);
     const rows_: StoredMessage[] = [];
+    /** Where each of rows_ goes in `out`, once the log has made its frame. */
+    const at: number[] = [];
     /** The cid key of each of rows_ (undefined: no cid), built once per message. */
     const keys: (string | undefined)[] = [];
     let seen: Map<string, CidHit> | undefined;
@@ -151,14 +153,15 @@ export function createSqliteHistory(path: string, sync: SyncMode = "normal", seg
       if (n.cid !== undefined) m.cid = n.cid;
       rows_.push(m);
       keys.push(key);
-      out[i] = { stored: m };
+      at.push(i);
     }
     if (rows_.length === 0) return out;
     log.reserve(id);
-    log.append(rows_);
+    const frames = log.append(rows_);
     rows += rows_.length;
     for (let i = 0; i < rows_.length; i++) {
       const m = rows_[i]!;
+      out[at[i]!] = { stored: m, frame: frames[i]! };
       for (const key of keysOf(m)) index.add(key, m.id);
       const key = keys[i];
       if (key !== undefined) rememberCid(m, key, window);

@@ -1,3 +1,5 @@
+import { frameOf } from "./frame";
+import type { MessageKind } from "../protocol";
 import type { StoredMessage } from "./history";
 
 /**
@@ -15,9 +17,11 @@ export interface MessageLog {
   /**
    * Appends messages with ids above `last`, in increasing order, in one
    * write. Returns once the lines survive a crash of the process (and, with
-   * sync "full", of the machine); throws with nothing appended.
+   * sync "full", of the machine); throws with nothing appended. Returns
+   * each message's frame (`frameOf`): its line is that frame, so the wire
+   * and the log share one encode.
    */
-  append(batch: readonly StoredMessage[]): void;
+  append(batch: readonly StoredMessage[]): string[];
   /** The messages with these ids that are held, in the order given. */
   read(ids: readonly number[]): StoredMessage[];
   /** The ids held above `after`, ascending, at most `limit` (ids may have gaps). */
@@ -39,15 +43,27 @@ export interface MessageLog {
   close(): void;
 }
 
-/** One line of the log: the message as JSON (no newline inside: JSON escapes it). */
-export const encodeRecord = (m: StoredMessage): string => JSON.stringify(m);
+/**
+ * One line of the log: the message's frame (`frameOf`) with the sender's cid
+ * as its last field. No newline inside: JSON escapes it.
+ */
+export const recordLine = (frame: string, cid: string | undefined): string =>
+  cid === undefined ? frame : `${frame.slice(0, -1)},"cid":${JSON.stringify(cid)}}`;
 
-/** Parses one line; throws when it is not a stored message. */
+/**
+ * Parses one line; throws when it is not a stored message. Reads both line
+ * forms: a frame with its cid (`recordLine`), and the stored message's own
+ * fields, as logs written before the frame was the line hold them.
+ */
 export function decodeRecord(line: string): StoredMessage {
-  const m = JSON.parse(line) as StoredMessage;
-  if (typeof m !== "object" || m === null || !Number.isSafeInteger(m.id) || typeof m.text !== "string" || typeof m.from !== "string") {
+  const r = JSON.parse(line) as Partial<Record<keyof StoredMessage | "type", unknown>> | null;
+  if (typeof r !== "object" || r === null || !Number.isSafeInteger(r.id) || typeof r.text !== "string" || typeof r.from !== "string") {
     throw new Error("not a stored message");
   }
+  // A new object with the stored fields only: a frame's `type` is not one of them.
+  const m: StoredMessage = { id: r.id as number, kind: r.kind as MessageKind, from: r.from, text: r.text, at: r.at as number };
+  if (typeof r.to === "string") m.to = r.to;
+  if (typeof r.cid === "string") m.cid = r.cid;
   return m;
 }
 
@@ -65,12 +81,16 @@ export function createMemoryLog(): MessageLog {
       return last;
     },
     append(batch) {
-      for (const m of batch) {
+      const frames: string[] = new Array(batch.length);
+      for (let i = 0; i < batch.length; i++) {
+        const m = batch[i]!;
         if (m.id <= last) throw new Error(`message log: id ${m.id} is not above the newest (${last})`);
         if (lines.length === 0) base = m.id;
-        lines[m.id - base] = encodeRecord(m);
+        frames[i] = frameOf(m);
+        lines[m.id - base] = recordLine(frames[i]!, m.cid);
         last = m.id;
       }
+      return frames;
     },
     read(ids) {
       const out: StoredMessage[] = [];

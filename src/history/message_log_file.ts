@@ -2,7 +2,8 @@
 import { closeSync, fdatasync, fdatasyncSync, fstatSync, ftruncateSync, mkdirSync, openSync, readSync, truncateSync, unlinkSync, writeSync } from "node:fs";
 import { join } from "node:path";
 import type { StoredMessage } from "./history";
-import { decodeRecord, encodeRecord, type MessageLog } from "./message_log";
+import { frameOf } from "./frame";
+import { decodeRecord, recordLine, type MessageLog } from "./message_log";
 import { lockLogDir, scanLog, segmentName, Starts, syncDir } from "./message_log_scan";
 
 /** A segment is closed and a new one begun past this size: retention frees disk a segment at a time. */
@@ -160,7 +161,7 @@ export function openFileLog(dir: string, opts: FileLogOptions): MessageLog {
     append(batch) {
       open();
       if (broken) throw broken;
-      if (batch.length === 0) return;
+      if (batch.length === 0) return [];
       if (batch[0]!.id <= last) throw new Error(`message log: id ${batch[0]!.id} is not above the newest (${last})`);
       let seg = segs.at(-1);
       if (!seg || seg.size >= segmentBytes) seg = begin(batch[0]!.id);
@@ -168,8 +169,11 @@ export function openFileLog(dir: string, opts: FileLogOptions): MessageLog {
       // of its own, and each line's offset is known as it is written.
       const at = seg.size;
       let len = 0;
+      const frames: string[] = new Array(batch.length);
       for (let i = 0; i < batch.length; i++) {
-        const line = encodeRecord(batch[i]!);
+        const m = batch[i]!;
+        frames[i] = frameOf(m);
+        const line = recordLine(frames[i]!, m.cid);
         // UTF-8 takes at most 3 bytes per UTF-16 unit; the newline one more.
         if (scratch.length - len < line.length * 3 + 1) scratch = grow(scratch, len, line.length * 3 + 1);
         lineStarts[i] = at + len;
@@ -201,6 +205,7 @@ export function openFileLog(dir: string, opts: FileLogOptions): MessageLog {
       if (scratch.length > SCRATCH_KEEP) scratch = Buffer.allocUnsafe(SCRATCH_KEEP);
       if (lineStarts.length > SCRATCH_KEEP / 64) lineStarts.length = 0;
       last = batch[batch.length - 1]!.id;
+      return frames;
     },
     read(ids) {
       open();

@@ -6,7 +6,7 @@ import { Elysia, t } from "elysia";
 import { roomAllowed } from "../auth/auth";
 import { ChatError } from "../errors";
 import type { History } from "../history/history";
-import { toFrame } from "../hub/replay";
+import { toFrame } from "../history/frame";
 import type { Presence } from "../presence/presence";
 import { HistoryBody, HttpError, OnlineBody, isValidName } from "../protocol";
 import type { createGate } from "./gate";

@@ -8,7 +8,6 @@ import type { ServerWebSocket } from "bun";
 import type { Broker } from "../broker/broker";
 import type { Appended, CidHit, History, NewMessage, StoredMessage } from "../history/history";
 import { encode, type ErrorFrame } from "../protocol";
-import { toFrame } from "./replay";
 import type { Observers } from "../metrics";
 
 /**
@@ -125,7 +124,7 @@ export class Committer {
       }
       stored.push(r.stored);
       this.stats.byKind[r.stored.kind]++;
-      frames.push(encode(toFrame(r.stored)));
+      frames.push(r.frame);
       if (cid !== undefined) {
         this.stats.acks++;
         this.events.ack(senders[i]!, cid, r.stored);

@@ -8,7 +8,7 @@ import type { ServerWebSocket } from "bun";
 import type { History, Reader, StoredMessage } from "../history/history";
 import type { Connection } from "./connection";
 import { readerTopics } from "./routing";
-import { encode, type MessageFrame } from "../protocol";
+import { frameOf } from "../history/frame";
 
 /** Recent broadcasts replayed for context on a connect without `since`. */
 const CONTEXT_BROADCASTS = 50;
@@ -16,17 +16,6 @@ const CONTEXT_BROADCASTS = 50;
 const REPLAY_ARRAY = 100;
 /** Rows read per catch-up query. */
 const CATCH_UP_ROWS = 1000;
-
-/** Turns a stored message into the frame clients see. */
-export const toFrame = (m: StoredMessage): MessageFrame => ({
-  type: "message",
-  id: m.id,
-  kind: m.kind,
-  from: m.from,
-  to: m.to,
-  text: m.text,
-  at: m.at,
-});
 
 /** What one connect replays before going live, and whether that is complete. */
 export interface ReplayPlan {
@@ -94,7 +83,7 @@ export interface ReplaySource {
 export async function streamReplay(ws: ServerWebSocket<Connection>, conn: Connection, src: ReplaySource): Promise<"live" | "paused" | "dropped" | "closed"> {
   for (;;) {
     while (conn.replayAt < conn.replay.length) {
-      const r = src.send(ws, conn.batch ? nextArray(conn) : encode(toFrame(conn.replay[conn.replayAt++]!)));
+      const r = src.send(ws, conn.batch ? nextArray(conn) : frameOf(conn.replay[conn.replayAt++]!));
       if (r === 0) return "dropped";
       if (r === -1) return "paused";
     }
@@ -120,7 +109,7 @@ export async function streamReplay(ws: ServerWebSocket<Connection>, conn: Connec
 function nextArray(conn: Connection): string {
   const end = Math.min(conn.replay.length, conn.replayAt + REPLAY_ARRAY);
   const parts: string[] = [];
-  for (; conn.replayAt < end; conn.replayAt++) parts.push(encode(toFrame(conn.replay[conn.replayAt]!)));
+  for (; conn.replayAt < end; conn.replayAt++) parts.push(frameOf(conn.replay[conn.replayAt]!));
   return `[${parts.join(",")}]`;
 }
 

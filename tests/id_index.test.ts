@@ -20,3 +20,32 @@ test("IdIndex.dropThrough: hides pruned ids at once and trims a bounded number o
   for (let i = 0; i < 5; i++) index.dropThrough(503, 3);
   expect(index.range("k9", 0, 1000, 2, true)).toEqual([904, 905]);
 });
+
+test("IdIndex.addAll: files the id under each key, same as add, whether or not the array was seen before", () => {
+  const index = new IdIndex();
+  const keys = ["to:b", "from:a", "pair:a|b"] as const;
+  index.addAll(keys, 1);
+  index.addAll(keys, 2);
+  // Another array with an overlapping key, and add on its own, share the same lists.
+  index.addAll(["to:b", "room:x"], 3);
+  index.add("from:a", 4);
+  index.addAll(keys, 5);
+  expect(index.range("to:b", 0, 100, 10)).toEqual([1, 2, 3, 5]);
+  expect(index.range("from:a", 0, 100, 10)).toEqual([1, 2, 4, 5]);
+  expect(index.range("pair:a|b", 0, 100, 10)).toEqual([1, 2, 5]);
+  expect(index.range("room:x", 0, 100, 10)).toEqual([3]);
+});
+
+test("IdIndex.addAll: after dropThrough removed a key's list, ids added through the same array are found again", () => {
+  const index = new IdIndex();
+  const keys = ["to:b", "pair:a|b"];
+  index.addAll(keys, 1);
+  index.addAll(["other"], 2);
+  // Every id of both keys is pruned: their lists are removed.
+  index.dropThrough(1);
+  expect(index.range("to:b", 0, 100, 10)).toEqual([]);
+  index.addAll(keys, 3);
+  expect(index.range("to:b", 0, 100, 10)).toEqual([3]);
+  expect(index.range("pair:a|b", 0, 100, 10)).toEqual([3]);
+  expect(index.before("pair:a|b", 100, 10)).toEqual([3]);
+});

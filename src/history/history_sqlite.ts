@@ -50,7 +50,7 @@ export function createSqliteHistory(path: string, sync: SyncMode = "normal", seg
     if (cids.size > CID_MEMORY_MAX) cids.delete(cids.keys().next().value!);
   };
   const remember = (m: StoredMessage, windowStart: number) => {
-    for (const key of keysOf(m)) index.add(key, m.id);
+    index.addAll(keysOf(m), m.id);
     if (m.cid !== undefined) rememberCid(m, `${m.from}\n${m.cid}`, windowStart);
   };
 
@@ -162,7 +162,7 @@ export function createSqliteHistory(path: string, sync: SyncMode = "normal", seg
     for (let i = 0; i < rows_.length; i++) {
       const m = rows_[i]!;
       out[at[i]!] = { stored: m, frame: frames[i]! };
-      for (const key of keysOf(m)) index.add(key, m.id);
+      index.addAll(keysOf(m), m.id);
       const key = keys[i];
       if (key !== undefined) rememberCid(m, key, window);
     }

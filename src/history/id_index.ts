@@ -5,17 +5,45 @@
  * room turns each commit into many scattered page writes (measured: about ten
  * times slower with 64 active users).
  */
+/** Key arrays whose lists `addAll` keeps: as many as keysOf's memo holds. */
+const KEY_SETS_MAX = 50_000;
+
 export class IdIndex {
   readonly #ids = new Map<string, number[]>();
   /** Ids at or below this were pruned: lookups skip them before they are trimmed. */
   #floor = 0;
   #trim: Iterator<[string, number[]]> | undefined;
 
+  /**
+   * The lists of each key array `addAll` was given, by the array itself: a
+   * message's keys come from keysOf's memo, the same array for every message
+   * between the same ends, so one lookup by identity replaces one lookup by
+   * string per key (measured: 3 string lookups were most of an add's cost).
+   * Cleared when a list is dropped (its array must not take ids again) and
+   * past KEY_SETS_MAX arrays.
+   */
+  readonly #byKeys = new Map<readonly string[], number[][]>();
+
   /** Appends `id` under `key`; ids must arrive in increasing order. */
   add(key: string, id: number): void {
-    const list = this.#ids.get(key);
-    if (list) list.push(id);
-    else this.#ids.set(key, [id]);
+    this.#list(key).push(id);
+  }
+
+  /** Appends `id` under each of `keys`; ids must arrive in increasing order. Fastest when the same array is passed for the same keys. */
+  addAll(keys: readonly string[], id: number): void {
+    let lists = this.#byKeys.get(keys);
+    if (lists === undefined) {
+      if (this.#byKeys.size >= KEY_SETS_MAX) this.#byKeys.clear();
+      lists = keys.map((k) => this.#list(k));
+      this.#byKeys.set(keys, lists);
+    }
+    for (let i = 0; i < lists.length; i++) lists[i]!.push(id);
+  }
+
+  #list(key: string): number[] {
+    let list = this.#ids.get(key);
+    if (list === undefined) this.#ids.set(key, (list = []));
+    return list;
   }
 
   /**
@@ -56,8 +84,10 @@ export class IdIndex {
       }
       const [key, list] = next.value;
       const n = firstAbove(list, this.#floor);
-      if (n === list.length) this.#ids.delete(key);
-      else if (n > 0) list.splice(0, n);
+      if (n === list.length) {
+        this.#ids.delete(key);
+        this.#byKeys.clear();
+      } else if (n > 0) list.splice(0, n);
     }
   }
 }

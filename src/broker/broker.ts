@@ -69,6 +69,13 @@ export interface Broker {
    * the store (a revocation), or is undone by a reconnect anyway.
    */
   command(cmd: NodeCommand): void;
+  /**
+   * A socket of this node subscribed to or left a topic, or closed. The
+   * fan-out keeps each topic's subscriber count between such changes (asking
+   * Bun on every publish cost about a tenth of a direct message), so every
+   * change must be reported here before the next publish.
+   */
+  topicsChanged(): void;
   /** A frame for `topic` on this node's sockets only (presence, which every node derives itself). */
   publishLocal(topic: string, data: string): void;
   /** What this node's publishes did: frames and bytes sent, drops and backpressure (for /metrics). */

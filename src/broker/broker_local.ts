@@ -31,6 +31,7 @@ export function createLocalBroker(): Broker {
       else out.event(topic, data);
     },
     publishLocal: (topic, data) => out.event(topic, data),
+    topicsChanged: () => out.topicsChanged(),
     command() {
       // One node: the caller has run it already.
     },

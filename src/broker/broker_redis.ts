@@ -171,6 +171,7 @@ export async function createRedisBroker(o: RedisBrokerOptions): Promise<Broker> 
     },
     deliveredThrough: () => through,
     publishLocal,
+    topicsChanged: () => out.topicsChanged(),
     publish(topic, data, droppable) {
       cmd.send("XADD", [vKey, "MAXLEN", "~", volatileMax, "*", "t", topic, "d", data, "x", droppable ? "1" : "0"]).catch(() => {
         // Volatile: at most once. A lost presence or typing frame is not a lost message.

@@ -59,6 +59,18 @@ export class Connection {
     return this.batch ? batchTopic(topic) : topic;
   }
 
+  /** Subscribes the socket to `topic` (its array variant with `?batch=1`). Every subscription goes through here or `unsubscribe`: the fan-out's subscriber counts depend on it. */
+  subscribe(ws: ServerWebSocket<Connection>, topic: string): void {
+    ws.subscribe(this.topic(topic));
+    this.hub.topicsChanged();
+  }
+
+  /** Takes the socket out of `topic` (its array variant with `?batch=1`). */
+  unsubscribe(ws: ServerWebSocket<Connection>, topic: string): void {
+    ws.unsubscribe(this.topic(topic));
+    this.hub.topicsChanged();
+  }
+
   message(ws: ServerWebSocket<Connection>, raw: string | Buffer): void {
     this.hub.message(ws, this, raw);
   }

@@ -340,7 +340,7 @@ export class Hub {
         case "typing":
           return this.#typing(conn, "to" in f ? f.to : undefined, "room" in f ? f.room : undefined);
         case "unwatch":
-          for (const u of f.users) if (conn.watching?.delete(u)) ws.unsubscribe(conn.topic(topics.watch(u)));
+          for (const u of f.users) if (conn.watching?.delete(u)) conn.unsubscribe(ws, topics.watch(u));
           if (f.cid !== undefined) this.#send(ws, encode({ type: "ack", cid: f.cid }));
           return;
         case "join":
@@ -351,7 +351,7 @@ export class Hub {
           if (!conn.rooms.has(f.room)) {
             conn.rooms.add(f.room);
             this.#enterRoom(ws, conn, f.room);
-            if (conn.live) ws.subscribe(conn.topic(topics.room(f.room)));
+            if (conn.live) conn.subscribe(ws, topics.room(f.room));
           }
           if (f.cid !== undefined) this.#send(ws, encode({ type: "ack", cid: f.cid }));
           return;
@@ -375,6 +375,8 @@ export class Hub {
 
   /** A socket closed, for whatever reason. */
   close(ws: ServerWebSocket<Connection>, conn: Connection, code: number): void {
+    // Bun has taken the socket out of its topics before this handler runs.
+    this.topicsChanged();
     if (!this.#sockets.delete(ws)) return;
     conn.closed = true;
     this.stats.closed++;
@@ -414,6 +416,11 @@ export class Hub {
     return this.#closing;
   }
 
+  /** A socket of this node subscribed to or left a topic, or closed: the broker's subscriber counts are stale. */
+  topicsChanged(): void {
+    this.deps.broker.topicsChanged();
+  }
+
   /** Open sockets on this node. */
   get connections(): number {
     return this.#sockets.size;
@@ -438,7 +445,7 @@ export class Hub {
   #leaveRoom(ws: ServerWebSocket<Connection>, conn: Connection, room: string, unsubscribe: boolean): void {
     if (unsubscribe) {
       conn.rooms.delete(room);
-      if (conn.live) ws.unsubscribe(conn.topic(topics.room(room)));
+      if (conn.live) conn.unsubscribe(ws, topics.room(room));
     }
     this.deps.presence.removeRoom(conn.user, room);
     const socks = this.#byRoom.get(room);
@@ -488,7 +495,7 @@ export class Hub {
     }
     for (const u of fresh) {
       watching.add(u);
-      ws.subscribe(conn.topic(topics.watch(u)));
+      conn.subscribe(ws, topics.watch(u));
     }
     if (cid !== undefined) this.#send(ws, encode({ type: "ack", cid, online: users.filter((u) => this.deps.presence.isOnline(u)) }));
   }

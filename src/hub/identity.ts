@@ -99,7 +99,7 @@ export function reauth(ws: ServerWebSocket<Connection>, conn: Connection, f: Aut
         if (roomAllowed(identity.rooms, room)) continue;
         conn.rooms.delete(room);
         r.left(room);
-        if (conn.live) ws.unsubscribe(conn.topic(topics.room(room)));
+        if (conn.live) conn.unsubscribe(ws, topics.room(room));
       }
       r.validUntil(identity.validUntil);
       if (f.cid !== undefined) r.ack(f.cid);

@@ -100,7 +100,7 @@ export async function streamReplay(ws: ServerWebSocket<Connection>, conn: Connec
   }
   conn.replay = [];
   conn.replayAt = 0;
-  for (const topic of readerTopics(conn.user, conn.rooms)) ws.subscribe(conn.topic(topic));
+  for (const topic of readerTopics(conn.user, conn.rooms)) conn.subscribe(ws, topic);
   conn.live = true;
   return "live";
 }

@@ -1,0 +1,72 @@
+/**
+ * Fanout keeps each topic's subscriber count between subscription changes:
+ * the hub reports every subscribe, unsubscribe and close (topicsChanged), so
+ * frames out stay exact and a ?batch=1 device that arrives later is still
+ * reached. Real server, real sockets; the broker's own counts (fan-out only,
+ * not the hub's acks and welcomes).
+ */
+import { afterEach, expect, test } from "bun:test";
+import { type Client, connect, isAck, isMessage, startServer, waitUntil, type TestServer } from "../helpers";
+import { createLocalBroker } from "../../src/broker/broker_local";
+import type { Broker } from "../../src/broker/broker";
+
+let s: TestServer | undefined;
+const open: Client[] = [];
+afterEach(async () => {
+  for (const c of open.splice(0)) c.close();
+  await s?.stop();
+  s = undefined;
+});
+const join = async (path: string) => {
+  const c = await connect(`${s!.ws}${path}`);
+  open.push(c);
+  return c;
+};
+const isPresence = (event: string, room: string, user: string) => (f: { type: string; event?: string; room?: string; user?: string; users?: string[] }) =>
+  f.type === "presence" && f.event === event && f.room === room && (f.user === user || f.users?.includes(user) === true);
+
+test("Fanout counts: frames out follow devices that connect, close, join and leave", async () => {
+  const broker: Broker = createLocalBroker();
+  // No presence to everyone: connects publish nothing that lands between the measurements.
+  s = startServer({ broker, presenceGlobalMax: 0 });
+  const framesOut = () => broker.counts.framesOut;
+  const alice1 = await join("/ws/alice");
+  const bob = await join("/ws/bob");
+  /** Frames the fan-out counted for one message from bob, once every receiver has it. */
+  const sendAndCount = async (frame: Record<string, string>, receivers: Client[]) => {
+    const before = framesOut();
+    bob.send(frame);
+    for (const c of receivers) await c.next((f) => isMessage(f) && f.text === frame.text);
+    return framesOut() - before;
+  };
+
+  // bob's echo and alice's one device.
+  expect(await sendAndCount({ type: "direct", to: "alice", text: "d1" }, [alice1, bob])).toBe(2);
+  // A second device of alice's: the counts read before it came are stale.
+  const alice2 = await join("/ws/alice");
+  expect(await sendAndCount({ type: "direct", to: "alice", text: "d2" }, [alice1, alice2, bob])).toBe(3);
+  // A third, batching: the first batching socket on the node, reached at once.
+  const alice3 = await join("/ws/alice?batch=1");
+  expect(await sendAndCount({ type: "direct", to: "alice", text: "d3" }, [alice1, alice2, alice3, bob])).toBe(4);
+  // One closes while others of alice's stay in the same topic.
+  alice2.close();
+  await waitUntil(
+    () => s!.app.decorator.hub.connections === 3,
+    () => "the server has handled the close",
+  );
+  expect(await sendAndCount({ type: "direct", to: "alice", text: "d4" }, [alice1, alice3, bob])).toBe(3);
+
+  // Rooms: both join (each join's presence frame reaches the room before counting starts).
+  alice1.send({ type: "join", room: "r", cid: "j1" });
+  await alice1.next(isAck("j1"));
+  await alice1.next(isPresence("join", "r", "alice"));
+  bob.send({ type: "join", room: "r", cid: "j2" });
+  await bob.next(isAck("j2"));
+  await alice1.next(isPresence("join", "r", "bob"));
+  await bob.next(isPresence("join", "r", "bob"));
+  expect(await sendAndCount({ type: "room", room: "r", text: "r1" }, [alice1, bob])).toBe(2);
+  alice1.send({ type: "leave", room: "r", cid: "l1" });
+  await alice1.next(isAck("l1"));
+  await bob.next(isPresence("leave", "r", "alice"));
+  expect(await sendAndCount({ type: "room", room: "r", text: "r2" }, [bob])).toBe(1);
+});

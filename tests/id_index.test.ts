@@ -49,3 +49,22 @@ test("IdIndex.addAll: after dropThrough removed a key's list, ids added through 
   expect(index.range("pair:a|b", 0, 100, 10)).toEqual([3]);
   expect(index.before("pair:a|b", 100, 10)).toEqual([3]);
 });
+
+test("IdIndex.dropThrough: pruning long lists a few ids at a time never returns a pruned id, with adds in between", () => {
+  const index = new IdIndex();
+  const keys = ["to:b", "from:a", "pair:a|b"];
+  let id = 0;
+  for (; id < 1_000; ) index.addAll(keys, ++id);
+  // Small steps (fewer pruned ids than the list sheds at once), then big ones, adding as a live server does.
+  for (let upTo = 3; upTo <= 1_200; upTo += upTo < 200 ? 3 : 97) {
+    index.dropThrough(upTo);
+    index.addAll(keys, ++id);
+    const live = Array.from({ length: id - upTo }, (_, i) => upTo + 1 + i);
+    for (const k of keys) {
+      expect(index.range(k, 0, id, 10_000)).toEqual(live);
+      expect(index.range(k, 0, id, 5, true)).toEqual(live.slice(-5));
+      expect(index.before(k, id + 1, 3)).toEqual(live.slice(-3).reverse());
+      expect(index.before(k, upTo + 3, 10)).toEqual(live.filter((x) => x < upTo + 3).reverse());
+    }
+  }
+});

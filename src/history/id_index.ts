@@ -5,6 +5,8 @@
  * room turns each commit into many scattered page writes (measured: about ten
  * times slower with 64 active users).
  */
+/** Pruned ids a list sheds only once they are this many and at least half of it: each id is moved a bounded number of times. */
+const TRIM_MIN = 64;
 /** Key arrays whose lists `addAll` keeps: as many as keysOf's memo holds. */
 const KEY_SETS_MAX = 50_000;
 
@@ -87,7 +89,10 @@ export class IdIndex {
       if (n === list.length) {
         this.#ids.delete(key);
         this.#byKeys.clear();
-      } else if (n > 0) list.splice(0, n);
+      } else if (n >= TRIM_MIN && n * 2 >= list.length) list.splice(0, n);
+      // Otherwise the pruned ids stay in front (lookups skip them): cutting a
+      // few off a long list moved the whole list on every prune step, which
+      // stalled delivery for milliseconds a step under load.
     }
   }
 }

@@ -9,7 +9,7 @@ export interface Retention {
 
 const EVERY_MS = 60_000;
 /** Rows removed per step; steps yield to the event loop so delivery never waits long. */
-const STEP_ROWS = 2_000;
+const STEP_ROWS = 500;
 
 /** Prunes in the background, in small steps; returns a handle to stop it. */
 export function startPruning(

@@ -5,30 +5,20 @@
  * reached. Real server, real sockets; the broker's own counts (fan-out only,
  * not the hub's acks and welcomes).
  */
-import { afterEach, expect, test } from "bun:test";
-import { type Client, connect, isAck, isMessage, startServer, waitUntil, type TestServer } from "../helpers";
+import { expect, test } from "bun:test";
+import { type Client, isAck, isMessage, serverPerTest, waitUntil } from "../helpers";
 import { createLocalBroker } from "../../src/broker/broker_local";
 import type { Broker } from "../../src/broker/broker";
 
-let s: TestServer | undefined;
-const open: Client[] = [];
-afterEach(async () => {
-  for (const c of open.splice(0)) c.close();
-  await s?.stop();
-  s = undefined;
-});
-const join = async (path: string) => {
-  const c = await connect(`${s!.ws}${path}`);
-  open.push(c);
-  return c;
-};
+const t = serverPerTest();
+const { join } = t;
 const isPresence = (event: string, room: string, user: string) => (f: { type: string; event?: string; room?: string; user?: string; users?: string[] }) =>
   f.type === "presence" && f.event === event && f.room === room && (f.user === user || f.users?.includes(user) === true);
 
 test("Fanout counts: frames out follow devices that connect, close, join and leave", async () => {
   const broker: Broker = createLocalBroker();
   // No presence to everyone: connects publish nothing that lands between the measurements.
-  s = startServer({ broker, presenceGlobalMax: 0 });
+  const s = t.start({ broker, presenceGlobalMax: 0 });
   const framesOut = () => broker.counts.framesOut;
   const alice1 = await join("/ws/alice");
   const bob = await join("/ws/bob");
@@ -51,7 +41,7 @@ test("Fanout counts: frames out follow devices that connect, close, join and lea
   // One closes while others of alice's stay in the same topic.
   alice2.close();
   await waitUntil(
-    () => s!.app.decorator.hub.connections === 3,
+    () => s.app.decorator.hub.connections === 3,
     () => "the server has handled the close",
   );
   expect(await sendAndCount({ type: "direct", to: "alice", text: "d4" }, [alice1, alice3, bob])).toBe(3);

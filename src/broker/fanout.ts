@@ -53,10 +53,16 @@ export class Fanout implements PublishCounts {
   /** Subscribers per topic, as Bun last said: cleared on every subscription change. */
   readonly #counts = new Map<string, number>();
 
-  /** A frame to `topic`, for connections with and without `?batch=1`. */
+  /**
+   * A frame to `topic`, for connections with and without `?batch=1`. The
+   * batch variant is asked about itself, not `batch:all`: a batching socket
+   * may watch a user (watch:x) while its replay runs, before it is in
+   * `batch:all`.
+   */
   event(topic: string, data: string): void {
     this.#publish(topic, data);
-    if (this.#has(ANY_BATCH)) this.#publish(batchTopicOf(topic), data);
+    const batched = batchTopicOf(topic);
+    if (this.#has(batched)) this.#publish(batched, data);
   }
 
   /**

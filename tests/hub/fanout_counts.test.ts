@@ -9,6 +9,7 @@ import { expect, test } from "bun:test";
 import { type Client, isAck, isMessage, serverPerTest, waitUntil } from "../helpers";
 import { createLocalBroker } from "../../src/broker/broker_local";
 import type { Broker } from "../../src/broker/broker";
+import { batchTopic, Fanout } from "../../src/broker/fanout";
 
 const t = serverPerTest();
 const { join } = t;
@@ -59,4 +60,42 @@ test("Fanout counts: frames out follow devices that connect, close, join and lea
   await alice1.next(isAck("l1"));
   await bob.next(isPresence("leave", "r", "alice"));
   expect(await sendAndCount({ type: "room", room: "r", text: "r2" }, [bob])).toBe(1);
+});
+
+test("Fanout.event: reaches a batching socket that is in the topic's batch variant but not yet in batch:all", async () => {
+  const fanout = new Fanout();
+  const server = Bun.serve({
+    hostname: "127.0.0.1",
+    port: 0,
+    fetch: (req, srv) => (srv.upgrade(req) ? undefined : new Response("upgrade only", { status: 400 })),
+    websocket: {
+      // As a ?batch=1 socket that sent `watch` during its replay: watching, not yet live.
+      open(ws) {
+        ws.subscribe(batchTopic("watch:carol"));
+        fanout.topicsChanged();
+        ws.send("ready");
+      },
+      message() {},
+    },
+  });
+  fanout.server = server;
+  const got: string[] = [];
+  const ws = new WebSocket(`ws://127.0.0.1:${server.port}/`);
+  ws.onmessage = (e) => got.push(String(e.data));
+  try {
+    await waitUntil(
+      () => got.includes("ready"),
+      () => "the socket opened",
+    );
+    const presence = '{"type":"presence","event":"join","user":"carol"}';
+    fanout.event("watch:carol", presence);
+    await waitUntil(
+      () => got.includes(presence),
+      () => `the presence frame arrived (got ${JSON.stringify(got)})`,
+    );
+    expect(fanout.framesOut).toBe(1);
+  } finally {
+    ws.close();
+    server.stop(true);
+  }
 });

@@ -131,7 +131,7 @@ export function createSqliteHistory(path: string, sync: SyncMode = "normal", seg
     const out: Appended[] = new Array(batch.length);
     const rows_: StoredMessage[] = [];
     /** Where each of rows_ goes in `out`, once the log has made its frame. */
-    const at: number[] = [];
+    const slots: number[] = [];
     /** The cid key of each of rows_ (undefined: no cid), built once per message. */
     const keys: (string | undefined)[] = [];
     let seen: Map<string, CidHit> | undefined;
@@ -153,7 +153,7 @@ export function createSqliteHistory(path: string, sync: SyncMode = "normal", seg
       if (n.cid !== undefined) m.cid = n.cid;
       rows_.push(m);
       keys.push(key);
-      at.push(i);
+      slots.push(i);
     }
     if (rows_.length === 0) return out;
     log.reserve(id);
@@ -161,7 +161,7 @@ export function createSqliteHistory(path: string, sync: SyncMode = "normal", seg
     rows += rows_.length;
     for (let i = 0; i < rows_.length; i++) {
       const m = rows_[i]!;
-      out[at[i]!] = { stored: m, frame: frames[i]! };
+      out[slots[i]!] = { stored: m, frame: frames[i]! };
       index.addAll(keysOf(m), m.id);
       const key = keys[i];
       if (key !== undefined) rememberCid(m, key, window);

@@ -15,7 +15,7 @@ import { Cursors } from "./cursors";
 import { Expiries, reauth } from "./identity";
 import { Receipts } from "./receipts";
 import { RateLimiter } from "./rate";
-import { planReplay, streamReplay, type ReplaySource } from "./replay";
+import { DeliveryWaits, planReplay, streamReplay, type ReplaySource } from "./replay";
 import { topics } from "./routing";
 import type { Observers } from "../metrics";
 
@@ -141,6 +141,7 @@ export class Hub {
   readonly log: Logger;
   readonly #logError: ReturnType<typeof limitedErrors>;
   #closing = false;
+  readonly #waits = new DeliveryWaits();
   get #globalMax(): number {
     return this.deps.presenceGlobalMax ?? 500;
   }
@@ -152,7 +153,12 @@ export class Hub {
     this.log = deps.log ?? consoleLogger;
     this.#logError = limitedErrors(this.log);
     const { history, broker } = deps;
-    this.#replaySource = { history, deliveredThrough: () => broker.deliveredThrough(), send: (ws, data) => this.#send(ws, data) };
+    this.#replaySource = {
+      history,
+      deliveredThrough: () => broker.deliveredThrough(),
+      deliveredPast: (id) => this.#waits.until(id),
+      send: (ws, data) => this.#send(ws, data),
+    };
     this.cursors = new Cursors(history, () => broker.deliveredThrough(), deps.closeGraceMs);
     this.committer = new Committer(
       history,
@@ -170,7 +176,10 @@ export class Hub {
     });
     this.receipts = new Receipts(history, broker, (user, err) => this.#logError("receipts", "could not record receipts", { user, error: oneLine(err) }));
     this.ready = broker.start(history.lastId(), {
-      delivered: (first) => this.cursors.delivered(first, Date.now()),
+      delivered: (first, last) => {
+        this.cursors.delivered(first, Date.now());
+        this.#waits.delivered(last);
+      },
       gap: (reason) => this.resync(reason),
       volatile: (topic, data) => this.#sendDroppable(topic, data),
       backpressure: (dropped) => this.#noteOverflow(dropped),
@@ -228,6 +237,7 @@ export class Hub {
     this.deps.history.refreshEpoch().catch((err) => this.#logError("epoch", "could not read the store's epoch", { error: oneLine(err) }));
     this.#logError("gap", `closing every connection so it resumes from the store: ${reason}`, { connections: this.#sockets.size });
     for (const ws of this.#sockets) ws.close(CLOSE.backpressure, "Missed messages: reconnect with since to resume");
+    this.#waits.releaseAll();
   }
 
   /** Takes over a freshly upgraded socket: welcome, replay, then live delivery. */
@@ -409,6 +419,7 @@ export class Hub {
     this.#expiries.stop();
     await this.committer.flush();
     for (const ws of this.#sockets) ws.close(CLOSE.goingAway, reason);
+    this.#waits.releaseAll();
   }
 
   /** Shutting down: new connections are refused and /ready says so. */

@@ -47,6 +47,9 @@ export async function planReplay(history: History, reader: Reader, at: ResumePoi
     honoured = false;
   }
   if (since !== undefined) {
+    // The client already has everything through `since`: on a node whose
+    // delivery is behind it, live delivery must not start below it.
+    upTo = Math.max(upTo, since);
     let resumed = since >= (await history.prunedThrough());
     let messages = await history.visible(reader, since, upTo, limit + 1);
     if (messages.length > limit) {
@@ -69,6 +72,8 @@ export async function planReplay(history: History, reader: Reader, at: ResumePoi
 export interface ReplaySource {
   history: History;
   deliveredThrough(): number;
+  /** Resolves once live delivery has reached `id`, or every wait is let go (a gap, a shutdown). */
+  deliveredPast(id: number): Promise<void>;
   /** Sends one frame to the socket, counted with the node's other sends; Bun's status (bytes, -1 queued, 0 dropped). */
   send(ws: ServerWebSocket<Connection>, data: string): number;
 }
@@ -89,7 +94,13 @@ export async function streamReplay(ws: ServerWebSocket<Connection>, conn: Connec
     }
     if (conn.closed) return "closed";
     const through = src.deliveredThrough();
-    if (through <= conn.replayUpTo) break;
+    if (through < conn.replayUpTo) {
+      // This node's delivery is behind what the client has (it resumed here from
+      // a node that was ahead): subscribing now would send those ids again.
+      await src.deliveredPast(conn.replayUpTo);
+      continue;
+    }
+    if (through === conn.replayUpTo) break;
     // Delivered while the replay was read or sent, without this socket: read it from the store.
     const upTo = Math.min(through, conn.replayUpTo + CATCH_UP_ROWS * 4);
     const next = await src.history.visible(conn, conn.replayUpTo, upTo, CATCH_UP_ROWS);
@@ -103,6 +114,32 @@ export async function streamReplay(ws: ServerWebSocket<Connection>, conn: Connec
   for (const topic of readerTopics(conn.user, conn.rooms)) conn.subscribe(ws, topic);
   conn.live = true;
   return "live";
+}
+
+/** Replays waiting for this node's live delivery to reach an id. */
+export class DeliveryWaits {
+  #waits: { id: number; resolve: () => void }[] = [];
+
+  /** Resolves once `delivered` reports `id` or beyond, or on `releaseAll`. */
+  until(id: number): Promise<void> {
+    return new Promise((resolve) => this.#waits.push({ id, resolve }));
+  }
+
+  /** Live delivery reached `lastId`. */
+  delivered(lastId: number): void {
+    if (this.#waits.length === 0) return;
+    const still = [];
+    for (const w of this.#waits) {
+      if (w.id <= lastId) w.resolve();
+      else still.push(w);
+    }
+    this.#waits = still;
+  }
+
+  /** Lets every wait go: their sockets are closing, and each looks at its own state. */
+  releaseAll(): void {
+    for (const w of this.#waits.splice(0)) w.resolve();
+  }
 }
 
 /** A batching connection's next piece of replay: up to REPLAY_ARRAY frames in one array. */

@@ -65,6 +65,14 @@ export interface History {
    * a crash of the process; rejects with nothing stored.
    */
   append(batch: readonly NewMessage[]): Promise<Appended[]>;
+  /**
+   * `append` done before it returns, for a store whose append waits on no
+   * I/O of its own (the file log's write is synchronous): the same guarantees,
+   * and it throws where `append` rejects. Absent on stores that must wait
+   * (Redis). The committer then commits a batch within one turn, with no
+   * promise in between.
+   */
+  appendNow?(batch: readonly NewMessage[]): Appended[];
   /** The message `from` sent with `cid` at `notBefore` or later, if it is remembered. */
   findByCid(from: string, cid: string, notBefore: number): Promise<CidHit | undefined>;
   /**

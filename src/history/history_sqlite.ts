@@ -187,6 +187,7 @@ export function createSqliteHistory(path: string, sync: SyncMode = "normal", seg
     newest: () => Promise.resolve(last),
     prunedThrough: () => Promise.resolve(pruned),
     append: (batch) => later(() => appendSync(batch)),
+    appendNow: appendSync,
     findByCid: (from, cid, notBefore) => Promise.resolve(findCid(`${from}\n${cid}`, notBefore)),
     visible: (reader, after, upTo, limit, newest = false) =>
       later(() =>

@@ -67,9 +67,36 @@ export class Committer {
     p.senders.push(ws);
     if (!this.#queued && this.#inFlight === undefined) {
       this.#queued = true;
-      setImmediate(this.flush);
+      setImmediate(this.#tick);
     }
   }
+
+  /**
+   * The turn's batch: with a store that appends synchronously, committed
+   * here, with no promise or microtask between the append and the publish
+   * (the chain of four promises per batch was garbage on every commit);
+   * otherwise, and while a failed batch is retried, through `flush`.
+   */
+  readonly #tick = (): void => {
+    const appendNow = this.history.appendNow;
+    if (appendNow === undefined || this.#inFlight !== undefined) {
+      void this.flush();
+      return;
+    }
+    this.#queued = false;
+    const batch = this.#pending;
+    if (batch.ms.length === 0) return;
+    this.#pending = empty();
+    const started = performance.now();
+    let results: Appended[];
+    try {
+      results = appendNow.call(this.history, batch.ms);
+    } catch (err) {
+      this.#track(this.#failed(batch, err));
+      return;
+    }
+    this.#deliver(batch, results, started);
+  };
 
   /** Commits what is pending now; resolves once it and anything in flight is done. */
   readonly flush = async (): Promise<void> => {
@@ -78,31 +105,44 @@ export class Committer {
     const batch = this.#pending;
     if (batch.ms.length === 0) return;
     this.#pending = empty();
-    this.#inFlight = this.#commit(batch).finally(() => {
+    return this.#track(this.#commit(batch));
+  };
+
+  /** Holds `work` as the one commit in flight; what arrives meanwhile is the next batch. */
+  #track(work: Promise<void>): Promise<void> {
+    this.#inFlight = work.finally(() => {
       this.#inFlight = undefined;
-      // What arrived during the append is the next batch.
       if (this.#pending.ms.length > 0 && !this.#queued) {
         this.#queued = true;
-        setImmediate(this.flush);
+        setImmediate(this.#tick);
       }
     });
     return this.#inFlight;
-  };
+  }
 
   async #commit(batch: Pending): Promise<void> {
-    const { ms, senders } = batch;
-    let results: Appended[] | undefined;
+    let results: Appended[];
     const started = performance.now();
     try {
-      results = await this.history.append(ms);
+      results = await this.history.append(batch.ms);
     } catch (err) {
-      this.events.log(`storing a batch of ${ms.length} messages failed`, err);
-      if ((err as { code?: unknown }).code === "EPOCH") this.events.epochChanged();
-      if (ms.length === 1 || storeWide(err)) return this.#fail(batch);
-      // Something one message may cause: try each alone, so the others are stored.
-      for (let i = 0; i < ms.length; i++) await this.#commit({ ms: [ms[i]!], senders: [senders[i]!], t: batch.t });
-      return;
+      return this.#failed(batch, err);
     }
+    this.#deliver(batch, results, started);
+  }
+
+  /** A failed append: a store-wide error fails the batch; otherwise each message is tried alone, so the others are stored. */
+  async #failed(batch: Pending, err: unknown): Promise<void> {
+    const { ms, senders } = batch;
+    this.events.log(`storing a batch of ${ms.length} messages failed`, err);
+    if ((err as { code?: unknown }).code === "EPOCH") this.events.epochChanged();
+    if (ms.length === 1 || storeWide(err)) return this.#fail(batch);
+    for (let i = 0; i < ms.length; i++) await this.#commit({ ms: [ms[i]!], senders: [senders[i]!], t: batch.t });
+  }
+
+  /** Acks the stored batch and hands it to the broker. */
+  #deliver(batch: Pending, results: Appended[], started: number): void {
+    const { ms, senders } = batch;
     this.stats.batches++;
     const o = this.observe;
     if (o) {

@@ -34,18 +34,21 @@ export interface Routed {
 /** The topics a message is published to: everyone, the room, or both ends of a direct message (once for oneself). */
 export function topicsOf(m: Routed): readonly string[] {
   if (m.kind === "broadcast") return ALL_TOPICS;
-  if (m.kind === "room") return roomTopics.get(m.to!, "", () => [topics.room(m.to!)]);
-  return directTopics.get(m.from, m.to!, () => (m.to === m.from ? [topics.user(m.to!)] : [topics.user(m.to!), topics.user(m.from)]));
+  if (m.kind === "room") return roomTopics.get(m.to!, "") ?? roomTopics.set(m.to!, "", [topics.room(m.to!)]);
+  return (
+    directTopics.get(m.from, m.to!) ??
+    directTopics.set(m.from, m.to!, m.to === m.from ? [topics.user(m.to!)] : [topics.user(m.to!), topics.user(m.from)])
+  );
 }
 
 /** The index keys a message is filed under. */
 export function keysOf(m: Routed): readonly string[] {
   if (m.kind === "broadcast") return BROADCAST_KEYS;
-  if (m.kind === "room") return roomKeys.get(m.to!, "", () => [indexKeys.room(m.to!)]);
-  return directKeys.get(m.from, m.to!, () => {
-    const pair = indexKeys.pair(m.from, m.to!);
-    return m.to === m.from ? [indexKeys.to(m.to!), pair] : [indexKeys.to(m.to!), indexKeys.from(m.from), pair];
-  });
+  if (m.kind === "room") return roomKeys.get(m.to!, "") ?? roomKeys.set(m.to!, "", [indexKeys.room(m.to!)]);
+  const hit = directKeys.get(m.from, m.to!);
+  if (hit) return hit;
+  const pair = indexKeys.pair(m.from, m.to!);
+  return directKeys.set(m.from, m.to!, m.to === m.from ? [indexKeys.to(m.to!), pair] : [indexKeys.to(m.to!), indexKeys.from(m.from), pair]);
 }
 
 /** Whether topics are a direct message's (users only: both ends, or oneself), for a broker that has only the topics. */
@@ -67,20 +70,27 @@ class Memo {
   readonly #byA = new Map<string, Map<string, readonly string[]>>();
   #size = 0;
 
-  get(a: string, b: string, make: () => string[]): readonly string[] {
-    let inner = this.#byA.get(a);
-    const hit = inner?.get(b);
-    if (hit) return hit;
+  /**
+   * The list kept for (a, b), if any. No callback to make a missing one: a
+   * closure per call made topicsOf and keysOf allocate 150 of the ~2,100
+   * bytes a direct message cost (measured with JSC's GC log).
+   */
+  get(a: string, b: string): readonly string[] | undefined {
+    return this.#byA.get(a)?.get(b);
+  }
+
+  /** Keeps `made` for (a, b) and returns it, frozen. */
+  set(a: string, b: string, made: string[]): readonly string[] {
     if (this.#size >= Memo.MAX) {
       this.#byA.clear();
       this.#size = 0;
-      inner = undefined;
     }
+    let inner = this.#byA.get(a);
     if (!inner) this.#byA.set(a, (inner = new Map()));
-    const made = Object.freeze(make());
-    inner.set(b, made);
+    const kept = Object.freeze(made);
+    inner.set(b, kept);
     this.#size++;
-    return made;
+    return kept;
   }
 }
 const roomTopics = new Memo();

@@ -33,37 +33,48 @@ const recording = () => {
  * text fails whole with nothing stored, as a constraint on one row fails its
  * transaction. The message log has no failure of one message, but a store
  * may (a Redis script error, a row rule): the committer must isolate it.
+ * `sync`: the store appends synchronously (`appendNow`, as the SQLite store
+ * does); otherwise it only has the promise (as the Redis store).
  */
-function refusing(history: History, text: string): History {
+function refusing(history: History, text: string, sync: boolean): History {
+  const poisoned = (batch: readonly { text: string }[]) => batch.some((m) => m.text === text);
   return {
     ...history,
-    append: (batch) => (batch.some((m) => m.text === text) ? Promise.reject(new Error(`poisoned row: ${text}`)) : history.append(batch)),
+    append: (batch) => (poisoned(batch) ? Promise.reject(new Error(`poisoned row: ${text}`)) : history.append(batch)),
+    appendNow: sync
+      ? (batch) => {
+          if (poisoned(batch)) throw new Error(`poisoned row: ${text}`);
+          return history.appendNow!(batch);
+        }
+      : undefined,
   };
 }
 
-test("Hub.flush: one message the store refuses fails alone; the rest of its batch is stored and delivered", async () => {
-  const path = `${tempDir()}/poison.db`;
-  const history = refusing(createSqliteHistory(path), "poison");
-  const { lines, log } = recording();
-  s = startServer({ history, log });
-  const a = await join(`${s.ws}/ws/alice`);
-  const b = await join(`${s.ws}/ws/bob`);
-  // Sent back to back: they land in one group-commit batch.
-  a.send({ type: "broadcast", text: "before", cid: "1" });
-  b.send({ type: "broadcast", text: "poison", cid: "2" });
-  a.send({ type: "broadcast", text: "after", cid: "3" });
-  expect((await a.next<AckFrame>(isAck("1"))).id).toBeGreaterThan(0);
-  expect((await a.next<AckFrame>(isAck("3"))).id).toBeGreaterThan(0);
-  expect(await b.next<ErrorFrame>(isError)).toMatchObject({ code: "store_failed", cid: "2" });
-  const texts = (await b.take<MessageFrame>(2, isMessage)).map((m) => m.text);
-  expect(texts).toEqual(["before", "after"]);
-  expect((await history.page(undefined, Number.MAX_SAFE_INTEGER, 10)).map((m) => m.text)).toEqual(["after", "before"]);
-  // One short line for the failed batch, no stack trace.
-  const errors = lines.filter((l) => l.startsWith("error "));
-  expect(errors.length).toBe(1);
-  expect(errors[0]).toContain("poisoned row");
-  expect(errors[0]).not.toContain("\n");
-});
+for (const sync of [true, false]) {
+  test(`Hub.flush: one message the store refuses fails alone; the rest of its batch is stored and delivered (${sync ? "appendNow" : "append only"})`, async () => {
+    const path = `${tempDir()}/poison.db`;
+    const history = refusing(createSqliteHistory(path), "poison", sync);
+    const { lines, log } = recording();
+    s = startServer({ history, log });
+    const a = await join(`${s.ws}/ws/alice`);
+    const b = await join(`${s.ws}/ws/bob`);
+    // Sent back to back: they land in one group-commit batch.
+    a.send({ type: "broadcast", text: "before", cid: "1" });
+    b.send({ type: "broadcast", text: "poison", cid: "2" });
+    a.send({ type: "broadcast", text: "after", cid: "3" });
+    expect((await a.next<AckFrame>(isAck("1"))).id).toBeGreaterThan(0);
+    expect((await a.next<AckFrame>(isAck("3"))).id).toBeGreaterThan(0);
+    expect(await b.next<ErrorFrame>(isError)).toMatchObject({ code: "store_failed", cid: "2" });
+    const texts = (await b.take<MessageFrame>(2, isMessage)).map((m) => m.text);
+    expect(texts).toEqual(["before", "after"]);
+    expect((await history.page(undefined, Number.MAX_SAFE_INTEGER, 10)).map((m) => m.text)).toEqual(["after", "before"]);
+    // One short line for the failed batch, no stack trace.
+    const errors = lines.filter((l) => l.startsWith("error "));
+    expect(errors.length).toBe(1);
+    expect(errors[0]).toContain("poisoned row");
+    expect(errors[0]).not.toContain("\n");
+  });
+}
 
 test("Hub store failures: repeated failures are rate-limited in the log", async () => {
   const path = `${tempDir()}/refusing.db`;

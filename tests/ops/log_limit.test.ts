@@ -111,7 +111,11 @@ describe("limitedErrors in the hub", () => {
     const log = recordingLogger();
     const history = createSqliteHistory(":memory:");
     // Every append fails as a whole store would (SQLITE_IOERR): each message is answered store_failed.
-    history.append = () => Promise.reject(Object.assign(new Error("disk I/O error"), { code: "SQLITE_IOERR" }));
+    const ioError = () => Object.assign(new Error("disk I/O error"), { code: "SQLITE_IOERR" });
+    history.append = () => Promise.reject(ioError());
+    history.appendNow = () => {
+      throw ioError();
+    };
     t.start({ history, log, msgRate: 0 });
     const a = await t.join("/ws/alice");
     const failOnce = async (cid: string) => {

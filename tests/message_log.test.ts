@@ -340,3 +340,39 @@ describe("createSqliteHistory and its message log", () => {
     await third.close();
   });
 });
+
+describe("openFileLog: batches bigger than the append buffer", () => {
+  test("a batch of about 1 MB with a line of 420 KB among smaller ones is written whole: every line reads back, also after reopening", () => {
+    const dir = tempDir();
+    const log = openFileLog(dir, { sync: "normal" });
+    log.append([msg(1)]);
+    const big = Array.from({ length: 3000 }, (_, i) => msg(2 + i, `${i} ${"y".repeat(200)} é ✓`));
+    // 3 bytes a character in UTF-8: the most the buffer is sized for.
+    big[1500] = msg(1502, "✓".repeat(140_000));
+    log.append(big);
+    log.append([msg(3002)]);
+    const all = [msg(1), ...big, msg(3002)];
+    expect(log.read(all.map((m) => m.id))).toEqual(all);
+    log.close();
+    const seen: number[] = [];
+    const again = openFileLog(dir, { sync: "normal", onRecord: (m) => seen.push(m.id) });
+    expect(seen).toEqual(all.map((m) => m.id));
+    expect(again.read([1501, 1502, 1503])).toEqual([big[1499]!, big[1500]!, big[1501]!]);
+    again.close();
+  });
+
+  test("a batch whose write fails after part of it reached the file (file size limit, EFBIG) leaves no trace; the log goes on", () => {
+    const dir = tempDir();
+    // ulimit -f counts 1024-byte blocks: 400 KB, less than the batch, more than the append buffer.
+    const r = Bun.spawnSync(["bash", "-c", `trap '' XFSZ; ulimit -f 400; exec "${process.execPath}" tests/fixtures/log_efbig.ts "${dir}"`], { stderr: "pipe" });
+    expect(r.stderr.toString()).toBe("");
+    const out = JSON.parse(r.stdout.toString()) as { before: number; after: number; error: string; last: number; read: number[] };
+    expect(out.error).toBe("EFBIG");
+    expect(out.after).toBe(out.before);
+    expect(out.last).toBe(5000);
+    expect(out.read).toEqual([1, 5000]);
+    const seen: number[] = [];
+    openFileLog(dir, { sync: "normal", onRecord: (m) => seen.push(m.id) }).close();
+    expect(seen).toEqual([1, 5000]);
+  });
+});

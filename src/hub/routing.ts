@@ -35,10 +35,7 @@ export interface Routed {
 export function topicsOf(m: Routed): readonly string[] {
   if (m.kind === "broadcast") return ALL_TOPICS;
   if (m.kind === "room") return roomTopics.get(m.to!, "") ?? roomTopics.set(m.to!, "", [topics.room(m.to!)]);
-  return (
-    directTopics.get(m.from, m.to!) ??
-    directTopics.set(m.from, m.to!, m.to === m.from ? [topics.user(m.to!)] : [topics.user(m.to!), topics.user(m.from)])
-  );
+  return directTopics.get(m.from, m.to!) ?? directTopics.set(m.from, m.to!, m.to === m.from ? [topics.user(m.to!)] : [topics.user(m.to!), topics.user(m.from)]);
 }
 
 /** The index keys a message is filed under. */

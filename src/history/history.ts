@@ -70,7 +70,8 @@ export interface History {
    * I/O of its own (the file log's write is synchronous): the same guarantees,
    * and it throws where `append` rejects. Absent on stores that must wait
    * (Redis). The committer then commits a batch within one turn, with no
-   * promise in between.
+   * promise in between, and calls `append` only to retry a failed batch: a
+   * wrapper that changes `append` must change this too, or leave it out.
    */
   appendNow?(batch: readonly NewMessage[]): Appended[];
   /** The message `from` sent with `cid` at `notBefore` or later, if it is remembered. */

@@ -156,7 +156,7 @@ export class Hub {
     this.#replaySource = {
       history,
       deliveredThrough: () => broker.deliveredThrough(),
-      deliveredPast: (id) => this.#waits.until(id),
+      deliveredPast: (id, conn) => this.#waits.until(id, conn),
       send: (ws, data) => this.#send(ws, data),
     };
     this.cursors = new Cursors(history, () => broker.deliveredThrough(), deps.closeGraceMs);
@@ -389,6 +389,7 @@ export class Hub {
     this.topicsChanged();
     if (!this.#sockets.delete(ws)) return;
     conn.closed = true;
+    this.#waits.cancel(conn);
     this.stats.closed++;
     if (code === 1006 && conn.overflowed) this.stats.backpressureCloses++;
     this.#suspects.delete(ws);

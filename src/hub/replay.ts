@@ -72,8 +72,8 @@ export async function planReplay(history: History, reader: Reader, at: ResumePoi
 export interface ReplaySource {
   history: History;
   deliveredThrough(): number;
-  /** Resolves once live delivery has reached `id`, or every wait is let go (a gap, a shutdown). */
-  deliveredPast(id: number): Promise<void>;
+  /** Resolves once live delivery has reached `id`, or `conn` closed, or every wait is let go (a gap, a shutdown). */
+  deliveredPast(id: number, conn: Connection): Promise<void>;
   /** Sends one frame to the socket, counted with the node's other sends; Bun's status (bytes, -1 queued, 0 dropped). */
   send(ws: ServerWebSocket<Connection>, data: string): number;
 }
@@ -97,7 +97,7 @@ export async function streamReplay(ws: ServerWebSocket<Connection>, conn: Connec
     if (through < conn.replayUpTo) {
       // This node's delivery is behind what the client has (it resumed here from
       // a node that was ahead): subscribing now would send those ids again.
-      await src.deliveredPast(conn.replayUpTo);
+      await src.deliveredPast(conn.replayUpTo, conn);
       continue;
     }
     if (through === conn.replayUpTo) break;
@@ -118,27 +118,35 @@ export async function streamReplay(ws: ServerWebSocket<Connection>, conn: Connec
 
 /** Replays waiting for this node's live delivery to reach an id. */
 export class DeliveryWaits {
-  #waits: { id: number; resolve: () => void }[] = [];
+  #waits: { id: number; owner: object; resolve: () => void }[] = [];
 
-  /** Resolves once `delivered` reports `id` or beyond, or on `releaseAll`. */
-  until(id: number): Promise<void> {
-    return new Promise((resolve) => this.#waits.push({ id, resolve }));
+  /** Resolves once `delivered` reports `id` or beyond, or `owner`'s wait is cancelled, or on `releaseAll`. */
+  until(id: number, owner: object): Promise<void> {
+    return new Promise((resolve) => this.#waits.push({ id, owner, resolve }));
   }
 
   /** Live delivery reached `lastId`. */
   delivered(lastId: number): void {
-    if (this.#waits.length === 0) return;
-    const still = [];
-    for (const w of this.#waits) {
-      if (w.id <= lastId) w.resolve();
-      else still.push(w);
-    }
-    this.#waits = still;
+    if (this.#waits.length > 0) this.#keep((w) => w.id > lastId);
+  }
+
+  /** `owner` closed: its wait ends now, not when delivery moves (which may be long while the broker is stalled). */
+  cancel(owner: object): void {
+    if (this.#waits.length > 0) this.#keep((w) => w.owner !== owner);
   }
 
   /** Lets every wait go: their sockets are closing, and each looks at its own state. */
   releaseAll(): void {
     for (const w of this.#waits.splice(0)) w.resolve();
+  }
+
+  #keep(still: (w: { id: number; owner: object }) => boolean): void {
+    const kept = [];
+    for (const w of this.#waits) {
+      if (still(w)) kept.push(w);
+      else w.resolve();
+    }
+    this.#waits = kept;
   }
 }
 

@@ -135,7 +135,7 @@ export const WelcomeFrame = t.Object({
   online: t.Optional(t.Array(Username)),
   /** How many distinct users are connected now, on every node. */
   onlineCount: t.Integer({ minimum: 0 }),
-  /** The newest stored message id (0 when nothing is stored). */
+  /** The newest id this node had delivered (0 when none), or the connect's `since` when newer: live delivery covers every id above it. */
   lastId: t.Integer({ minimum: 0 }),
   /** False when the replay before live delivery could not be complete: a gap the client must know of. */
   resumed: t.Boolean(),

@@ -50,7 +50,7 @@ export function keysOf(m: Routed): readonly string[] {
 
 /** Whether topics are a direct message's (users only: both ends, or oneself), for a broker that has only the topics. */
 export function isDirect(ts: readonly string[]): boolean {
-  for (const t of ts) if (!t.startsWith(USER_TOPIC)) return false;
+  for (let i = 0; i < ts.length; i++) if (!ts[i]!.startsWith(USER_TOPIC)) return false;
   return true;
 }
 
@@ -76,7 +76,12 @@ class Memo {
     return this.#byA.get(a)?.get(b);
   }
 
-  /** Keeps `made` for (a, b) and returns it, frozen. */
+  /**
+   * Keeps `made` for (a, b) and returns it, read-only by type only: JSC
+   * iterates a frozen array several times slower (measured in Bun 1.4.5:
+   * 57-113 ns against 11-25 ns for a two-topic list), and each message
+   * walks its lists a few times.
+   */
   set(a: string, b: string, made: string[]): readonly string[] {
     if (this.#size >= Memo.MAX) {
       this.#byA.clear();
@@ -84,10 +89,9 @@ class Memo {
     }
     let inner = this.#byA.get(a);
     if (!inner) this.#byA.set(a, (inner = new Map()));
-    const kept = Object.freeze(made);
-    inner.set(b, kept);
+    inner.set(b, made);
     this.#size++;
-    return kept;
+    return made;
   }
 }
 const roomTopics = new Memo();

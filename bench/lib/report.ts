@@ -385,7 +385,10 @@ export function markdown(opts: {
   // The cluster and the storm have tables of their own.
   const single = opts.scenarios.filter((s) => s.kind === "throughput" || s.kind === "latency" || s.kind === "idle");
   out.push("### Figures (median, min–max over repetitions)", "");
-  out.push("Throughput: deliveries/s (C client). Latency: DM p99 (Bun client, 64 sockets). Idle: RSS growth per connection.", "");
+  out.push(
+    "Throughput: deliveries/s (C client). Latency: DM p99 (Bun client, 64 sockets). Idle: RSS growth per connection 12 s after the last connect, once each runtime's own collections have run (one second after it: `perConnAt1sBytes` in the JSON).",
+    "",
+  );
   out.push(`| scenario | ${opts.servers.join(" | ")} |`, `|---|${opts.servers.map(() => "---").join("|")}|`);
   for (const s of single) {
     const cells = opts.servers.map((sv) => {

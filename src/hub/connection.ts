@@ -4,6 +4,9 @@ import type { Hub } from "./hub";
 import { LIMITS } from "../protocol";
 import { batchTopic } from "../broker/fanout";
 
+/** The replay of a connection with none left: one shared empty list, not one per connection (64 bytes each). */
+export const NO_REPLAY: readonly StoredMessage[] = [];
+
 /**
  * What one socket keeps: its user, its rooms and its replay position. It is
  * the socket's `data`, so Bun's events reach the hub through these methods
@@ -14,7 +17,7 @@ export class Connection {
   /** Subscribed to its topics: the replay is done. */
   live = false;
   /** Replay still to send, from `replayAt`; it covers ids up to `replayUpTo`. */
-  replay: StoredMessage[] = [];
+  replay: readonly StoredMessage[] = NO_REPLAY;
   replayAt = 0;
   replayUpTo = 0;
   /** The welcome went out; frames that came before it wait in `early`. */

@@ -17,6 +17,7 @@ import { Receipts } from "./receipts";
 import { RateLimiter } from "./rate";
 import { DeliveryWaits, planReplay, streamReplay, type ReplaySource } from "./replay";
 import { topics } from "./routing";
+import { UserSockets } from "./user_sockets";
 import type { Observers } from "../metrics";
 
 /** How long a client may go on sending after `rate_limited` before it is closed with 4008. */
@@ -133,7 +134,7 @@ export class Hub {
   readonly cursors: Cursors;
   readonly #sockets = new Set<ServerWebSocket<Connection>>();
   /** Each user's open sockets on this node: for limits and admin disconnects. */
-  readonly #byUser = new Map<string, Set<ServerWebSocket<Connection>>>();
+  readonly #byUser = new UserSockets<ServerWebSocket<Connection>>();
   readonly #byIp = new Map<string, number>();
   /** Connects per user whose `since` replay is still streaming. */
   readonly #replaying = new Map<string, number>();
@@ -192,7 +193,7 @@ export class Hub {
 
   /** Open sockets of `user` on this node. */
   connectionsOf(user: string): number {
-    return this.#byUser.get(user)?.size ?? 0;
+    return this.#byUser.count(user);
   }
 
   /** Open sockets from client address `ip` on this node. */
@@ -217,7 +218,7 @@ export class Hub {
 
   /** Closes every socket of `user` on this node with `code`; returns how many. */
   disconnect(user: string, code: number, reason: string): number {
-    const socks = [...(this.#byUser.get(user) ?? [])];
+    const socks = this.#byUser.of(user);
     for (const ws of socks) ws.close(code, reason);
     return socks.length;
   }
@@ -248,9 +249,7 @@ export class Hub {
     sock.data = conn;
     this.#sockets.add(sock);
     this.stats.opened++;
-    let mine = this.#byUser.get(user);
-    if (!mine) this.#byUser.set(user, (mine = new Set()));
-    mine.add(sock);
+    this.#byUser.add(user, sock);
     this.#byIp.set(session.ip, (this.#byIp.get(session.ip) ?? 0) + 1);
     if (session.identity) {
       conn.allowedRooms = session.identity.rooms;
@@ -400,9 +399,7 @@ export class Hub {
     else this.#byIp.delete(conn.ip);
     for (const room of conn.rooms) this.#leaveRoom(ws, conn, room, false);
     this.deps.presence.remove(conn.user);
-    const mine = this.#byUser.get(conn.user);
-    if (!mine?.delete(ws) || mine.size > 0) return;
-    this.#byUser.delete(conn.user);
+    if (this.#byUser.delete(conn.user, ws) !== 0) return;
     // A client that sends `received` moves its cursor exactly. For one that
     // never does (v1, the tutorial's), only a close it asked for (1000, 1001,
     // or 1005: no code) suggests it read what was sent; otherwise, and on
@@ -490,7 +487,7 @@ export class Hub {
 
   /** A droppable frame (typing) to this node's live sockets on `topic`, skipping any with unsent data. */
   #sendDroppable(topic: string, data: string): void {
-    const socks = topic.startsWith("room:") ? this.#byRoom.get(topic.slice(5)) : topic.startsWith("user:") ? this.#byUser.get(topic.slice(5)) : undefined;
+    const socks = topic.startsWith("room:") ? this.#byRoom.get(topic.slice(5)) : topic.startsWith("user:") ? this.#byUser.of(topic.slice(5)) : undefined;
     for (const ws of socks ?? []) {
       if (!ws.data.live) continue;
       if (ws.getBufferedAmount() > TYPING_BUFFER_MAX) this.stats.typingDropped++;

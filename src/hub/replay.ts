@@ -6,7 +6,7 @@
  */
 import type { ServerWebSocket } from "bun";
 import type { History, Reader, StoredMessage } from "../history/history";
-import type { Connection } from "./connection";
+import { NO_REPLAY, type Connection } from "./connection";
 import { readerTopics } from "./routing";
 import { frameOf } from "../history/frame";
 
@@ -109,7 +109,7 @@ export async function streamReplay(ws: ServerWebSocket<Connection>, conn: Connec
     conn.replayAt = 0;
     conn.replayUpTo = next.length === CATCH_UP_ROWS ? next[CATCH_UP_ROWS - 1]!.id : upTo;
   }
-  conn.replay = [];
+  conn.replay = NO_REPLAY;
   conn.replayAt = 0;
   for (const topic of readerTopics(conn.user, conn.rooms)) conn.subscribe(ws, topic);
   conn.live = true;

@@ -267,7 +267,11 @@ async function latency(s: Extract<Scenario, { kind: "latency" }>, server: Runnin
  * (every connection open and the server quiet for 0.5 s) and returns it, with
  * a stop() that kills the client. Any failure to get there is an error.
  */
-async function holdConnections(args: string[], limitMs: number, what: string): Promise<{ ready: Record<string, unknown>; stop(): Promise<void> }> {
+async function holdConnections(
+  args: string[],
+  limitMs: number,
+  what: string,
+): Promise<{ ready: Record<string, unknown>; stop(): Promise<void>; holding(): boolean }> {
   const proc = track(Bun.spawn(pinned(1, args), { stdout: "pipe", stderr: "pipe", stdin: "ignore" }));
   const stop = async () => {
     proc.kill("SIGKILL");
@@ -294,10 +298,11 @@ async function holdConnections(args: string[], limitMs: number, what: string): P
     await stop();
     throw new Error(`${what}: the client failed: ${String(err)}`);
   }
-  return { ready, stop };
+  // The client exits as soon as any of its connections closes: still running means all are held.
+  return { ready, stop, holding: () => proc.exitCode === null };
 }
 
-/** How long after the last connect the idle figure is read: the runtimes' own collections have run by then. */
+/** How long after the client reports every connection open the idle figure is read: the runtimes' own collections have run by then. */
 const IDLE_SETTLE_MS = 12_000;
 
 async function idle(s: Extract<Scenario, { kind: "idle" }>, server: RunningServer, ctx: Ctx): Promise<Measured> {
@@ -315,6 +320,8 @@ async function idle(s: Extract<Scenario, { kind: "idle" }>, server: RunningServe
     // per connection at 1-3 s, 5.1 KB from 10 s on; raw Bun 4.2 KB, then 3.5 KB).
     await sleep(IDLE_SETTLE_MS - 1000);
     const after = rssBytes(server.pid);
+    // A reading with fewer connections open would flatter the server.
+    if (!held.holding()) return { ok: false, error: "a connection closed before the idle reading", lost: 0, value: 0, metrics: {} };
     return {
       ok: true,
       error: null,

@@ -58,11 +58,38 @@ test("UserSockets.delete: returns what is left, back down to none, and -1 for a 
   expect(u.delete("ann", a)).toBe(0);
 });
 
-test("UserSockets.of: a new array each time, so closing sockets while walking it is safe", () => {
+test("UserSockets.of: a new array each time, which later adds and deletes leave as it was", () => {
   const u = new UserSockets<object>();
-  const [a, b] = [{}, {}];
+  const [a, b, c] = [{}, {}, {}];
+  u.add("ann", a);
+  const one = u.of("ann");
+  expect(u.of("ann")).not.toBe(one);
+  u.add("ann", b);
+  const two = u.of("ann");
+  expect(u.of("ann")).not.toBe(two);
+  u.add("ann", c);
+  u.delete("ann", a);
+  expect(one.length).toBe(1);
+  expect(one[0]).toBe(a);
+  expect(two.length).toBe(2);
+  expect(two[0]).toBe(a);
+  expect(two[1]).toBe(b);
+  // Closing every socket while walking the list: each is deleted once.
+  for (const s of u.of("ann")) expect(u.delete("ann", s)).toBeGreaterThanOrEqual(0);
+  expect(u.count("ann")).toBe(0);
+});
+
+test("UserSockets: a user back down to one socket takes a second one again", () => {
+  const u = new UserSockets<object>();
+  const [a, b, c] = [{}, {}, {}];
   u.add("ann", a);
   u.add("ann", b);
-  for (const s of u.of("ann")) u.delete("ann", s);
-  expect(u.count("ann")).toBe(0);
+  expect(u.delete("ann", a)).toBe(1);
+  u.add("ann", c);
+  expect(u.count("ann")).toBe(2);
+  const listed = u.of("ann");
+  expect(listed[0]).toBe(b);
+  expect(listed[1]).toBe(c);
+  expect(u.delete("ann", b)).toBe(1);
+  expect(u.delete("ann", c)).toBe(0);
 });

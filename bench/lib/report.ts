@@ -4,7 +4,7 @@
  * repetition (same conditions, same minute) and then summarised, because
  * single runs on this machine can be off 2x (and p99 100x).
  */
-import type { RunResult, Scenario } from "./scenarios";
+import { IDLE_SETTLE_MS, type RunResult, type Scenario } from "./scenarios";
 
 /** Median with its range over repetitions. */
 export interface Summary {
@@ -386,7 +386,7 @@ export function markdown(opts: {
   const single = opts.scenarios.filter((s) => s.kind === "throughput" || s.kind === "latency" || s.kind === "idle");
   out.push("### Figures (median, min–max over repetitions)", "");
   out.push(
-    "Throughput: deliveries/s (C client). Latency: DM p99 (Bun client, 64 sockets). Idle: RSS growth per connection 12 s after the last connect, once each runtime's own collections have run (one second after it: `perConnAt1sBytes` in the JSON).",
+    `Throughput: deliveries/s (C client). Latency: DM p99 (Bun client, 64 sockets). Idle: RSS growth per connection ${IDLE_SETTLE_MS / 1000} s after every connection is open, once each runtime's own collections have run (one second after: \`perConnAt1sBytes\` in the JSON).`,
     "",
   );
   out.push(`| scenario | ${opts.servers.join(" | ")} |`, `|---|${opts.servers.map(() => "---").join("|")}|`);

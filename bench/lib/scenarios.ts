@@ -303,7 +303,7 @@ async function holdConnections(
 }
 
 /** How long after the client reports every connection open the idle figure is read: the runtimes' own collections have run by then. */
-const IDLE_SETTLE_MS = 12_000;
+export const IDLE_SETTLE_MS = 12_000;
 
 async function idle(s: Extract<Scenario, { kind: "idle" }>, server: RunningServer, ctx: Ctx): Promise<Measured> {
   await sleep(1000); // let the fresh process settle before the baseline reading

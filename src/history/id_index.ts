@@ -3,18 +3,19 @@
  * for each key, the ids of its rows, ascending. Keeping them here instead of
  * in SQLite keeps every write an append; a secondary B-tree keyed by user or
  * room turns each commit into many scattered page writes (measured: about ten
- * times slower with 64 active users).
+ * times slower with 64 active users). Each key's ids are an IdList (chunks,
+ * never copied as they grow).
  */
-/** Pruned ids a list sheds only once they are this many and at least half of it: each id is moved a bounded number of times. */
-const TRIM_MIN = 64;
+import { IdList } from "./id_list";
+
 /** Key arrays whose lists `addAll` keeps: as many as keysOf's memo holds. */
 const KEY_SETS_MAX = 50_000;
 
 export class IdIndex {
-  readonly #ids = new Map<string, number[]>();
+  readonly #ids = new Map<string, IdList>();
   /** Ids at or below this were pruned: lookups skip them before they are trimmed. */
   #floor = 0;
-  #trim: Iterator<[string, number[]]> | undefined;
+  #trim: Iterator<[string, IdList]> | undefined;
 
   /**
    * The lists of each key array `addAll` was given, by the array itself: a
@@ -24,7 +25,7 @@ export class IdIndex {
    * Cleared when a list is dropped (its array must not take ids again) and
    * past KEY_SETS_MAX arrays.
    */
-  readonly #byKeys = new Map<readonly string[], number[][]>();
+  readonly #byKeys = new Map<readonly string[], IdList[]>();
 
   /** Appends `id` under `key`; ids must arrive in increasing order. */
   add(key: string, id: number): void {
@@ -42,9 +43,9 @@ export class IdIndex {
     for (let i = 0; i < lists.length; i++) lists[i]!.push(id);
   }
 
-  #list(key: string): number[] {
+  #list(key: string): IdList {
     let list = this.#ids.get(key);
-    if (list === undefined) this.#ids.set(key, (list = []));
+    if (list === undefined) this.#ids.set(key, (list = new IdList()));
     return list;
   }
 
@@ -55,8 +56,8 @@ export class IdIndex {
   range(key: string, after: number, upTo: number, limit: number, newest = false): number[] {
     const list = this.#ids.get(key);
     if (!list) return [];
-    const lo = firstAbove(list, Math.max(after, this.#floor));
-    const hi = firstAbove(list, upTo);
+    const lo = list.firstAbove(Math.max(after, this.#floor));
+    const hi = list.firstAbove(upTo);
     if (hi - lo <= limit) return list.slice(lo, hi);
     return newest ? list.slice(hi - limit, hi) : list.slice(lo, lo + limit);
   }
@@ -66,14 +67,14 @@ export class IdIndex {
     const list = this.#ids.get(key);
     if (!list) return [];
     const out: number[] = [];
-    for (let i = firstAbove(list, before - 1) - 1; i >= 0 && out.length < limit && list[i]! > this.#floor; i--) out.push(list[i]!);
+    for (let i = list.firstAbove(before - 1) - 1; i >= list.start && out.length < limit && list.at(i) > this.#floor; i--) out.push(list.at(i));
     return out;
   }
 
   /**
    * Forgets every id <= `upTo` (the rows were pruned). Lookups skip them at
-   * once; the memory is given back a bounded number of keys per call, so a
-   * store with many users never stalls here.
+   * once; the memory is given back whole chunks at a time, a bounded number
+   * of keys per call, so a store with many users never stalls here.
    */
   dropThrough(upTo: number, keysPerCall = 2_000): void {
     this.#floor = Math.max(this.#floor, upTo);
@@ -85,28 +86,12 @@ export class IdIndex {
         return;
       }
       const [key, list] = next.value;
-      const n = firstAbove(list, this.#floor);
-      if (n === list.length) {
+      if (list.dropThrough(this.#floor)) {
         this.#ids.delete(key);
         this.#byKeys.clear();
-      } else if (n >= TRIM_MIN && n * 2 >= list.length) list.splice(0, n);
-      // Otherwise the pruned ids stay in front (lookups skip them): cutting a
-      // few off a long list moved the whole list on every prune step, which
-      // stalled delivery for milliseconds a step under load.
+      }
     }
   }
-}
-
-/** The index of the first element > `value` in an ascending list. */
-function firstAbove(list: number[], value: number): number {
-  let lo = 0;
-  let hi = list.length;
-  while (lo < hi) {
-    const mid = (lo + hi) >>> 1;
-    if (list[mid]! <= value) lo = mid + 1;
-    else hi = mid;
-  }
-  return lo;
 }
 
 /**

@@ -21,7 +21,12 @@
  * --warmup-rate R sends at R a second during the warm-up, then at --rate:
  * the server's JIT then compiles the same code before the window opens
  * whatever the measured rate.
- * Usage: bun bench/latency.ts --port P | --ports P1,P2 --rate 2000 --duration 2 [--n 64] [--warmup 0.5] [--warmup-rate R] [--sio] [--tokens FILE] [--welcome] [--query ?batch=1]
+ * --paired: odd-numbered sockets connect with `?batch=1`, even ones without,
+ * on the same server at the same time. Each message is timed at its
+ * receiver, so the result also gives p50/p99 per receiver mode
+ * (`p99_batch_ms`, `p99_plain_ms`): a stall of the machine or the server
+ * then hits both modes alike, and their ratio shows what coalescing itself
+ * adds. Usage: bun bench/latency.ts --port P | --ports P1,P2 --rate 2000 --duration 2 [--n 64] [--warmup 0.5] [--warmup-rate R] [--sio] [--tokens FILE] [--welcome] [--query ?batch=1] [--paired]
  */
 import { parseArgs } from "node:util";
 
@@ -40,6 +45,7 @@ const { values: a } = parseArgs({
     sio: { type: "boolean", default: false },
     tokens: { type: "string" },
     query: { type: "string", default: "" },
+    paired: { type: "boolean", default: false },
   },
 });
 const ports = (a.ports ?? a.port ?? "")
@@ -59,6 +65,10 @@ if (a.query !== "" && !a.query.startsWith("?")) {
   console.error("--query must start with ?");
   process.exit(2);
 }
+if (a.paired && (a.query !== "" || a.sio)) {
+  console.error("--paired sets each socket's query itself: it takes neither --query nor --sio");
+  process.exit(2);
+}
 if (ports.length === 0 || ports.some((p) => !Number.isInteger(p) || p <= 0) || n < 2 || !(rate > 0) || (tokens && tokens.length < n)) {
   console.error("usage: bun bench/latency.ts --port P | --ports P1,P2 --rate R --duration S [--n 64] [--sio] [--tokens FILE with a line per socket]");
   process.exit(2);
@@ -67,6 +77,9 @@ if (ports.length === 0 || ports.some((p) => !Number.isInteger(p) || p <= 0) || n
 let delivered = 0;
 let error: string | null = null;
 const samples: number[] = [];
+/** With --paired: the samples whose receiver batches (odd index) and whose receiver does not. */
+const batchSamples: number[] = [];
+const plainSamples: number[] = [];
 let measureFrom = Infinity;
 
 /** Handles one delivery: `text` is "#<sender> <sendTime>". */
@@ -75,12 +88,17 @@ function onDelivery(me: number, from: string, text: string): void {
   delivered++;
   if (from === `u${me}`) return; // the sender's echo: counted, not timed
   const sentAt = Number(text.slice(text.indexOf(" ") + 1));
-  if (sentAt >= measureFrom) samples.push(performance.now() - sentAt);
+  if (sentAt < measureFrom) return;
+  const ms = performance.now() - sentAt;
+  samples.push(ms);
+  if (a.paired) (me % 2 === 1 ? batchSamples : plainSamples).push(ms);
 }
 
 function open(i: number): Promise<WebSocket> {
   const port = ports[i % ports.length]!;
-  const url = sio ? `ws://127.0.0.1:${port}/socket.io/?EIO=4&transport=websocket&username=u${i}` : `ws://127.0.0.1:${port}/ws/u${i}${a.query}`;
+  const url = sio
+    ? `ws://127.0.0.1:${port}/socket.io/?EIO=4&transport=websocket&username=u${i}`
+    : `ws://127.0.0.1:${port}/ws/u${i}${a.paired && i % 2 === 1 ? "?batch=1" : a.query}`;
   // Bun's WebSocket takes headers (browsers cannot); the DOM lib's typing hides
   // that overload, hence the cast. Without --tokens no header is sent.
   const ws = tokens
@@ -164,8 +182,19 @@ while (delivered < expected && !error && performance.now() - lastProgress < drai
 }
 for (const ws of sockets) ws.onclose = null;
 
-samples.sort((x, y) => x - y);
-const pct = (p: number) => (samples.length ? samples[Math.min(samples.length - 1, Math.floor((p / 100) * samples.length))]! : 0);
+for (const xs of [samples, batchSamples, plainSamples]) xs.sort((x, y) => x - y);
+/** The p-th percentile of sorted `xs` (0 without samples). */
+const pct = (p: number, xs = samples) => (xs.length ? xs[Math.min(xs.length - 1, Math.floor((p / 100) * xs.length))]! : 0);
+const paired = a.paired
+  ? {
+      p50_batch_ms: pct(50, batchSamples),
+      p99_batch_ms: pct(99, batchSamples),
+      samples_batch: batchSamples.length,
+      p50_plain_ms: pct(50, plainSamples),
+      p99_plain_ms: pct(99, plainSamples),
+      samples_plain: plainSamples.length,
+    }
+  : {};
 const lost = Math.max(0, expected - delivered);
 if (delivered > expected) error ??= "more deliveries than messages sent";
 console.log(
@@ -179,6 +208,7 @@ console.log(
     p99_ms: pct(99),
     max_ms: samples.at(-1) ?? 0,
     samples: samples.length,
+    ...paired,
     // The measured window's rate: what was sent after the warm-up's share.
     achieved_rate: ((sent - Math.floor((warmup * warmupRate) / 1000)) * 1000) / duration,
     error,

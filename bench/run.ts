@@ -23,9 +23,10 @@ import { mkdirSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { buildNative } from "./lib/native";
 import { machine, versions } from "./lib/proc";
-import { BATCH_BASELINES, checkTargets, clusterSummary, markdown, ratios, stormSummary, summarizeRuns } from "./lib/report";
+import { BATCH_BASELINES, checkTargets, clusterSummary, markdown, pairedSummary, ratios, stormSummary, summarizeRuns } from "./lib/report";
 import { PLACEMENT } from "./lib/cluster";
 import { hasRedis } from "./lib/redis";
+import { INTERLEAVED_BASELINE, interleavedMarkdown, interleavedSummary, interleavedTargets, runInterleaved } from "./lib/interleaved";
 import { runClusterScenario, runScenario, runsOn, scenarios, sourcesFor, windowFor, type RunResult } from "./lib/scenarios";
 import { assertWirechatPresent, serverSpecs, startServer } from "./lib/servers";
 import { disablePinning, killAll, pinning } from "./lib/spawn";
@@ -57,7 +58,8 @@ const clusterKinds = new Set(["cluster", "clusterLatency"]);
 if (list.some((s) => clusterKinds.has(s.kind)) && !hasRedis())
   throw new Error("redis-server is not installed: the cluster scenarios need it (apt-get install redis-server)");
 // One token per connection of the largest scenario, signed with this run's own secret.
-const auth = await makeBenchAuth(Math.max(...list.map((s) => s.n)));
+// An interleaved scenario takes new users for each run against its server (a warm-up run and `rounds`).
+const auth = await makeBenchAuth(Math.max(...list.map((s) => (s.kind === "interleaved" ? (s.rounds + 1) * s.n : s.n))));
 process.on("exit", () => {
   auth.dispose();
   // A run that ends on an error must not leave a server or a redis-server behind.
@@ -77,7 +79,8 @@ const loadAtStart = (await Bun.file("/proc/loadavg").text()).trim();
 const log = (msg: string) => console.error(`[bench ${((Date.now() - started) / 1000).toFixed(0).padStart(4)}s] ${msg}`);
 
 const bins = buildNative(benchDir);
-let specs = serverSpecs(root, bins.wsserver, auth);
+const allSpecs = serverSpecs(root, bins.wsserver, auth);
+let specs = allSpecs;
 const only = option("--servers")?.split(",");
 if (only) {
   const unknown = only.filter((n) => !specs.some((s) => s.name === n));
@@ -104,6 +107,9 @@ for (let rep = 0; rep < reps; rep++) {
       if (sc.kind === "cluster" || sc.kind === "clusterLatency") {
         // Starts its own redis-server and two nodes of this spec, and stops them.
         r = await runClusterScenario(sc, spec, rep, ctx);
+      } else if (sc.kind === "interleaved") {
+        // Starts its subject and raw Bun side by side, whether or not --servers named raw Bun.
+        r = await runInterleaved(sc, spec, allSpecs.find((x) => x.name === INTERLEAVED_BASELINE)!, rep, ctx);
       } else {
         try {
           const server = await startServer(spec, root);
@@ -132,7 +138,9 @@ const ratioTable = ratios(results, ids);
 const batchRatioTable = ratios(results, ids, "wirechat-batch", BATCH_BASELINES);
 const cluster = clusterSummary(results, list);
 const stormTable = stormSummary(results, list);
-const targets = checkTargets(ratioTable, cluster, stormTable, batchRatioTable);
+const paired = pairedSummary(results, list);
+const interleaved = interleavedSummary(results, list);
+const targets = [...checkTargets(ratioTable, cluster, stormTable, batchRatioTable, paired), ...interleavedTargets(interleaved)];
 const failures = results.filter((r) => !r.ok);
 const ver = versions(root);
 const mach = { ...machine(), loadavgAtStart: loadAtStart };
@@ -157,6 +165,8 @@ console.log(
     cluster,
     storm: stormTable,
     clusterPlacement,
+    paired,
+    sections: interleavedMarkdown(interleaved),
   }),
 );
 
@@ -186,6 +196,10 @@ writeFileSync(
           ),
         ),
         latencyClient: "bench/latency.ts (open loop, 64 sockets; full runs warm up 6 s at 20,000/s, then measure 4 s at the rate)",
+        interleaved:
+          "interleaved-<mode>-N64-<subject>: the subject and raw Bun started side by side on the server core; the C client measures 1 s windows (0.3 s warm-up) on each in turns, subject first in odd rounds, raw Bun first in even ones; the first pair of each repetition is discarded; the ratio is per pair",
+        pairedLatency:
+          "latency-<rate>-paired: one wirechat server, the latency client with --paired (sockets u<odd> on ?batch=1, u<even> without; each DM goes to the other mode); value = p99 of the ?batch=1 receivers ÷ p99 of the others",
         wirechatIdentity: "AUTH=jwt, MSG_RATE=0; every connection sends Authorization: Bearer <HS256 JWT, sub u<i>>",
         batched:
           "wirechat-batch: the same server, every connection on /ws/u<i>?batch=1 (one JSON array per topic and commit batch); rawBunBatch: bench/servers/raw_bun.ts with BATCH=1 (raw Bun sending one array per topic per event-loop turn); both clients count every message inside an array",
@@ -211,6 +225,8 @@ writeFileSync(
       batchRatios: batchRatioTable,
       cluster,
       storm: stormTable,
+      paired,
+      interleaved,
       targets,
       runs: results,
     },

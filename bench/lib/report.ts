@@ -164,6 +164,7 @@ export function checkTargets(
   cluster: ClusterSummary = {},
   storm: StormSummary = { sizes: [], servers: {}, ratios: {}, marginal: {} },
   batched: Record<string, Record<string, Summary>> = {},
+  paired: PairedSummary = {},
 ): TargetResult[] {
   const out: TargetResult[] = TARGETS.map((t) => {
     const r = t.subject === "wirechat-batch" ? batched : plain;
@@ -172,6 +173,19 @@ export function checkTargets(
     const s = sc ? r[sc]?.[t.baseline] : undefined;
     return { ...t, from: t.from ?? "original", measuredScenario: s ? sc! : null, measured: s ?? null, ratio: s ?? null, status: verdict(t.op, t.goal, s) };
   });
+  const p = paired["latency-2000-paired"];
+  if (p)
+    out.push({
+      label: "?batch=1 DM p99 at 2,000/s vs without batching, both on one server at once (paired)",
+      op: "<=",
+      goal: 1,
+      from: "issue 10",
+      measuredScenario: p.batchVsPlain ? "latency-2000-paired" : null,
+      measured: p.batchVsPlain,
+      ratio: p.batchVsPlain,
+      status: verdict("<=", 1, p.batchVsPlain),
+      note: "half the receivers on ?batch=1: every stall hits both modes alike",
+    });
   const ISSUE = "issue 11";
   // Cluster: the run whose senders are on both nodes is the one Redis carries most of.
   const accepted = cluster["cluster-direct-mixed-N64"];
@@ -241,6 +255,37 @@ export function checkTargets(
       status,
       note: steps.map((x) => `${x.from}→${x.to}: ${x.bytes.median.toFixed(0)} B`).join(", ") + (flat ? "" : " (not flat: grows with users)"),
     });
+  }
+  return out;
+}
+
+/** A paired latency scenario: per-mode figures (medians over repetitions) and the `?batch=1` ÷ plain p99 ratio per repetition. */
+export interface PairedEntry {
+  rate: number;
+  runs: number;
+  failures: number;
+  metrics: Record<string, Summary>;
+  /** p99 of the `?batch=1` receivers ÷ p99 of the others, same server, same window. */
+  batchVsPlain: Summary | null;
+}
+export type PairedSummary = Record<string, PairedEntry>;
+
+/** Summarises the paired latency scenarios (wirechat only). */
+export function pairedSummary(results: RunResult[], scenarios: Scenario[]): PairedSummary {
+  const out: PairedSummary = {};
+  for (const s of scenarios) {
+    if (s.kind !== "latencyPaired") continue;
+    const rs = results.filter((r) => r.scenario === s.id && r.server === "wirechat");
+    if (rs.length === 0) continue;
+    const ok = rs.filter((r) => r.ok && r.value > 0);
+    const keys = [...new Set(ok.flatMap((r) => Object.keys(r.metrics)))];
+    out[s.id] = {
+      rate: s.rate,
+      runs: rs.length,
+      failures: rs.length - ok.length,
+      metrics: Object.fromEntries(keys.map((k) => [k, summarize(ok.map((r) => r.metrics[k]!))])),
+      batchVsPlain: ok.length ? summarize(ok.map((r) => r.value)) : null,
+    };
   }
   return out;
 }
@@ -345,6 +390,7 @@ export function stormSummary(results: RunResult[], scenarios: Scenario[]): Storm
 export function fmtValue(s: Scenario, v: number): string {
   if (!Number.isFinite(v)) return "—";
   if (s.kind === "latency" || s.kind === "clusterLatency") return `${v.toFixed(2)} ms`;
+  if (s.kind === "latencyPaired") return `${v.toFixed(2)}x`;
   if (s.kind === "idle") return `${(v / 1024).toFixed(1)} KiB`;
   return v >= 1e6 ? `${(v / 1e6).toFixed(2)}M/s` : `${(v / 1e3).toFixed(0)}k/s`;
 }
@@ -380,6 +426,9 @@ export function markdown(opts: {
   storm?: StormSummary;
   /** Where the cluster's processes ran, for its table's caption. */
   clusterPlacement?: string;
+  paired?: PairedSummary;
+  /** Further sections (Markdown lines), printed before the targets. */
+  sections?: string[];
 }): string {
   const out: string[] = [opts.header, ""];
   // The cluster and the storm have tables of their own.
@@ -418,6 +467,23 @@ export function markdown(opts: {
     );
     out.push(`| scenario | ${BATCH_BASELINES.join(" | ")} |`, `|---|${BATCH_BASELINES.map(() => "---").join("|")}|`);
     for (const s of batchedRows) out.push(`| ${s.id} | ${BATCH_BASELINES.map((b) => (br[s.id]?.[b] ? fmtRatio(br[s.id]![b]!) : "—")).join(" | ")} |`);
+  }
+
+  const pr = Object.entries(opts.paired ?? {});
+  if (pr.length) {
+    out.push("", "### `?batch=1` and plain receivers on one server at once (median, min–max)", "");
+    out.push(
+      "wirechat alone; odd-numbered sockets connect with `?batch=1`, so every DM goes from one mode to the other and both modes share each stall of the machine and the server. Each commit batch's plain frames go out before its arrays, so the batched side waits for them.",
+      "",
+    );
+    out.push("| scenario | plain p50 | batch p50 | plain p99 | batch p99 | batch ÷ plain p99, per repetition |", "|---|---|---|---|---|---|");
+    const ms = (v: number) => `${v.toFixed(2)} ms`;
+    for (const [id, e] of pr) {
+      const m = e.metrics;
+      out.push(
+        `| ${id}${e.failures ? ` (FAILED ×${e.failures})` : ""} | ${fmtRange(m.p50_plain_ms, ms)} | ${fmtRange(m.p50_batch_ms, ms)} | ${fmtRange(m.p99_plain_ms, ms)} | ${fmtRange(m.p99_batch_ms, ms)} | ${e.batchVsPlain ? fmtRatio(e.batchVsPlain) : "—"} |`,
+      );
+    }
   }
 
   const cl = opts.cluster ?? {};
@@ -490,6 +556,7 @@ export function markdown(opts: {
     }
   }
 
+  out.push(...(opts.sections ?? []));
   out.push("", "### Targets", "", "| target | from | goal | measured | status |", "|---|---|---|---|---|");
   for (const t of opts.targets) {
     out.push(`| ${t.label} | ${t.from} | ${fmtGoal(t)} | ${fmtMeasured(t)} | ${t.status}${t.note ? ` (${t.note})` : ""} |`);

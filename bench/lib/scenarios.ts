@@ -19,6 +19,12 @@ import { pinned, readLines, sleep, track, within } from "./spawn";
 export type Scenario =
   | { id: string; kind: "throughput"; mode: "broadcast" | "direct"; n: number; warmup: number; duration: number }
   | { id: string; kind: "latency"; rate: number; n: number; warmup: number; warmupRate?: number; duration: number }
+  /**
+   * The same latency run on one wirechat server with half the sockets on
+   * `?batch=1` (bench/latency.ts --paired): both modes share every stall of
+   * the machine, so their p99 ratio shows what coalescing adds.
+   */
+  | { id: string; kind: "latencyPaired"; rate: number; n: number; warmup: number; warmupRate?: number; duration: number }
   | { id: string; kind: "idle"; n: number }
   /**
    * Connections alternate between the two nodes (u<i> on node i % 2). senders
@@ -29,6 +35,13 @@ export type Scenario =
   | { id: string; kind: "cluster"; mode: "broadcast" | "direct"; senders: "node1" | "both"; n: number; warmup: number; duration: number }
   /** DM latency through the cluster: socket i on node i % 2 sends to i+1, on the other node. */
   | { id: string; kind: "clusterLatency"; rate: number; n: number; warmup: number; duration: number }
+  /**
+   * Throughput of `subject` and raw Bun, both servers up at once, measured in
+   * turns (subject, raw Bun, raw Bun, subject, ...) with short windows: the
+   * machine's speed drifts over tens of seconds, and a ratio of two windows
+   * seconds apart sees less of it (bench/lib/interleaved.ts).
+   */
+  | { id: string; kind: "interleaved"; mode: "broadcast" | "direct"; n: number; subject: string; rounds: number; warmup: number; duration: number }
   /** n distinct users connect at once (at most 256 handshakes in flight); `requested` when n was capped by the descriptor limit. */
   | { id: string; kind: "storm"; n: number; requested: number };
 
@@ -70,7 +83,8 @@ export function stormCap(): number {
  */
 export function runsOn(s: Scenario, spec: Pick<ServerSpec, "name" | "batched">, quick: boolean): boolean {
   const server = spec.name;
-  if (s.kind === "cluster" || s.kind === "clusterLatency") return server === "wirechat";
+  if (s.kind === "cluster" || s.kind === "clusterLatency" || s.kind === "latencyPaired") return server === "wirechat";
+  if (s.kind === "interleaved") return server === s.subject;
   if (s.kind === "storm") return server === "wirechat" || server === "rawBun" || (!quick && server === "wirechat-A2");
   if (s.kind === "throughput" && s.n >= 1000) return spec.batched === true || server === "wirechat" || server === "rawBun";
   if (spec.batched) return s.kind === "latency" || (s.kind === "throughput" && s.n === 64);
@@ -94,15 +108,22 @@ export function scenarios(quick: boolean): Scenario[] {
   // after 4,000 messages and one at 20,000/s after 40,000, both while the JIT was still compiling.
   // Every server keeps up with 20,000/s (each is measured at that rate too), so none enters its window
   // with a backlog.
-  for (const rate of quick ? [2000] : [2000, 20000])
-    list.push({
-      id: `latency-${rate}`,
-      kind: "latency",
-      rate,
-      n: 64,
-      ...(quick ? { warmup: 0.2 } : { warmup: 6, warmupRate: 20000 }),
-      duration: quick ? 1 : 4,
-    });
+  const lat = { n: 64, ...(quick ? { warmup: 0.2 } : { warmup: 6, warmupRate: 20000 }), duration: quick ? 1 : 4 };
+  for (const rate of quick ? [2000] : [2000, 20000]) list.push({ id: `latency-${rate}`, kind: "latency", rate, ...lat });
+  // Runs on separate servers differ by their stalls as much as by their code (the A/A twin's p99 moves
+  // by a third): whether coalescing adds latency is measured with both kinds of receivers on one server.
+  for (const rate of quick ? [2000] : [2000, 20000]) list.push({ id: `latency-${rate}-paired`, kind: "latencyPaired", rate, ...lat });
+  // The targets' throughput comparisons again, in alternating short windows (bench/lib/interleaved.ts).
+  const pairs: [mode: "broadcast" | "direct", subject: string][] = quick
+    ? [["direct", "wirechat"]]
+    : [
+        ["broadcast", "wirechat"],
+        ["direct", "wirechat"],
+        ["broadcast", "wirechat-batch"],
+        ["direct", "wirechat-batch"],
+      ];
+  for (const [mode, subject] of pairs)
+    list.push({ id: `interleaved-${mode}-N64-${subject}`, kind: "interleaved", mode, n: 64, subject, rounds: quick ? 1 : 4, warmup: 0.3, duration: 1 });
   list.push({ id: `idle-${quick ? 1000 : 5000}`, kind: "idle", n: quick ? 1000 : 5000 });
   const cl = { n: 64, warmup: quick ? 0.3 : 0.5, duration: quick ? 1 : 2 };
   const clusterRuns: [mode: "broadcast" | "direct", senders: "node1" | "both"][] = quick
@@ -137,7 +158,7 @@ export function windowFor(mode: "broadcast" | "direct", n: number): number {
   return mode === "broadcast" ? Math.max(1, Math.floor(1024 / n)) : Math.min(64, Math.max(1, Math.floor(16384 / n)));
 }
 
-interface Ctx {
+export interface Ctx {
   root: string;
   wsload: string;
 }
@@ -180,16 +201,16 @@ export async function runScenario(s: Scenario, server: RunningServer, rep: numbe
   };
   try {
     if (s.kind === "throughput") return finish(await throughput(s, server, ctx));
-    if (s.kind === "latency") return finish(await latency(s, server, ctx));
+    if (s.kind === "latency" || s.kind === "latencyPaired") return finish(await latency(s, server, ctx));
     if (s.kind === "idle") return finish(await idle(s, server, ctx));
     if (s.kind === "storm") return finish(await storm(s, server, ctx));
-    throw new Error(`${s.id} runs on a cluster: runClusterScenario`);
+    throw new Error(`${s.id} runs on a cluster or on two servers: runClusterScenario or runInterleaved`);
   } catch (err) {
     return { ...base, ok: false, error: (err as Error).message, lost: 0, value: 0, metrics: {} };
   }
 }
 
-type Measured = Omit<RunResult, "scenario" | "server" | "rep">;
+export type Measured = Omit<RunResult, "scenario" | "server" | "rep">;
 
 /** Flags both clients share: the Socket.IO dialect, and the token file for a server that checks identity. */
 function clientFlags(server: RunningServer | { spec: ServerSpec }, args: string[]): void {
@@ -198,7 +219,12 @@ function clientFlags(server: RunningServer | { spec: ServerSpec }, args: string[
   if (server.spec.query) args.push("--query", server.spec.query);
 }
 
-async function throughput(s: Extract<Scenario, { kind: "throughput" }>, server: RunningServer, ctx: Ctx): Promise<Measured> {
+/**
+ * Deliveries/s of one closed-loop run of the C client (wsload), with the
+ * server's CPU over the measured window. `firstUser` > 0 names the
+ * connections u<firstUser>.. (a later run against the same server).
+ */
+export async function throughput(s: Extract<Scenario, { kind: "throughput" }>, server: RunningServer, ctx: Ctx, firstUser = 0): Promise<Measured> {
   const args = [
     ctx.wsload,
     "--port",
@@ -216,6 +242,7 @@ async function throughput(s: Extract<Scenario, { kind: "throughput" }>, server: 
     "--drain",
     "5",
   ];
+  if (firstUser > 0) args.push("--first-user", String(firstUser));
   clientFlags(server, args);
   let cpu0 = 0,
     t0 = 0,
@@ -236,7 +263,14 @@ async function throughput(s: Extract<Scenario, { kind: "throughput" }>, server: 
   return { ok: !error && lost === 0, error, lost, value, metrics, serverCpu, clientBound: serverCpu < 0.95 };
 }
 
-async function latency(s: Extract<Scenario, { kind: "latency" }>, server: RunningServer, ctx: Ctx): Promise<Measured> {
+/** What bench/latency.ts --paired reports per receiver mode. */
+const PAIRED_METRICS = ["p50_batch_ms", "p99_batch_ms", "samples_batch", "p50_plain_ms", "p99_plain_ms", "samples_plain"];
+
+/**
+ * DM latency at a fixed rate; its value is the p99 in ms. Paired, the value
+ * is the p99 of the `?batch=1` receivers ÷ the p99 of the others.
+ */
+async function latency(s: Extract<Scenario, { kind: "latency" | "latencyPaired" }>, server: RunningServer, ctx: Ctx): Promise<Measured> {
   const args = [
     process.execPath,
     join(ctx.root, "bench/latency.ts"),
@@ -251,15 +285,21 @@ async function latency(s: Extract<Scenario, { kind: "latency" }>, server: Runnin
     "--warmup",
     String(s.warmup),
     ...(s.warmupRate ? ["--warmup-rate", String(s.warmupRate)] : []),
+    ...(s.kind === "latencyPaired" ? ["--paired"] : []),
   ];
   clientFlags(server, args);
   const { result, stderr, code } = await runClient(args, 60_000, () => {});
   if (!result) return { ok: false, error: `latency client exited ${code} without a result: ${stderr}`, lost: 0, value: 0, metrics: {} };
   const lost = num(result.lost);
   const metrics: Record<string, number> = {};
-  for (const k of ["p50_ms", "p99_ms", "max_ms", "samples", "sent", "delivered", "expected", "achieved_rate"]) metrics[k] = num(result[k]);
-  const error = (result.error as string | null) ?? (code !== 0 ? `latency client exited ${code}` : null);
-  return { ok: !error && lost === 0, error, lost, value: metrics.p99_ms!, metrics };
+  const keys = ["p50_ms", "p99_ms", "max_ms", "samples", "sent", "delivered", "expected", "achieved_rate"];
+  if (s.kind === "latencyPaired") keys.push(...PAIRED_METRICS);
+  for (const k of keys) metrics[k] = num(result[k]);
+  let error = (result.error as string | null) ?? (code !== 0 ? `latency client exited ${code}` : null);
+  if (s.kind !== "latencyPaired") return { ok: !error && lost === 0, error, lost, value: metrics.p99_ms!, metrics };
+  if (!error && (!metrics.samples_batch || !metrics.samples_plain)) error = "a paired run without samples of both receiver modes";
+  const value = metrics.p99_plain_ms! > 0 ? metrics.p99_batch_ms! / metrics.p99_plain_ms! : 0;
+  return { ok: !error && lost === 0, error, lost, value, metrics };
 }
 
 /**

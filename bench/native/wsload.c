@@ -33,7 +33,10 @@
  * connection i carries `Authorization: Bearer <token>`, for a server that
  * checks identity (wirechat with AUTH=jwt); the tokens are signed by the
  * benchmark runner, so this client has no JWT code. Without it no such header
- * is sent.
+ * is sent. --first-user K names connection i u<K+i> (and takes line K+i of
+ * the token file) and marks its messages `#<K+i>`: on a second run against a
+ * server that keeps history, the users are new (no inbox to replay) and the
+ * recent broadcasts it replays for context, marked below K, are not counted.
  *
  * Output is JSON lines on stdout: {"event":"measure_start"} when the measured
  * window begins (the orchestrator samples the server's CPU then) and a final
@@ -72,9 +75,9 @@ static struct {
   int port, n, mode, sio, window;
   double warmup, duration, drain, hold, connect_timeout;
   const char *prefix, *pad, *tokens, *query;
-  int ports[MAX_PORTS], nports, senders_on, sources, ready_on_frame;
+  int ports[MAX_PORTS], nports, senders_on, sources, ready_on_frame, first_user;
 } opt = {"127.0.0.1", 0, 64, M_BROADCAST, 0, 1, 1.0, 3.0, 5.0, 30.0, 60.0, "/ws/", "lorem ipsum dolor sit amet", NULL, "",
-         {0}, 0, -1, 1, 0};
+         {0}, 0, -1, 1, 0, 0};
 
 static conn_t *conns;
 static int ep, ready_count, pending, next_connect, closed_count;
@@ -157,7 +160,7 @@ static void became_ready(conn_t *c) {
 /* Builds the next message of connection c and queues it. */
 static void send_message(conn_t *c) {
   char msg[512];
-  int n, i = c->idx, to = (c->idx + 1) % opt.n;
+  int n, i = opt.first_user + c->idx, to = opt.first_user + (c->idx + 1) % opt.n;
   if (opt.mode == M_BROADCAST)
     n = opt.sio ? snprintf(msg, sizeof msg, "42[\"broadcast\",{\"text\":\"#%d %s\"}]", i, opt.pad)
                 : snprintf(msg, sizeof msg, "{\"type\":\"broadcast\",\"text\":\"#%d %s\"}", i, opt.pad);
@@ -182,10 +185,14 @@ static void count_delivery(conn_t *c, const uint8_t *p, size_t n) {
       m++;
       int from = 0;
       while (m < end && *m >= '0' && *m <= '9') from = from * 10 + (*m++ - '0');
-      delivered++;
-      got_delivery = 1;
-      if (from == c->idx) c->outstanding--;
-      else if (from >= 0 && from < opt.n && conns[from].pi != c->pi) cross_delivered++;
+      from -= opt.first_user;
+      /* Below --first-user: an earlier run's message, replayed for context, not one of ours. */
+      if (opt.first_user == 0 || from >= 0) {
+        delivered++;
+        got_delivery = 1;
+        if (from == c->idx) c->outstanding--;
+        else if (from >= 0 && from < opt.n && conns[from].pi != c->pi) cross_delivered++;
+      }
     } else {
       m++;
     }
@@ -346,8 +353,8 @@ static void on_connected(conn_t *c) {
   uint32_t v = (uint32_t)key[15] << 16;
   key64[k++] = b64[v >> 18 & 63], key64[k++] = b64[v >> 12 & 63];
   key64[k++] = '=', key64[k++] = '=', key64[k] = 0;
-  int n = opt.sio ? snprintf(req, sizeof req, "GET /socket.io/?EIO=4&transport=websocket&username=u%d HTTP/1.1\r\n", c->idx)
-                  : snprintf(req, sizeof req, "GET %su%d%s HTTP/1.1\r\n", opt.prefix, c->idx, opt.query);
+  int n = opt.sio ? snprintf(req, sizeof req, "GET /socket.io/?EIO=4&transport=websocket&username=u%d HTTP/1.1\r\n", opt.first_user + c->idx)
+                  : snprintf(req, sizeof req, "GET %su%d%s HTTP/1.1\r\n", opt.prefix, opt.first_user + c->idx, opt.query);
   n += snprintf(req + n, sizeof req - (size_t)n,
                 "Host: %s:%d\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
                 "Sec-WebSocket-Key: %s\r\nSec-WebSocket-Version: 13\r\n",
@@ -379,11 +386,11 @@ static void usage(void) {
           "usage: wsload --port P | --ports P1,P2,... [--host 127.0.0.1] [--n 64] [--mode broadcast|direct|idle] [--sio]\n"
           "              [--window K] [--warmup S] [--duration S] [--drain S (stall)] [--hold S] [--prefix /ws/] [--query ?batch=1]\n"
           "              [--tokens FILE (line i: bearer token of u<i>)] [--senders-on J (port index)]\n"
-          "              [--sources K (127.0.0.1..K)] [--ready-on-frame] [--connect-timeout S]\n");
+          "              [--sources K (127.0.0.1..K)] [--ready-on-frame] [--connect-timeout S] [--first-user K (u<K>..)]\n");
   exit(2);
 }
 
-/* Reads one token per line; the file must have a line for each of the n connections. */
+/* Reads one token per line; the file must have a line for each of the n connections after the first --first-user. */
 static void load_tokens(const char *path) {
   FILE *f = fopen(path, "r");
   if (!f) die(path);
@@ -392,16 +399,20 @@ static void load_tokens(const char *path) {
   char *line = NULL;
   size_t cap = 0;
   ssize_t len;
-  int i = 0;
+  int i = 0, skip = opt.first_user;
   while (i < opt.n && (len = getline(&line, &cap, f)) > 0) {
     while (len > 0 && (line[len - 1] == '\n' || line[len - 1] == '\r')) line[--len] = 0;
     if (len == 0) continue;
+    if (skip > 0) {
+      skip--;
+      continue;
+    }
     if (!(tokens[i++] = strdup(line))) die("strdup");
   }
   free(line);
   fclose(f);
   if (i < opt.n) {
-    fprintf(stderr, "wsload: %s has %d tokens, --n %d needs one per connection\n", path, i, opt.n);
+    fprintf(stderr, "wsload: %s has %d tokens after the first %d, --n %d needs one per connection\n", path, i, opt.first_user, opt.n);
     exit(2);
   }
 }
@@ -424,6 +435,7 @@ static void parse_args(int argc, char **argv) {
     else if (!strcmp(a, "--sources")) opt.sources = atoi(v);
     else if (!strcmp(a, "--connect-timeout")) opt.connect_timeout = atof(v);
     else if (!strcmp(a, "--n")) opt.n = atoi(v);
+    else if (!strcmp(a, "--first-user")) opt.first_user = atoi(v);
     else if (!strcmp(a, "--window")) opt.window = atoi(v);
     else if (!strcmp(a, "--warmup")) opt.warmup = atof(v);
     else if (!strcmp(a, "--duration")) opt.duration = atof(v);
@@ -439,7 +451,7 @@ static void parse_args(int argc, char **argv) {
       else usage();
     } else usage();
   }
-  if (opt.nports < 1 || opt.n < 1 || opt.window < 1 || (opt.mode == M_DIRECT && opt.n < 2)) usage();
+  if (opt.nports < 1 || opt.n < 1 || opt.window < 1 || opt.first_user < 0 || (opt.mode == M_DIRECT && opt.n < 2)) usage();
   if (opt.query[0] && (opt.query[0] != '?' || strlen(opt.query) > 200)) usage();
   if (opt.senders_on >= opt.nports || opt.sources < 1 || opt.sources > 254) usage();
   for (int k = 0; k < opt.nports; k++) {

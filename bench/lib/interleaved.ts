@@ -1,0 +1,157 @@
+/**
+ * Throughput ratios measured in alternating short windows. On the benchmark
+ * machine the same server's deliveries/s drift by a third over minutes (the
+ * A/A twin, run tens of seconds from wirechat, reads 0.67-1.43), and a
+ * scenario's servers run one after another. Here the subject and raw Bun are
+ * both up at once (both on the server core; the idle one uses none of it)
+ * and the client measures them in turns, subject first in odd rounds and
+ * raw Bun first in even ones, so each ratio compares two windows seconds
+ * apart and neither server always runs first.
+ */
+import type { ServerSpec } from "./servers";
+import { startServer } from "./servers";
+import { type Ctx, type RunResult, type Scenario, throughput } from "./scenarios";
+import { type Summary, summarize, type TargetResult } from "./report";
+
+type Interleaved = Extract<Scenario, { kind: "interleaved" }>;
+
+/** The server every interleaved ratio divides by. */
+export const INTERLEAVED_BASELINE = "rawBun";
+
+/**
+ * One repetition: a window each unmeasured (the JIT's first compile), then
+ * `rounds` pairs of windows. The value is the median of the rounds' ratios;
+ * metrics hold each round's figures (`ratio_<r>`, `subject_<r>`, `baseline_<r>`).
+ */
+export async function runInterleaved(s: Interleaved, subject: ServerSpec, baseline: ServerSpec, rep: number, ctx: Ctx): Promise<RunResult> {
+  const base = { scenario: s.id, server: subject.name, rep };
+  const window = { id: s.id, kind: "throughput", mode: s.mode, n: s.n, warmup: s.warmup, duration: s.duration } as const;
+  const started = await Promise.allSettled([startServer(subject, ctx.root), startServer(baseline, ctx.root)]);
+  const servers = started.flatMap((r) => (r.status === "fulfilled" ? [r.value] : []));
+  try {
+    const failed = started.find((r) => r.status === "rejected");
+    if (failed) throw (failed as PromiseRejectedResult).reason;
+    const [a, b] = servers as [(typeof servers)[0], (typeof servers)[0]];
+    const metrics: Record<string, number> = {};
+    const ratios: number[] = [];
+    let lost = 0;
+    // Each run against a server takes users it has not seen: wirechat would replay a returning user's stored messages.
+    const runs = new Map<string, number>();
+    for (let round = -1; round < s.rounds; round++) {
+      const order = round % 2 === 0 ? [b, a] : [a, b];
+      const got = new Map<string, number>();
+      for (const server of order) {
+        const k = runs.get(server.spec.name) ?? 0;
+        runs.set(server.spec.name, k + 1);
+        const m = await throughput(window, server, ctx, k * s.n);
+        lost += m.lost;
+        if (!m.ok || !server.alive()) return { ...base, ...m, ok: false, lost, error: m.error ?? `${server.spec.name} exited during the run` };
+        got.set(server.spec.name, m.value);
+      }
+      if (round < 0) continue;
+      const x = got.get(subject.name)!;
+      const y = got.get(baseline.name)!;
+      metrics[`subject_${round}`] = x;
+      metrics[`baseline_${round}`] = y;
+      if (y > 0) ratios.push((metrics[`ratio_${round}`] = x / y));
+    }
+    const value = summarize(ratios).median;
+    return { ...base, ok: Number.isFinite(value), error: Number.isFinite(value) ? null : "no round measured both servers", lost, value, metrics };
+  } catch (err) {
+    return { ...base, ok: false, error: (err as Error).message, lost: 0, value: 0, metrics: {} };
+  } finally {
+    await Promise.all(servers.map((x) => x.stop()));
+  }
+}
+
+/** Per interleaved scenario: the ratio of every round of every repetition, and each side's deliveries/s. */
+export interface InterleavedEntry {
+  mode: "broadcast" | "direct";
+  n: number;
+  subject: string;
+  runs: number;
+  failures: number;
+  ratio: Summary | null;
+  subjectPerS: Summary | null;
+  baselinePerS: Summary | null;
+}
+
+export function interleavedSummary(results: RunResult[], scenarios: Scenario[]): Record<string, InterleavedEntry> {
+  const out: Record<string, InterleavedEntry> = {};
+  for (const s of scenarios) {
+    if (s.kind !== "interleaved") continue;
+    const rs = results.filter((r) => r.scenario === s.id);
+    if (!rs.length) continue;
+    const ok = rs.filter((r) => r.ok);
+    const all = (prefix: string) => ok.flatMap((r) => Object.entries(r.metrics).flatMap(([k, v]) => (k.startsWith(prefix) ? [v] : [])));
+    const some = (xs: number[]) => (xs.length ? summarize(xs) : null);
+    out[s.id] = {
+      mode: s.mode,
+      n: s.n,
+      subject: s.subject,
+      runs: rs.length,
+      failures: rs.length - ok.length,
+      ratio: some(all("ratio_")),
+      subjectPerS: some(all("subject_")),
+      baselinePerS: some(all("baseline_")),
+    };
+  }
+  return out;
+}
+
+/** The throughput goals checked again on the interleaved ratios: [mode, subject, goal, from]. */
+const GOALS: [mode: "broadcast" | "direct", subject: string, goal: number, from: string][] = [
+  ["broadcast", "wirechat", 0.95, "original"],
+  ["direct", "wirechat", 0.85, "original"],
+  ["broadcast", "wirechat-batch", 2.5, "issue 10"],
+  ["direct", "wirechat-batch", 0.85, "issue 10"],
+];
+
+const pairs = (n: number) => `${n} pair${n === 1 ? "" : "s"}`;
+
+/** Target rows for the interleaved ratios (median over every round of every repetition). */
+export function interleavedTargets(summary: Record<string, InterleavedEntry>): TargetResult[] {
+  return GOALS.flatMap(([mode, subject, goal, from]) => {
+    const e = Object.entries(summary).find(([, x]) => x.mode === mode && x.subject === subject && x.n === 64);
+    if (!e) return [];
+    const [id, x] = e;
+    const s = x.ratio;
+    const who = subject === "wirechat-batch" ? "?batch=1 " : "";
+    return [
+      {
+        label: `${who}${mode} N=64 vs raw Bun, interleaved ${pairs(x.ratio?.n ?? 0)} of windows`,
+        op: ">=",
+        goal,
+        from,
+        scenario: id,
+        baseline: INTERLEAVED_BASELINE,
+        measuredScenario: s ? id : null,
+        measured: s,
+        ratio: s,
+        status: !s || !Number.isFinite(s.median) ? "not measured" : s.median >= goal ? "met" : "not met",
+      } satisfies TargetResult,
+    ];
+  });
+}
+
+/** The Markdown section of the interleaved scenarios. */
+export function interleavedMarkdown(summary: Record<string, InterleavedEntry>): string[] {
+  const rows = Object.entries(summary);
+  if (!rows.length) return [];
+  const perS = (v: number) => (v >= 1e6 ? `${(v / 1e6).toFixed(2)}M/s` : `${(v / 1e3).toFixed(0)}k/s`);
+  const range = (x: Summary | null, f: (v: number) => string) => (!x ? "—" : x.n > 1 ? `${f(x.median)} (${f(x.min)}–${f(x.max)})` : f(x.median));
+  const out = [
+    "",
+    "### Interleaved: the subject and raw Bun in alternating windows (median, min–max over every pair)",
+    "",
+    "Both servers up at once; the C client measures one, then the other, in turns (the order flips each round), so a ratio compares windows seconds apart. Each repetition starts both servers fresh and discards its first pair.",
+    "",
+    "| scenario | subject deliveries/s | raw Bun deliveries/s | subject ÷ raw Bun, per pair |",
+    "|---|---|---|---|",
+  ];
+  for (const [id, x] of rows)
+    out.push(
+      `| ${id}${x.failures ? ` (FAILED ×${x.failures})` : ""} | ${range(x.subjectPerS, perS)} | ${range(x.baselinePerS, perS)} | ${range(x.ratio, (v) => v.toFixed(2))} |`,
+    );
+  return out;
+}

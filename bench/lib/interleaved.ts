@@ -31,6 +31,7 @@ export const INTERLEAVED_BASELINE = "rawBun";
 export async function runInterleaved(s: Interleaved, subject: ServerSpec, baseline: ServerSpec, rep: number, ctx: Ctx): Promise<RunResult> {
   const base = { scenario: s.id, server: subject.name, rep };
   const window = { id: s.id, kind: "throughput", mode: s.mode, n: s.n, warmup: s.warmup, duration: s.duration } as const;
+  let lost = 0;
   const started = await Promise.allSettled([startServer(subject, ctx.root), startServer(baseline, ctx.root)]);
   const servers = started.flatMap((r) => (r.status === "fulfilled" ? [r.value] : []));
   try {
@@ -39,7 +40,6 @@ export async function runInterleaved(s: Interleaved, subject: ServerSpec, baseli
     const [a, b] = servers as [(typeof servers)[0], (typeof servers)[0]];
     const metrics: Record<string, number> = {};
     const ratios: number[] = [];
-    let lost = 0;
     // Each run against a server takes users it has not seen: wirechat would replay a returning user's stored messages.
     const runs = new Map<string, number>();
     for (let round = -1; round < s.rounds; round++) {
@@ -50,7 +50,8 @@ export async function runInterleaved(s: Interleaved, subject: ServerSpec, baseli
         runs.set(server.spec.name, k + 1);
         const m = await throughput(window, server, ctx, k * s.n);
         lost += m.lost;
-        if (!m.ok || !server.alive()) return { ...base, ...m, ok: false, lost, error: m.error ?? `${server.spec.name} exited during the run` };
+        if (!server.alive()) return { ...base, ...m, ok: false, lost, error: m.error ?? `${server.spec.name} exited during the run` };
+        if (!m.ok) return { ...base, ...m, ok: false, lost, error: m.error ?? `${server.spec.name}: ${m.lost} messages lost` };
         got.set(server.spec.name, m.value);
       }
       if (round < 0) continue;
@@ -63,7 +64,7 @@ export async function runInterleaved(s: Interleaved, subject: ServerSpec, baseli
     const value = summarize(ratios).median;
     return { ...base, ok: Number.isFinite(value), error: Number.isFinite(value) ? null : "no round measured both servers", lost, value, metrics };
   } catch (err) {
-    return { ...base, ok: false, error: (err as Error).message, lost: 0, value: 0, metrics: {} };
+    return { ...base, ok: false, error: (err as Error).message, lost, value: 0, metrics: {} };
   } finally {
     await Promise.all(servers.map((x) => x.stop()));
   }

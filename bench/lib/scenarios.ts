@@ -37,7 +37,7 @@ export type Scenario =
   | { id: string; kind: "clusterLatency"; rate: number; n: number; warmup: number; duration: number }
   /**
    * Throughput of `subject` and raw Bun, both servers up at once, measured in
-   * turns (subject, raw Bun, raw Bun, subject, ...) with short windows: the
+   * strict turns (subject, raw Bun, subject, ...) with short windows: the
    * machine's speed drifts over tens of seconds, and a ratio of two windows
    * seconds apart sees less of it (bench/lib/interleaved.ts).
    */

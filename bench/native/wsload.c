@@ -119,7 +119,7 @@ static void close_conn(conn_t *c, const char *why) {
   if (c->state == ST_CLOSED) return;
   if (c->state < ST_READY || (c->state == ST_READY && why)) {
     char m[200];
-    snprintf(m, sizeof m, "connection u%d: %s", c->idx, why ? why : "closed");
+    snprintf(m, sizeof m, "connection u%d: %s", opt.first_user + c->idx, why ? why : "closed");
     fail_msg(m);
   }
   if (c->state == ST_READY) ready_count--;

@@ -16,7 +16,7 @@
 import type { ServerSpec } from "./servers";
 import { startServer } from "./servers";
 import { type Ctx, type RunResult, type Scenario, throughput } from "./scenarios";
-import { type Summary, summarize, type TargetResult } from "./report";
+import { fmtRange, fmtRate, type Summary, summarize, TARGETS, type TargetResult, verdict } from "./report";
 
 type Interleaved = Extract<Scenario, { kind: "interleaved" }>;
 
@@ -43,9 +43,8 @@ export async function runInterleaved(s: Interleaved, subject: ServerSpec, baseli
     // Each run against a server takes users it has not seen: wirechat would replay a returning user's stored messages.
     const runs = new Map<string, number>();
     for (let round = -1; round < s.rounds; round++) {
-      const order = [a, b];
       const got = new Map<string, number>();
-      for (const server of order) {
+      for (const server of [a, b]) {
         const k = runs.get(server.spec.name) ?? 0;
         runs.set(server.spec.name, k + 1);
         const m = await throughput(window, server, ctx, k * s.n);
@@ -105,36 +104,30 @@ export function interleavedSummary(results: RunResult[], scenarios: Scenario[]):
   return out;
 }
 
-/** The throughput goals checked again on the interleaved ratios: [mode, subject, goal, from]. */
-const GOALS: [mode: "broadcast" | "direct", subject: string, goal: number, from: string][] = [
-  ["broadcast", "wirechat", 0.95, "original"],
-  ["direct", "wirechat", 0.85, "original"],
-  ["broadcast", "wirechat-batch", 2.5, "issue 10"],
-  ["direct", "wirechat-batch", 0.85, "issue 10"],
-];
-
 const pairs = (n: number) => `${n} pair${n === 1 ? "" : "s"}`;
 
-/** Target rows for the interleaved ratios (median over every round of every repetition). */
+/**
+ * The throughput targets against raw Bun (TARGETS), judged again on the
+ * interleaved ratios of the same mode, N and subject: the median over every
+ * pair of every repetition.
+ */
 export function interleavedTargets(summary: Record<string, InterleavedEntry>): TargetResult[] {
-  return GOALS.flatMap(([mode, subject, goal, from]) => {
-    const e = Object.entries(summary).find(([, x]) => x.mode === mode && x.subject === subject && x.n === 64);
+  return TARGETS.flatMap((t) => {
+    if (t.baseline !== INTERLEAVED_BASELINE) return [];
+    const subject = t.subject ?? "wirechat";
+    const e = Object.entries(summary).find(([, x]) => `${x.mode}-N${x.n}` === t.scenario && x.subject === subject);
     if (!e) return [];
     const [id, x] = e;
-    const s = x.ratio;
-    const who = subject === "wirechat-batch" ? "?batch=1 " : "";
     return [
       {
-        label: `${who}${mode} N=64 vs raw Bun, interleaved ${pairs(x.ratio?.n ?? 0)} of windows`,
-        op: ">=",
-        goal,
-        from,
+        ...t,
+        label: `${t.label}, interleaved ${pairs(x.ratio?.n ?? 0)} of windows`,
+        from: t.from ?? "original",
         scenario: id,
-        baseline: INTERLEAVED_BASELINE,
-        measuredScenario: s ? id : null,
-        measured: s,
-        ratio: s,
-        status: !s || !Number.isFinite(s.median) ? "not measured" : s.median >= goal ? "met" : "not met",
+        measuredScenario: x.ratio ? id : null,
+        measured: x.ratio,
+        ratio: x.ratio,
+        status: verdict(t.op, t.goal, x.ratio),
       } satisfies TargetResult,
     ];
   });
@@ -144,8 +137,6 @@ export function interleavedTargets(summary: Record<string, InterleavedEntry>): T
 export function interleavedMarkdown(summary: Record<string, InterleavedEntry>): string[] {
   const rows = Object.entries(summary);
   if (!rows.length) return [];
-  const perS = (v: number) => (v >= 1e6 ? `${(v / 1e6).toFixed(2)}M/s` : `${(v / 1e3).toFixed(0)}k/s`);
-  const range = (x: Summary | null, f: (v: number) => string) => (!x ? "—" : x.n > 1 ? `${f(x.median)} (${f(x.min)}–${f(x.max)})` : f(x.median));
   const out = [
     "",
     "### Interleaved: the subject and raw Bun in alternating windows (median, min–max over every pair)",
@@ -157,7 +148,7 @@ export function interleavedMarkdown(summary: Record<string, InterleavedEntry>): 
   ];
   for (const [id, x] of rows)
     out.push(
-      `| ${id}${x.failures ? ` (FAILED ×${x.failures})` : ""} | ${range(x.subjectPerS, perS)} | ${range(x.baselinePerS, perS)} | ${range(x.ratio, (v) => v.toFixed(2))} |`,
+      `| ${id}${x.failures ? ` (FAILED ×${x.failures})` : ""} | ${fmtRange(x.subjectPerS, fmtRate)} | ${fmtRange(x.baselinePerS, fmtRate)} | ${fmtRange(x.ratio, (v) => v.toFixed(2))} |`,
     );
   return out;
 }

@@ -152,7 +152,8 @@ export interface TargetResult {
   note?: string;
 }
 
-const verdict = (op: ">=" | "<=", goal: number, s: Summary | null | undefined): TargetResult["status"] =>
+/** Met, not met, or not measured (no median) for `op goal`. */
+export const verdict = (op: ">=" | "<=", goal: number, s: Summary | null | undefined): TargetResult["status"] =>
   !s || !Number.isFinite(s.median) ? "not measured" : (op === ">=" ? s.median >= goal : s.median <= goal) ? "met" : "not met";
 
 /** Most bytes per connect above PRESENCE_GLOBAL_MAX that still counts as O(1): a welcome with no list and no presence to everyone. */
@@ -392,15 +393,20 @@ export function fmtValue(s: Scenario, v: number): string {
   if (s.kind === "latency" || s.kind === "clusterLatency") return `${v.toFixed(2)} ms`;
   if (s.kind === "latencyPaired") return `${v.toFixed(2)}x`;
   if (s.kind === "idle") return `${(v / 1024).toFixed(1)} KiB`;
-  return v >= 1e6 ? `${(v / 1e6).toFixed(2)}M/s` : `${(v / 1e3).toFixed(0)}k/s`;
+  return fmtRate(v);
 }
+
+/** Deliveries per second, as the tables print them. */
+export const fmtRate = (v: number) => (v >= 1e6 ? `${(v / 1e6).toFixed(2)}M/s` : `${(v / 1e3).toFixed(0)}k/s`);
 
 const fmtRatio = (s: Summary) => `${s.median.toFixed(2)} (${s.min.toFixed(2)}–${s.max.toFixed(2)})`;
 
 /** A figure with its unit, for the cluster and storm tables. */
 const fmtNum = (v: number, digits = 0) =>
   Number.isFinite(v) ? v.toLocaleString("en-US", { maximumFractionDigits: digits, minimumFractionDigits: digits }) : "—";
-const fmtRange = (x: Summary | undefined, f: (v: number) => string) => (x?.n ? (x.n > 1 ? `${f(x.median)} (${f(x.min)}–${f(x.max)})` : f(x.median)) : "—");
+/** A summary as median (min–max), or the median alone from one value. */
+export const fmtRange = (x: Summary | null | undefined, f: (v: number) => string) =>
+  x?.n ? (x.n > 1 ? `${f(x.median)} (${f(x.min)}–${f(x.max)})` : f(x.median)) : "—";
 const fmtBytes = (v: number) =>
   !Number.isFinite(v) ? "—" : v >= 2 ** 20 ? `${(v / 2 ** 20).toFixed(1)} MiB` : v >= 10 * 1024 ? `${(v / 1024).toFixed(1)} KiB` : `${v.toFixed(0)} B`;
 const fmtGoal = (t: TargetResult) => `${t.op} ${t.goalText ?? fmtNum(t.goal, t.goal < 10 && !Number.isInteger(t.goal) ? 2 : 0)}${t.unit ? ` ${t.unit}` : ""}`;

@@ -66,9 +66,9 @@ export class IdIndex {
   before(key: string, before: number, limit: number): number[] {
     const list = this.#ids.get(key);
     if (!list) return [];
-    const out: number[] = [];
-    for (let i = list.firstAbove(before - 1) - 1; i >= list.start && out.length < limit && list.at(i) > this.#floor; i--) out.push(list.at(i));
-    return out;
+    // Ids above the floor are a suffix of the list: the newest `limit` of them below `before`.
+    const hi = list.firstAbove(before - 1);
+    return list.slice(Math.max(list.firstAbove(this.#floor), hi - limit), hi).reverse();
   }
 
   /**

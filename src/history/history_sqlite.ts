@@ -148,9 +148,8 @@ export function createSqliteHistory(path: string, sync: SyncMode = "normal", seg
         }
         (seen ??= new Map()).set(key, { id: id + 1, kind: n.kind, to: n.to });
       }
-      const m: StoredMessage = { id: ++id, kind: n.kind, from: n.from, text: n.text, at: n.at };
-      if (n.to !== undefined) m.to = n.to;
-      if (n.cid !== undefined) m.cid = n.cid;
+      // One shape, every field in the literal (see the hub's #accept).
+      const m: StoredMessage = { id: ++id, kind: n.kind, from: n.from, to: n.to, text: n.text, at: n.at, cid: n.cid };
       rows_.push(m);
       keys.push(key);
       slots.push(i);

@@ -4,7 +4,8 @@ import { join } from "node:path";
 import type { StoredMessage } from "./history";
 import { frameOf } from "./frame";
 import { decodeRecord, recordLine, type MessageLog } from "./message_log";
-import { lockLogDir, scanLog, segmentName, Starts, syncDir } from "./message_log_scan";
+import { lockLogDir, scanLog, segmentName, syncDir } from "./message_log_scan";
+import { Starts } from "./starts";
 
 /** A segment is closed and a new one begun past this size: retention frees disk a segment at a time. */
 export const SEGMENT_BYTES = 64 * 1024 * 1024;

@@ -60,40 +60,6 @@ export function scanLog(
   return out;
 }
 
-/** Where each id starts in its segment (NaN: not held), from `base` on. */
-export class Starts {
-  base = 0;
-  #at = new Float64Array(1024);
-  #n = 0;
-
-  set(id: number, start: number): void {
-    if (this.#n === 0) this.base = id;
-    const i = id - this.base;
-    if (i >= this.#at.length) {
-      const grown = new Float64Array(Math.max(this.#at.length * 2, i + 1024));
-      grown.set(this.#at.subarray(0, this.#n));
-      this.#at = grown;
-    }
-    if (i > this.#n) this.#at.fill(Number.NaN, this.#n, i);
-    this.#at[i] = start;
-    this.#n = i + 1;
-  }
-
-  get(id: number): number {
-    const i = id - this.base;
-    return i >= 0 && i < this.#n ? this.#at[i]! : Number.NaN;
-  }
-
-  /** Forgets ids below `base`. */
-  rebase(base: number): void {
-    const k = Math.min(Math.max(0, base - this.base), this.#n);
-    if (k === 0) return;
-    this.#at = this.#at.slice(k, Math.max(this.#n, k + 1024));
-    this.#n -= k;
-    this.base += k;
-  }
-}
-
 /**
  * Holds the log's folder for this process until `release`: SQLite's own
  * exclusive lock on a file in it, so a second server (or any store) opened

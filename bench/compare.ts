@@ -1,13 +1,14 @@
 /**
  * This checkout against another revision, in alternating windows:
  *
- *   bun bench/compare.ts <rev> [--server wirechat|wirechat-batch] [--modes direct,broadcast] [--reps 2]
+ *   bun bench/compare.ts <rev> [--server wirechat|wirechat-batch] [--modes direct,broadcast,latency] [--reps 2]
  *
  * Checks <rev> out into a temporary git worktree (using this checkout's
  * node_modules), starts both as the benchmark starts wirechat, side by side
  * on the server core, and measures them in strict turns with the C client
  * (bench/lib/interleaved.ts: 1 s windows, N=64, four pairs per repetition
- * after a discarded one). Prints this checkout ÷ <rev> per pair and their
+ * after a discarded one); `latency` is the DM p99 at 20,000/s, measured the
+ * same way with the latency client (lower is better). Prints this checkout ÷ <rev> per pair and their
  * median: a change measured against the code before it in the same
  * minutes, where two full runs an hour apart disagree by a third.
  */
@@ -34,8 +35,8 @@ const { values: a, positionals } = parseArgs({
 const rev = positionals[0];
 const modes = a.modes.split(",");
 const reps = Number(a.reps);
-if (!rev || !["wirechat", "wirechat-batch"].includes(a.server) || modes.some((m) => m !== "direct" && m !== "broadcast") || !(reps >= 1)) {
-  console.error("usage: bun bench/compare.ts <rev> [--server wirechat|wirechat-batch] [--modes direct,broadcast] [--reps 2]");
+if (!rev || !["wirechat", "wirechat-batch"].includes(a.server) || modes.some((m) => m !== "direct" && m !== "broadcast" && m !== "latency") || !(reps >= 1)) {
+  console.error("usage: bun bench/compare.ts <rev> [--server wirechat|wirechat-batch] [--modes direct,broadcast,latency] [--reps 2]");
   process.exit(2);
 }
 
@@ -79,10 +80,14 @@ try {
   const subject = serverSpecs(root, bins.wsserver, auth).find((s) => s.name === a.server)!;
   const before = { ...serverSpecs(other, bins.wsserver, auth).find((s) => s.name === a.server)!, name: `${a.server}@${commit.slice(0, 7)}` };
   let failed = false;
-  for (const mode of modes as ("direct" | "broadcast")[]) {
+  for (const mode of modes as ("direct" | "broadcast" | "latency")[]) {
     const ratios: number[] = [];
     for (let rep = 0; rep < reps; rep++) {
-      const s = { id: `compare-${mode}-N64`, kind: "interleaved", mode, n: 64, subject: a.server, rounds, warmup: 0.3, duration: 1 } as const;
+      const common = { id: `compare-${mode}-N64`, kind: "interleaved", n: 64, subject: a.server, rounds } as const;
+      const s =
+        mode === "latency"
+          ? ({ ...common, measure: "latency", mode: "direct", rate: 20000, warmup: 1, firstWarmup: 6, duration: 2 } as const)
+          : ({ ...common, measure: "throughput", mode, warmup: 0.3, duration: 1 } as const);
       const r = await runInterleaved(s, subject, before, rep, { root, wsload: bins.wsload });
       if (!r.ok) {
         failed = true;
@@ -97,7 +102,7 @@ try {
       continue;
     }
     console.log(
-      `${a.server} ${mode} N=64, this checkout ÷ ${commit.slice(0, 7)}: median ${sum.median.toFixed(3)} (${sum.min.toFixed(2)}–${sum.max.toFixed(2)}) over ${sum.n} pairs: ${ratios.map((x) => x.toFixed(2)).join(" ")}`,
+      `${a.server} ${mode === "latency" ? "DM p99 at 20,000/s" : mode} N=64, this checkout ÷ ${commit.slice(0, 7)}: median ${sum.median.toFixed(3)} (${sum.min.toFixed(2)}–${sum.max.toFixed(2)}) over ${sum.n} pairs: ${ratios.map((x) => x.toFixed(2)).join(" ")}`,
     );
   }
   process.exitCode = failed ? 1 : 0;

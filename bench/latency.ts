@@ -26,7 +26,10 @@
  * receiver, so the result also gives p50/p99 per receiver mode
  * (`p99_batch_ms`, `p99_plain_ms`): a stall of the machine or the server
  * then hits both modes alike, and their ratio shows what coalescing itself
- * adds. Usage: bun bench/latency.ts --port P | --ports P1,P2 --rate 2000 --duration 2 [--n 64] [--warmup 0.5] [--warmup-rate R] [--sio] [--tokens FILE] [--welcome] [--query ?batch=1] [--paired]
+ * adds. Usage: bun bench/latency.ts --port P | --ports P1,P2 --rate 2000 --duration 2 [--n 64] [--warmup 0.5] [--warmup-rate R] [--sio] [--tokens FILE] [--welcome] [--query ?batch=1] [--paired] [--first-user K]
+ * --first-user K names socket i u<K+i> (token line K+i): the interleaved
+ * latency runs measure the same servers again and again, each time with users
+ * they have not seen (wirechat would replay a returning user's inbox).
  */
 import { parseArgs } from "node:util";
 
@@ -46,6 +49,7 @@ const { values: a } = parseArgs({
     tokens: { type: "string" },
     query: { type: "string", default: "" },
     paired: { type: "boolean", default: false },
+    "first-user": { type: "string", default: "0" },
   },
 });
 const ports = (a.ports ?? a.port ?? "")
@@ -53,6 +57,8 @@ const ports = (a.ports ?? a.port ?? "")
   .filter((p) => p !== "")
   .map(Number);
 const n = Number(a.n);
+/** Socket i is user u<first + i> (and takes line first + i of the token file): a later run against the same server gets users it has not seen. */
+const first = Number(a["first-user"]);
 const rate = Number(a.rate);
 const duration = Number(a.duration) * 1000;
 const warmup = Number(a.warmup) * 1000;
@@ -69,8 +75,18 @@ if (a.paired && (a.query !== "" || a.sio)) {
   console.error("--paired sets each socket's query itself: it takes neither --query nor --sio");
   process.exit(2);
 }
-if (ports.length === 0 || ports.some((p) => !Number.isInteger(p) || p <= 0) || n < 2 || !(rate > 0) || (tokens && tokens.length < n)) {
-  console.error("usage: bun bench/latency.ts --port P | --ports P1,P2 --rate R --duration S [--n 64] [--sio] [--tokens FILE with a line per socket]");
+if (
+  ports.length === 0 ||
+  ports.some((p) => !Number.isInteger(p) || p <= 0) ||
+  n < 2 ||
+  !(rate > 0) ||
+  !Number.isInteger(first) ||
+  first < 0 ||
+  (tokens && tokens.length < first + n)
+) {
+  console.error(
+    "usage: bun bench/latency.ts --port P | --ports P1,P2 --rate R --duration S [--n 64] [--sio] [--tokens FILE with a line per socket] [--first-user K]",
+  );
   process.exit(2);
 }
 
@@ -86,7 +102,7 @@ let measureFrom = Infinity;
 function onDelivery(me: number, from: string, text: string): void {
   if (!text.startsWith("#")) return;
   delivered++;
-  if (from === `u${me}`) return; // the sender's echo: counted, not timed
+  if (from === `u${first + me}`) return; // the sender's echo: counted, not timed
   const sentAt = Number(text.slice(text.indexOf(" ") + 1));
   if (sentAt < measureFrom) return;
   const ms = performance.now() - sentAt;
@@ -97,24 +113,24 @@ function onDelivery(me: number, from: string, text: string): void {
 function open(i: number): Promise<WebSocket> {
   const port = ports[i % ports.length]!;
   const url = sio
-    ? `ws://127.0.0.1:${port}/socket.io/?EIO=4&transport=websocket&username=u${i}`
-    : `ws://127.0.0.1:${port}/ws/u${i}${a.paired && i % 2 === 1 ? "?batch=1" : a.query}`;
+    ? `ws://127.0.0.1:${port}/socket.io/?EIO=4&transport=websocket&username=u${first + i}`
+    : `ws://127.0.0.1:${port}/ws/u${first + i}${a.paired && i % 2 === 1 ? "?batch=1" : a.query}`;
   // Bun's WebSocket takes headers (browsers cannot); the DOM lib's typing hides
   // that overload, hence the cast. Without --tokens no header is sent.
   const ws = tokens
-    ? new WebSocket(url, { headers: { Authorization: `Bearer ${tokens[i]}` } } satisfies Bun.WebSocketOptions as unknown as string[])
+    ? new WebSocket(url, { headers: { Authorization: `Bearer ${tokens[first + i]}` } } satisfies Bun.WebSocketOptions as unknown as string[])
     : new WebSocket(url);
   return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`u${i}: connect timed out`)), 15_000);
+    const timer = setTimeout(() => reject(new Error(`u${first + i}: connect timed out`)), 15_000);
     const ready = () => {
       clearTimeout(timer);
       resolve(ws);
     };
     if (!sio && !a.welcome) ws.onopen = ready;
     // Bun's error event names the refused upgrade's status (401: bad token).
-    ws.onerror = (e) => reject(new Error(`u${i}: connection failed: ${(e as ErrorEvent).message ?? "no reason given"}`));
+    ws.onerror = (e) => reject(new Error(`u${first + i}: connection failed: ${(e as ErrorEvent).message ?? "no reason given"}`));
     ws.onclose = () => {
-      error ??= `u${i}: connection closed by the server`;
+      error ??= `u${first + i}: connection closed by the server`;
     };
     ws.onmessage = (ev) => {
       const s = typeof ev.data === "string" ? ev.data : "";
@@ -140,7 +156,7 @@ function open(i: number): Promise<WebSocket> {
 }
 
 function send(ws: WebSocket, i: number): void {
-  const to = `u${(i + 1) % n}`;
+  const to = `u${first + ((i + 1) % n)}`;
   const text = `#${i} ${performance.now()}`;
   ws.send(sio ? `42${JSON.stringify(["direct", { to, text }])}` : JSON.stringify({ type: "direct", to, text }));
 }

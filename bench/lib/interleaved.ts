@@ -12,10 +12,15 @@
  * collections and log syncs ran into it); waiting for both servers to be
  * idle before each window instead let the allocator give memory back, to
  * be faulted in again inside the window.
+ *
+ * The DM p99 at a fixed rate is measured the same way (`measure: "latency"`):
+ * the Bun latency client, started afresh for each window, sends at the rate
+ * for a warm-up and then the measured seconds; the ratio is the subject's
+ * p99 ÷ raw Bun's, so below 1 is better there.
  */
-import type { ServerSpec } from "./servers";
+import type { RunningServer, ServerSpec } from "./servers";
 import { startServer } from "./servers";
-import { type Ctx, type RunResult, type Scenario, throughput } from "./scenarios";
+import { type Ctx, latency, type RunResult, type Scenario, throughput } from "./scenarios";
 import { fmtRange, fmtRate, type Summary, summarize, TARGETS, type TargetResult, verdict } from "./report";
 
 type Interleaved = Extract<Scenario, { kind: "interleaved" }>;
@@ -26,11 +31,16 @@ export const INTERLEAVED_BASELINE = "rawBun";
 /**
  * One repetition: a window each unmeasured (the JIT's first compile), then
  * `rounds` pairs of windows. The value is the median of the rounds' ratios;
- * metrics hold each round's figures (`ratio_<r>`, `subject_<r>`, `baseline_<r>`).
+ * metrics hold each round's figures (`ratio_<r>`, `subject_<r>`, `baseline_<r>`:
+ * deliveries/s, or p99 ms).
  */
 export async function runInterleaved(s: Interleaved, subject: ServerSpec, baseline: ServerSpec, rep: number, ctx: Ctx): Promise<RunResult> {
   const base = { scenario: s.id, server: subject.name, rep };
-  const window = { id: s.id, kind: "throughput", mode: s.mode, n: s.n, warmup: s.warmup, duration: s.duration } as const;
+  /** One window on `server`, its users from u<firstUser>; the discarded first pair (latency) warms up longer. */
+  const measure = (server: RunningServer, firstUser: number, discarded: boolean) =>
+    s.measure === "latency"
+      ? latency({ id: s.id, kind: "latency", rate: s.rate, n: s.n, warmup: discarded ? s.firstWarmup : s.warmup, duration: s.duration }, server, ctx, firstUser)
+      : throughput({ id: s.id, kind: "throughput", mode: s.mode, n: s.n, warmup: s.warmup, duration: s.duration }, server, ctx, firstUser);
   let lost = 0;
   const started = await Promise.allSettled([startServer(subject, ctx.root), startServer(baseline, ctx.root)]);
   const servers = started.flatMap((r) => (r.status === "fulfilled" ? [r.value] : []));
@@ -47,7 +57,7 @@ export async function runInterleaved(s: Interleaved, subject: ServerSpec, baseli
       for (const server of [a, b]) {
         const k = runs.get(server.spec.name) ?? 0;
         runs.set(server.spec.name, k + 1);
-        const m = await throughput(window, server, ctx, k * s.n);
+        const m = await measure(server, k * s.n, round < 0);
         lost += m.lost;
         if (!server.alive()) return { ...base, ...m, ok: false, lost, error: m.error ?? `${server.spec.name} exited during the run` };
         if (!m.ok) return { ...base, ...m, ok: false, lost, error: m.error ?? `${server.spec.name}: ${m.lost} messages lost` };
@@ -69,16 +79,21 @@ export async function runInterleaved(s: Interleaved, subject: ServerSpec, baseli
   }
 }
 
-/** Per interleaved scenario: the ratio of every round of every repetition, and each side's deliveries/s. */
+/** Per interleaved scenario: the ratio of every round of every repetition, and each side's figures. */
 export interface InterleavedEntry {
+  /** Deliveries/s (higher is better) or the DM p99 in ms at `rate` (lower is better). */
+  measure: "throughput" | "latency";
   mode: "broadcast" | "direct";
   n: number;
+  /** Messages/s of a latency scenario. */
+  rate?: number;
   subject: string;
   runs: number;
   failures: number;
   ratio: Summary | null;
-  subjectPerS: Summary | null;
-  baselinePerS: Summary | null;
+  /** The subject's figure per window: deliveries/s, or p99 ms. */
+  subjectFigure: Summary | null;
+  baselineFigure: Summary | null;
 }
 
 export function interleavedSummary(results: RunResult[], scenarios: Scenario[]): Record<string, InterleavedEntry> {
@@ -91,14 +106,16 @@ export function interleavedSummary(results: RunResult[], scenarios: Scenario[]):
     const all = (prefix: string) => ok.flatMap((r) => Object.entries(r.metrics).flatMap(([k, v]) => (k.startsWith(prefix) ? [v] : [])));
     const some = (xs: number[]) => (xs.length ? summarize(xs) : null);
     out[s.id] = {
+      measure: s.measure,
       mode: s.mode,
       n: s.n,
+      ...(s.measure === "latency" ? { rate: s.rate } : {}),
       subject: s.subject,
       runs: rs.length,
       failures: rs.length - ok.length,
       ratio: some(all("ratio_")),
-      subjectPerS: some(all("subject_")),
-      baselinePerS: some(all("baseline_")),
+      subjectFigure: some(all("subject_")),
+      baselineFigure: some(all("baseline_")),
     };
   }
   return out;
@@ -107,15 +124,16 @@ export function interleavedSummary(results: RunResult[], scenarios: Scenario[]):
 const pairs = (n: number) => `${n} pair${n === 1 ? "" : "s"}`;
 
 /**
- * The throughput targets against raw Bun (TARGETS), judged again on the
- * interleaved ratios of the same mode, N and subject: the median over every
- * pair of every repetition.
+ * The targets against raw Bun (TARGETS), judged again on the interleaved
+ * ratios of the same scenario (mode and N, or latency rate) and subject:
+ * the median over every pair of every repetition.
  */
 export function interleavedTargets(summary: Record<string, InterleavedEntry>): TargetResult[] {
   return TARGETS.flatMap((t) => {
     if (t.baseline !== INTERLEAVED_BASELINE) return [];
     const subject = t.subject ?? "wirechat";
-    const e = Object.entries(summary).find(([, x]) => `${x.mode}-N${x.n}` === t.scenario && x.subject === subject);
+    const scenarioOf = (x: InterleavedEntry) => (x.measure === "latency" ? `latency-${x.rate}` : `${x.mode}-N${x.n}`);
+    const e = Object.entries(summary).find(([, x]) => scenarioOf(x) === t.scenario && x.subject === subject);
     if (!e) return [];
     const [id, x] = e;
     return [
@@ -141,14 +159,16 @@ export function interleavedMarkdown(summary: Record<string, InterleavedEntry>): 
     "",
     "### Interleaved: the subject and raw Bun in alternating windows (median, min–max over every pair)",
     "",
-    "Both servers up at once; the C client measures the subject, then raw Bun, in strict turns, so a ratio compares windows seconds apart. Each repetition starts both servers fresh and discards its first pair.",
+    "Both servers up at once; the client (the C client for throughput, the Bun latency client for p99) measures the subject, then raw Bun, in strict turns, so a ratio compares windows seconds apart. Each repetition starts both servers fresh and discards its first pair. Throughput: deliveries/s, higher is better; latency: DM p99, lower is better.",
     "",
-    "| scenario | subject deliveries/s | raw Bun deliveries/s | subject ÷ raw Bun, per pair |",
+    "| scenario | subject | raw Bun | subject ÷ raw Bun, per pair |",
     "|---|---|---|---|",
   ];
-  for (const [id, x] of rows)
+  for (const [id, x] of rows) {
+    const fmt = x.measure === "latency" ? (v: number) => `${v.toFixed(2)} ms` : fmtRate;
     out.push(
-      `| ${id}${x.failures ? ` (FAILED ×${x.failures})` : ""} | ${fmtRange(x.subjectPerS, fmtRate)} | ${fmtRange(x.baselinePerS, fmtRate)} | ${fmtRange(x.ratio, (v) => v.toFixed(2))} |`,
+      `| ${id}${x.failures ? ` (FAILED ×${x.failures})` : ""} | ${fmtRange(x.subjectFigure, fmt)} | ${fmtRange(x.baselineFigure, fmt)} | ${fmtRange(x.ratio, (v) => v.toFixed(2))} |`,
     );
+  }
   return out;
 }

@@ -41,7 +41,35 @@ export type Scenario =
    * machine's speed drifts over tens of seconds, and a ratio of two windows
    * seconds apart sees less of it (bench/lib/interleaved.ts).
    */
-  | { id: string; kind: "interleaved"; mode: "broadcast" | "direct"; n: number; subject: string; rounds: number; warmup: number; duration: number }
+  | {
+      id: string;
+      kind: "interleaved";
+      measure: "throughput";
+      mode: "broadcast" | "direct";
+      n: number;
+      subject: string;
+      rounds: number;
+      warmup: number;
+      duration: number;
+    }
+  /**
+   * DM p99 of `subject` and raw Bun the same way: both up, latency windows
+   * in strict turns, each at `rate` after `warmup` s at that rate (the
+   * discarded first pair after `firstWarmup` s: the servers' JIT).
+   */
+  | {
+      id: string;
+      kind: "interleaved";
+      measure: "latency";
+      mode: "direct";
+      rate: number;
+      n: number;
+      subject: string;
+      rounds: number;
+      warmup: number;
+      firstWarmup: number;
+      duration: number;
+    }
   /** n distinct users connect at once (at most 256 handshakes in flight); `requested` when n was capped by the descriptor limit. */
   | { id: string; kind: "storm"; n: number; requested: number };
 
@@ -123,7 +151,29 @@ export function scenarios(quick: boolean): Scenario[] {
         ["direct", "wirechat-batch"],
       ];
   for (const [mode, subject] of pairs)
-    list.push({ id: `interleaved-${mode}-N64-${subject}`, kind: "interleaved", mode, n: 64, subject, rounds: quick ? 1 : 4, warmup: 0.3, duration: 1 });
+    list.push({
+      id: `interleaved-${mode}-N64-${subject}`,
+      kind: "interleaved",
+      measure: "throughput",
+      mode,
+      n: 64,
+      subject,
+      rounds: quick ? 1 : 4,
+      warmup: 0.3,
+      duration: 1,
+    });
+  // The 20,000/s p99 against raw Bun too: separate runs' p99 moves by a third with the machine's stalls.
+  list.push({
+    id: "interleaved-latency-20000-wirechat",
+    kind: "interleaved",
+    measure: "latency",
+    mode: "direct",
+    rate: 20000,
+    n: 64,
+    subject: "wirechat",
+    rounds: quick ? 1 : 4,
+    ...(quick ? { warmup: 0.5, firstWarmup: 2, duration: 1 } : { warmup: 1, firstWarmup: 6, duration: 2 }),
+  });
   list.push({ id: `idle-${quick ? 1000 : 5000}`, kind: "idle", n: quick ? 1000 : 5000 });
   const cl = { n: 64, warmup: quick ? 0.3 : 0.5, duration: quick ? 1 : 2 };
   const clusterRuns: [mode: "broadcast" | "direct", senders: "node1" | "both"][] = quick
@@ -269,8 +319,10 @@ const PAIRED_METRICS = ["p50_batch_ms", "p99_batch_ms", "samples_batch", "p50_pl
 /**
  * DM latency at a fixed rate; its value is the p99 in ms. Paired, the value
  * is the p99 of the `?batch=1` receivers ÷ the p99 of the others.
+ * `firstUser` > 0 names the sockets u<firstUser>.. (a later run against the
+ * same server).
  */
-async function latency(s: Extract<Scenario, { kind: "latency" | "latencyPaired" }>, server: RunningServer, ctx: Ctx): Promise<Measured> {
+export async function latency(s: Extract<Scenario, { kind: "latency" | "latencyPaired" }>, server: RunningServer, ctx: Ctx, firstUser = 0): Promise<Measured> {
   const args = [
     process.execPath,
     join(ctx.root, "bench/latency.ts"),
@@ -286,6 +338,7 @@ async function latency(s: Extract<Scenario, { kind: "latency" | "latencyPaired" 
     String(s.warmup),
     ...(s.warmupRate ? ["--warmup-rate", String(s.warmupRate)] : []),
     ...(s.kind === "latencyPaired" ? ["--paired"] : []),
+    ...(firstUser > 0 ? ["--first-user", String(firstUser)] : []),
   ];
   clientFlags(server, args);
   const { result, stderr, code } = await runClient(args, 60_000, () => {});

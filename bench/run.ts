@@ -197,7 +197,7 @@ writeFileSync(
         ),
         latencyClient: "bench/latency.ts (open loop, 64 sockets; full runs warm up 6 s at 20,000/s, then measure 4 s at the rate)",
         interleaved:
-          "interleaved-<mode>-N64-<subject>: the subject and raw Bun started side by side on the server core; the C client measures 1 s windows (0.3 s warm-up) on each in strict turns (subject, raw Bun, subject, ...); the first pair of each repetition is discarded; the ratio is per pair. interleaved-latency-20000-<subject>: the same turns with the latency client (a fresh process per window, new users each time), 20,000/s for a 1 s warm-up (6 s before the discarded first pair) and 2 s measured; the ratio is the subject's p99 ÷ raw Bun's",
+          "interleaved-<mode>-N64-<subject>: the subject and raw Bun started side by side on the server core; the C client measures 1 s windows (0.3 s warm-up) on each in strict turns (subject, raw Bun, subject, ...); the first pair of each repetition is discarded; the ratio is per pair. interleaved-latency-20000-<subject>: the same turns with the latency client (a fresh process per window, new users each time), 20,000/s for a 1 s warm-up (6 s before the discarded first pair) and 2 s measured (quick runs: 0.5 s, 2 s and 1 s); the ratio is the subject's p99 ÷ raw Bun's",
         pairedLatency:
           "latency-<rate>-paired: one wirechat server, the latency client with --paired (sockets u<odd> on ?batch=1, u<even> without; each DM goes to the other mode); value = p99 of the ?batch=1 receivers ÷ p99 of the others",
         wirechatIdentity: "AUTH=jwt, MSG_RATE=0; every connection sends Authorization: Bearer <HS256 JWT, sub u<i>>",

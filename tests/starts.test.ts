@@ -5,7 +5,7 @@ import { Starts } from "../src/history/starts";
 test("Starts: offsets across many full chunks, with gaps read as NaN", () => {
   const starts = new Starts();
   const at = new Map<number, number>();
-  // 200,000 ids span three full chunks of 65,536; every seventh id is a gap (never written).
+  // 200,000 ids fill three chunks of 65,536 and part of a fourth; every seventh id is a gap (never written).
   for (let id = 5; id < 200_005; id++) {
     if (id % 7 === 0) continue;
     starts.set(id, id * 10);
@@ -39,6 +39,19 @@ test("Starts.rebase: forgets ids below the base and frees each chunk that held o
   expect(starts.get(1_999)).toBeNaN();
 });
 
+test("Starts: the first chunk doubles past its first size with gaps and a rebase, and keeps every offset", () => {
+  const starts = new Starts(11);
+  const at = new Map<number, number>();
+  for (let id = 1; id <= 5_000; id++) {
+    if (id % 5 === 0) continue;
+    starts.set(id, id + 0.5);
+    at.set(id, id + 0.5);
+    // A rebase while the first chunk is still growing (1,024 → 2,048 offsets).
+    if (id === 701) starts.rebase(300);
+  }
+  for (let id = 0; id <= 5_001; id++) expect(starts.get(id)).toBe(id >= 300 ? (at.get(id) ?? Number.NaN) : Number.NaN);
+});
+
 test("Starts: any run of sets with gaps and rebases answers like a map", () => {
   fc.assert(
     fc.property(
@@ -49,7 +62,8 @@ test("Starts: any run of sets with gaps and rebases answers like a map", () => {
         ),
         { maxLength: 30 },
       ),
-      fc.integer({ min: 2, max: 6 }),
+      // Small chunks cross many chunk edges; 11 (2,048 a chunk) makes the first chunk double past 1,024 under gaps and rebases.
+      fc.constantFrom(2, 3, 4, 6, 11),
       (ops, bits) => {
         const starts = new Starts(bits);
         const model = new Map<number, number>();

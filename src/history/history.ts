@@ -10,7 +10,7 @@ export const CID_MEMORY_MAX = 1_000_000;
 export interface NewMessage {
   kind: MessageKind;
   from: string;
-  /** The recipient (direct) or the room (room); absent on broadcasts. */
+  /** The recipient (direct) or the room (room); absent or undefined on broadcasts. */
   to?: string;
   text: string;
   /** Epoch milliseconds when the server accepted the message. */

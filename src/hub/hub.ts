@@ -437,8 +437,8 @@ export class Hub {
 
   #accept(ws: ServerWebSocket<Connection>, conn: Connection, kind: MessageKind, to: string | undefined, text: string, cid: string | undefined): void {
     if (this.#rate && !this.#allow(ws, conn, cid)) return;
-    // Every field in the literal, absent ones undefined: an object given a property after it is made
-    // outgrows its inline slots and allocates more storage, once per message.
+    // Every field in the literal, absent ones undefined: on the commit path an object given a property
+    // after it is made outgrows its inline slots and allocates more storage, once per message.
     this.committer.add(ws, { kind, from: conn.user, to, text, at: Date.now(), cid });
   }
 

@@ -19,6 +19,7 @@ import { parseArgs } from "node:util";
 import { runInterleaved } from "./lib/interleaved";
 import { buildNative } from "./lib/native";
 import { summarize } from "./lib/report";
+import { scenarios } from "./lib/scenarios";
 import { serverSpecs } from "./lib/servers";
 import { killAll } from "./lib/spawn";
 import { type BenchAuth, makeBenchAuth } from "./lib/tokens";
@@ -50,6 +51,13 @@ const commit = git("rev-parse", "--verify", `${rev}^{commit}`);
 const scratch = mkdtempSync(join(tmpdir(), "wirechat-compare-"));
 const other = join(scratch, "tree");
 const rounds = 4;
+/** The full run's interleaved scenario for `mode`: its windows, rate and warm-ups, whichever server is compared. */
+function fullRun(mode: string) {
+  const id = mode === "latency" ? "interleaved-latency-20000-wirechat" : `interleaved-${mode}-N64-wirechat`;
+  const s = scenarios(false).find((x) => x.id === id);
+  if (s?.kind !== "interleaved") throw new Error(`the full run has no scenario ${id}`);
+  return s;
+}
 let auth: BenchAuth | undefined;
 let cleaned = false;
 /** Stops every server, removes the worktree and its folder; runs once, and never hides the run's own error. */
@@ -83,11 +91,7 @@ try {
   for (const mode of modes as ("direct" | "broadcast" | "latency")[]) {
     const ratios: number[] = [];
     for (let rep = 0; rep < reps; rep++) {
-      const common = { id: `compare-${mode}-N64`, kind: "interleaved", n: 64, subject: a.server, rounds } as const;
-      const s =
-        mode === "latency"
-          ? ({ ...common, measure: "latency", mode: "direct", rate: 20000, warmup: 1, firstWarmup: 6, duration: 2 } as const)
-          : ({ ...common, measure: "throughput", mode, warmup: 0.3, duration: 1 } as const);
+      const s = { ...fullRun(mode), id: `compare-${mode}-N64`, subject: a.server, rounds };
       const r = await runInterleaved(s, subject, before, rep, { root, wsload: bins.wsload });
       if (!r.ok) {
         failed = true;

@@ -147,7 +147,13 @@ describe("interleaved", () => {
     duration: 1,
   };
   const rounds = (...pairs: [subject: number, baseline: number][]) =>
-    Object.fromEntries(pairs.flatMap(([x, y], r) => [[`subject_${r}`, x], [`baseline_${r}`, y], [`ratio_${r}`, x / y]]));
+    Object.fromEntries(
+      pairs.flatMap(([x, y], r) => [
+        [`subject_${r}`, x],
+        [`baseline_${r}`, y],
+        [`ratio_${r}`, x / y],
+      ]),
+    );
 
   test("interleavedSummary_poolsEveryRoundOfEveryRepetition_andCountsFailures", () => {
     const rs = [

@@ -136,7 +136,11 @@ function open(i: number): Promise<WebSocket> {
       const s = typeof ev.data === "string" ? ev.data : "";
       if (!sio) {
         if (a.welcome && s.includes('"type":"welcome"')) return ready();
-        if (!s.includes('"type":"message"')) return;
+        if (!s.includes('"type":"message"')) {
+          // The client sends no cids, so an error frame is the only sign of a refused message: the run fails with it.
+          if (/^\[?\{"type":"error"/.test(s)) error ??= `u${first + i}: the server answered with ${s.slice(0, 200)}`;
+          return;
+        }
         type Delivery = { type: string; from: string; text: string };
         // A coalesced frame (`?batch=1`) is an array of frames.
         const parsed = JSON.parse(s) as Delivery | Delivery[];

@@ -98,11 +98,20 @@ const batchSamples: number[] = [];
 const plainSamples: number[] = [];
 let measureFrom = Infinity;
 
-/** Handles one delivery: `text` is "#<sender> <sendTime>". */
+/** Per socket index: messages it sent, how many of them its target got, and how many came back as its echo (to name a loss). */
+const sentBy = new Uint32Array(n);
+const gotFrom = new Uint32Array(n);
+const echoed = new Uint32Array(n);
+
+/** Handles one delivery: `text` is "#<sender index> <sendTime>". */
 function onDelivery(me: number, from: string, text: string): void {
   if (!text.startsWith("#")) return;
   delivered++;
-  if (from === `u${first + me}`) return; // the sender's echo: counted, not timed
+  if (from === `u${first + me}`) {
+    echoed[me]!++;
+    return; // the sender's echo: counted, not timed
+  }
+  gotFrom[Number(text.slice(1, text.indexOf(" ")))]!++;
   const sentAt = Number(text.slice(text.indexOf(" ") + 1));
   if (sentAt < measureFrom) return;
   const ms = performance.now() - sentAt;
@@ -182,6 +191,7 @@ await new Promise<void>((resolve) => {
     while (sent < due) {
       const i = sent % n;
       send(sockets[i]!, i);
+      sentBy[i]!++;
       sent++;
     }
     if (now >= end || error) {
@@ -217,6 +227,15 @@ const paired = a.paired
   : {};
 const lost = Math.max(0, expected - delivered);
 if (delivered > expected) error ??= "more deliveries than messages sent";
+/** Which senders' messages fell short, at the target or as the echo: one message missing both, or several missing one. */
+const short: string[] = [];
+for (let i = 0; i < n; i++) {
+  if (gotFrom[i] === sentBy[i] && echoed[i] === sentBy[i]) continue;
+  short.push(`u${first + i}→u${first + ((i + 1) % n)}: sent ${sentBy[i]}, target got ${gotFrom[i]}, echo ${echoed[i]}`);
+}
+const missing = lost
+  ? { missing: short.slice(0, 8).join("; ") + (short.length > 8 ? `; and ${short.length - 8} more senders` : ""), drain_s: drain / 1000 }
+  : {};
 console.log(
   JSON.stringify({
     event: "result",
@@ -229,6 +248,7 @@ console.log(
     max_ms: samples.at(-1) ?? 0,
     samples: samples.length,
     ...paired,
+    ...missing,
     // The measured window's rate: what was sent after the warm-up's share.
     achieved_rate: ((sent - Math.floor((warmup * warmupRate) / 1000)) * 1000) / duration,
     error,

@@ -111,8 +111,9 @@ function onDelivery(me: number, from: string, text: string): void {
     echoed[me]!++;
     return; // the sender's echo: counted, not timed
   }
-  gotFrom[Number(text.slice(1, text.indexOf(" ")))]!++;
-  const sentAt = Number(text.slice(text.indexOf(" ") + 1));
+  const space = text.indexOf(" ");
+  gotFrom[Number(text.slice(1, space))]!++;
+  const sentAt = Number(text.slice(space + 1));
   if (sentAt < measureFrom) return;
   const ms = performance.now() - sentAt;
   samples.push(ms);
@@ -233,9 +234,8 @@ for (let i = 0; i < n; i++) {
   if (gotFrom[i] === sentBy[i] && echoed[i] === sentBy[i]) continue;
   short.push(`u${first + i}→u${first + ((i + 1) % n)}: sent ${sentBy[i]}, target got ${gotFrom[i]}, echo ${echoed[i]}`);
 }
-const missing = lost
-  ? { missing: short.slice(0, 8).join("; ") + (short.length > 8 ? `; and ${short.length - 8} more senders` : ""), drain_s: drain / 1000 }
-  : {};
+if (lost)
+  error ??= `${lost} deliveries missing after a ${drain / 1000} s drain: ${short.slice(0, 8).join("; ")}${short.length > 8 ? `; and ${short.length - 8} more senders` : ""}`;
 console.log(
   JSON.stringify({
     event: "result",
@@ -248,7 +248,6 @@ console.log(
     max_ms: samples.at(-1) ?? 0,
     samples: samples.length,
     ...paired,
-    ...missing,
     // The measured window's rate: what was sent after the warm-up's share.
     achieved_rate: ((sent - Math.floor((warmup * warmupRate) / 1000)) * 1000) / duration,
     error,

@@ -67,33 +67,25 @@ describe("verdict", () => {
 });
 
 describe("ratios", () => {
+  /** One repetition of direct-N64: wirechat's run and raw Bun's. */
+  const rep = (n: number, wirechat: number, rawBun: number, wirechatExtra: Partial<RunResult> = {}) => [
+    run("direct-N64", "wirechat", n, wirechat, wirechatExtra),
+    run("direct-N64", "rawBun", n, rawBun),
+  ];
+
   test("ratios_medianOfPerRepetitionRatios_notRatioOfMedians", () => {
     // Per repetition: 2/1 = 2, 3/6 = 0.5, 4/2 = 2 → median 2. Ratio of medians would be 3/2 = 1.5.
-    const rs = [
-      run("direct-N64", "wirechat", 0, 2),
-      run("direct-N64", "rawBun", 0, 1),
-      run("direct-N64", "wirechat", 1, 3),
-      run("direct-N64", "rawBun", 1, 6),
-      run("direct-N64", "wirechat", 2, 4),
-      run("direct-N64", "rawBun", 2, 2),
-    ];
+    const rs = [...rep(0, 2, 1), ...rep(1, 3, 6), ...rep(2, 4, 2)];
     expect(ratios(rs, ["direct-N64"], "wirechat", ["rawBun"])["direct-N64"]!.rawBun).toEqual({ median: 2, min: 0.5, max: 2, n: 3 });
   });
 
   test("ratios_failedRunOrZeroBaseline_leavesThatRepetitionOut", () => {
-    const rs = [
-      run("direct-N64", "wirechat", 0, 9, { ok: false, error: "lost" }),
-      run("direct-N64", "rawBun", 0, 1),
-      run("direct-N64", "wirechat", 1, 5),
-      run("direct-N64", "rawBun", 1, 0),
-      run("direct-N64", "wirechat", 2, 3),
-      run("direct-N64", "rawBun", 2, 4),
-    ];
+    const rs = [...rep(0, 9, 1, { ok: false, error: "lost" }), ...rep(1, 5, 0), ...rep(2, 3, 4)];
     expect(ratios(rs, ["direct-N64"], "wirechat", ["rawBun"])["direct-N64"]!.rawBun).toEqual({ median: 0.75, min: 0.75, max: 0.75, n: 1 });
   });
 
   test("ratios_baselineNeverRan_hasNoEntry", () => {
-    const rs = [run("direct-N64", "wirechat", 0, 2), run("direct-N64", "rawBun", 0, 1)];
+    const rs = rep(0, 2, 1);
     const out = ratios(rs, ["direct-N64"], "wirechat", ["rawBun", "nodeWs"]);
     expect(Object.keys(out["direct-N64"]!)).toEqual(["rawBun"]);
   });

@@ -228,14 +228,15 @@ const paired = a.paired
   : {};
 const lost = Math.max(0, expected - delivered);
 if (delivered > expected) error ??= "more deliveries than messages sent";
-/** Which senders' messages fell short, at the target or as the echo: one message missing both, or several missing one. */
-const short: string[] = [];
-for (let i = 0; i < n; i++) {
-  if (gotFrom[i] === sentBy[i] && echoed[i] === sentBy[i]) continue;
-  short.push(`u${first + i}→u${first + ((i + 1) % n)}: sent ${sentBy[i]}, target got ${gotFrom[i]}, echo ${echoed[i]}`);
-}
-if (lost)
+if (lost) {
+  /** Which senders' messages fell short, at the target or as the echo: one message missing both, or several missing one. */
+  const short: string[] = [];
+  for (let i = 0; i < n; i++) {
+    if (gotFrom[i] === sentBy[i] && echoed[i] === sentBy[i]) continue;
+    short.push(`u${first + i}→u${first + ((i + 1) % n)}: sent ${sentBy[i]}, target got ${gotFrom[i]}, echo ${echoed[i]}`);
+  }
   error ??= `${lost} deliveries missing after a ${drain / 1000} s drain: ${short.slice(0, 8).join("; ")}${short.length > 8 ? `; and ${short.length - 8} more senders` : ""}`;
+}
 console.log(
   JSON.stringify({
     event: "result",

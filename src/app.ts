@@ -8,6 +8,7 @@ import type { Accounts } from "./auth/accounts";
 import type { Revocations } from "./auth/store";
 import { ChatError } from "./errors";
 import { BACKPRESSURE_LIMIT, Hub } from "./hub/hub";
+import { GcPacer } from "./hub/gc_pacer";
 import type { Presence } from "./presence/presence";
 import { createLocalPresence } from "./presence/presence_local";
 import { AuthModeBody, LIMITS, type AuthMode } from "./protocol";
@@ -69,6 +70,8 @@ export interface AppDeps {
   log?: Logger;
   /** The metrics registry (default: a new one); `index.ts` shares it with the Redis broker. */
   metrics?: ReturnType<typeof createMetrics>;
+  /** Messages between paced young-generation collections (see GcPacer; default 0: off here, `src/index.ts` applies GC_PACE's default 1,000). */
+  gcPace?: number;
 }
 
 /** Bun socket options: they only take effect at the app level, not per route. */
@@ -105,6 +108,7 @@ export function createApp(deps: AppDeps) {
     log,
     presenceGlobalMax: deps.presenceGlobalMax,
     observers: metrics.observers,
+    gcPacer: deps.gcPace ? new GcPacer({ everyMessages: deps.gcPace }) : undefined,
   });
   metrics.attach(hub, presence, broker);
   const maxPerUser = deps.maxConnectionsPerUser ?? 20;

@@ -63,6 +63,8 @@ export interface Config {
   replayLimit: number;
   historyMaxMessages: number;
   historyMaxAgeMs: number;
+  /** Messages between paced young-generation collections (src/hub/gc_pacer.ts); 0: the engine's own pacing. */
+  gcPace: number;
 }
 
 export const DEFAULTS: Config = {
@@ -82,6 +84,7 @@ export const DEFAULTS: Config = {
   replayLimit: 10_000,
   historyMaxMessages: 1_000_000,
   historyMaxAgeMs: 30 * 24 * 3600_000,
+  gcPace: 1000,
 };
 
 /** Thrown by `loadConfig` with one line naming the variable. */
@@ -231,6 +234,7 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     replayLimit: intVar(env, "REPLAY_LIMIT", DEFAULTS.replayLimit, 1, 1_000_000),
     historyMaxMessages: intVar(env, "HISTORY_MAX_MESSAGES", DEFAULTS.historyMaxMessages, 1, 1_000_000_000),
     historyMaxAgeMs: durationVar(env, "HISTORY_MAX_AGE", DEFAULTS.historyMaxAgeMs),
+    gcPace: intVar(env, "GC_PACE", DEFAULTS.gcPace, 0, 1_000_000),
   };
 }
 

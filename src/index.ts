@@ -74,6 +74,7 @@ const app = createApp({
   metricsToken: config.metricsToken,
   log,
   metrics,
+  gcPace: config.gcPace,
 });
 await app.decorator.hub.ready;
 const pruning = startPruning(history, config, undefined, log);

@@ -19,6 +19,7 @@ describe("loadConfig", () => {
       REPLAY_LIMIT: "5",
       HISTORY_MAX_MESSAGES: "100",
       HISTORY_MAX_AGE: "12h",
+      GC_PACE: "0",
     });
     expect(c).toEqual({
       ...DEFAULTS,
@@ -29,6 +30,7 @@ describe("loadConfig", () => {
       replayLimit: 5,
       historyMaxMessages: 100,
       historyMaxAgeMs: 12 * 3600_000,
+      gcPace: 0,
     });
     expect(loadConfig({ HISTORY_MAX_AGE: "90m" }).historyMaxAgeMs).toBe(90 * 60_000);
     expect(loadConfig({ HISTORY_MAX_AGE: "30d" }).historyMaxAgeMs).toBe(30 * 86_400_000);
@@ -54,6 +56,8 @@ describe("loadConfig", () => {
     [{ ALLOWED_ORIGINS: "chat.example.com" }, "ALLOWED_ORIGINS"],
     [{ TRUST_PROXY: "many" }, "TRUST_PROXY"],
     [{ ADMIN_TOKEN: "short" }, "ADMIN_TOKEN"],
+    [{ GC_PACE: "often" }, "GC_PACE"],
+    [{ GC_PACE: "-1" }, "GC_PACE"],
   ];
   for (const [env, name] of bad) {
     test(`loadConfig: a bad ${name} (${JSON.stringify(env)}) throws one line naming it`, () => {

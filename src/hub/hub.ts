@@ -10,6 +10,7 @@ import { decodeFrame } from "../decode";
 import { consoleLogger, limitedErrors, oneLine, type Logger } from "../log";
 import { CLOSE, LIMITS, encode, type ErrorFrame, type MessageKind } from "../protocol";
 import { Committer } from "./commit";
+import type { GcPacer } from "./gc_pacer";
 import { Connection } from "./connection";
 import { Cursors } from "./cursors";
 import { Expiries, reauth } from "./identity";
@@ -69,6 +70,8 @@ export interface HubDeps {
   log?: Logger;
   /** Histograms to observe (commit, ack latency, batch and replay sizes). */
   observers?: Observers;
+  /** Paces young-generation collections by the messages delivered here (from any node); undefined: the engine's own pacing. */
+  gcPacer?: GcPacer;
 }
 
 /** Counters for /metrics; they only go up. */
@@ -180,6 +183,8 @@ export class Hub {
       delivered: (first, last) => {
         this.cursors.delivered(first, Date.now());
         this.#waits.delivered(last);
+        // Last: the batch's frames are out, so the collection delays only what comes next.
+        deps.gcPacer?.note(last - first + 1);
       },
       gap: (reason) => this.resync(reason),
       volatile: (topic, data) => this.#sendDroppable(topic, data),

@@ -12,8 +12,9 @@ import { Client, connect, isAck, startServer, upgrade, waitUntil, type TestServe
 const METRICS_TOKEN = "metrics-test-token-0123456789";
 let s: TestServer;
 beforeAll(() => {
-  // One message a second after a burst of 5; one connection per user; a token on /metrics.
-  s = startServer({ msgRate: 1, msgBurst: 5, maxConnectionsPerUser: 1, metricsToken: METRICS_TOKEN });
+  // One message a second after a burst of 5; one connection per user; a token on /metrics; a
+  // young-generation collection every 2 delivered messages (at most one per 50 ms).
+  s = startServer({ msgRate: 1, msgBurst: 5, maxConnectionsPerUser: 1, metricsToken: METRICS_TOKEN, gcPace: 2 });
 });
 afterAll(async () => {
   await s.stop();
@@ -129,6 +130,10 @@ test("counters move with the traffic the test sends", async () => {
   expect(delta(after, "wirechat_connects_refused_total", { reason: "forbidden" })).toBe(1);
   expect(delta(after, "wirechat_connections_opened_total")).toBe(3);
   expect(delta(after, "wirechat_resumed_false_total")).toBe(1);
+  // GC_PACE: the first 2 messages delivered collect at once; later ones wait 50 ms between collections.
+  const stored = delta(after, "wirechat_messages_accepted_total");
+  expect(delta(after, "wirechat_gc_paced_collections_total")).toBeGreaterThanOrEqual(1);
+  expect(delta(after, "wirechat_gc_paced_collections_total")).toBeLessThanOrEqual(Math.floor(stored / 2));
   await until("wirechat_connections", value(before, "wirechat_connections") + 2);
   expect(value(await scrape(), "wirechat_users_online")).toBe(value(before, "wirechat_users_online") + 2);
 

@@ -6,9 +6,9 @@
  * Bun's 0.2 MB) then allocates 8-16 MB between collections: each collection
  * leaves thousands of empty blocks, the allocator gives their pages back to
  * the OS, and the next cycle faults them in again (measured at 20,000 direct
- * messages a second: about 2,500 page faults a second on the event loop's
- * thread, each 14 µs on this kind of machine, and the loop waiting 3-6 ms
- * at a time while the allocator's purge thread ran on its core). Collecting the young
+ * messages a second: about 2,500 minor page faults a second, each 14 µs on
+ * this kind of machine, and the loop waiting 3-6 ms at a time while the
+ * allocator's purge thread ran on its core). Collecting the young
  * generation every `everyMessages` messages keeps each one near a megabyte:
  * its pages are reused while they are still mapped. An idle server never
  * collects here, and under heavy load `minIntervalMs` bounds the cost (an

@@ -108,7 +108,7 @@ export function createApp(deps: AppDeps) {
     log,
     presenceGlobalMax: deps.presenceGlobalMax,
     observers: metrics.observers,
-    gcPacer: deps.gcPace ? new GcPacer({ everyMessages: deps.gcPace }) : undefined,
+    gcPacer: deps.gcPace ? new GcPacer({ everyMessages: deps.gcPace, observe: (s) => metrics.observers.gcPauseSeconds.observe(s) }) : undefined,
   });
   metrics.attach(hub, presence, broker);
   const maxPerUser = deps.maxConnectionsPerUser ?? 20;

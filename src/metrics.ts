@@ -23,6 +23,8 @@ export interface Observers {
   deliveryLagSeconds: client.Histogram;
   /** Cluster mode: Redis round trip of a PING, seconds. */
   redisSeconds: client.Histogram;
+  /** Seconds each collection GC_PACE ran took. */
+  gcPauseSeconds: client.Histogram;
 }
 
 /** A registry with process metrics (memory, CPU, event-loop lag) and every wirechat metric. */
@@ -38,6 +40,7 @@ export function createMetrics(): { registry: client.Registry; observers: Observe
     replaySize: histogram("replay_messages", "Messages replayed per connect.", [0, 1, 10, 50, 100, 500, 1000, 5000, 10000]),
     deliveryLagSeconds: histogram("cluster_delivery_lag_seconds", "Seconds from a message's acceptance to its delivery on this node (cluster mode).", seconds),
     redisSeconds: histogram("redis_roundtrip_seconds", "Redis round trip of a PING (cluster mode).", seconds),
+    gcPauseSeconds: histogram("gc_paced_pause_seconds", "Seconds each young-generation collection run by GC_PACE took.", [0.00025, ...seconds]),
   };
 
   const attach = (hub: Hub, presence: Presence, broker: Broker) => {

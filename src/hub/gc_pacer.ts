@@ -22,6 +22,8 @@ export interface GcPacerOptions {
   everyMessages: number;
   /** Least time between two collections, so a busy server spends at most 0.5 ms in this many ms (default 50). */
   minIntervalMs?: number;
+  /** Told each collection's length in seconds (a histogram: one long pause must not hide in a sum). */
+  observe?: (seconds: number) => void;
 }
 
 /** Counters for /metrics; they only go up. */
@@ -31,10 +33,17 @@ export interface GcPacerStats {
   seconds: number;
 }
 
+/**
+ * Collects the young generation on the caller's turn, synchronously, once
+ * `everyMessages` have been noted since the last collection, and never
+ * twice within `minIntervalMs`: nothing noted, nothing collected. `stats`
+ * only go up.
+ */
 export class GcPacer {
   readonly stats: GcPacerStats = { collections: 0, seconds: 0 };
   readonly #every: number;
   readonly #minIntervalMs: number;
+  readonly #observe: ((seconds: number) => void) | undefined;
   #since = 0;
   #last = Number.NEGATIVE_INFINITY;
 
@@ -42,8 +51,13 @@ export class GcPacer {
     if (!Number.isSafeInteger(options.everyMessages) || options.everyMessages < 1) {
       throw new RangeError(`GcPacer: everyMessages must be a whole number of at least 1, got ${options.everyMessages}`);
     }
+    const minIntervalMs = options.minIntervalMs ?? 50;
+    if (!(minIntervalMs >= 0)) {
+      throw new RangeError(`GcPacer: minIntervalMs must be a number of milliseconds, 0 or more, got ${options.minIntervalMs}`);
+    }
     this.#every = options.everyMessages;
-    this.#minIntervalMs = options.minIntervalMs ?? 50;
+    this.#minIntervalMs = minIntervalMs;
+    this.#observe = options.observe;
   }
 
   /**
@@ -60,7 +74,9 @@ export class GcPacer {
     this.#since = 0;
     this.#last = started;
     edenGC();
+    const seconds = (performance.now() - started) / 1000;
     this.stats.collections++;
-    this.stats.seconds += (performance.now() - started) / 1000;
+    this.stats.seconds += seconds;
+    this.#observe?.(seconds);
   }
 }

@@ -1,6 +1,7 @@
 /**
- * GcPacer runs JavaScriptCore's own eden collection (nothing stands in for
- * it): these tests check when it runs, by its counters.
+ * When GcPacer collects, by its counters (JavaScriptCore's own eden
+ * collection runs; nothing stands in for it). tests/ops/metrics.test.ts
+ * checks the wiring: a server's deliveries drive it.
  */
 import { expect, test } from "bun:test";
 import { GcPacer } from "../../src/hub/gc_pacer";
@@ -11,12 +12,23 @@ test("GcPacer.note: collects once everyMessages are counted, then counts again f
   expect(p.stats.collections).toBe(0);
   p.note(1);
   expect(p.stats.collections).toBe(1);
-  expect(p.stats.seconds).toBeGreaterThanOrEqual(0);
   p.note(2);
   expect(p.stats.collections).toBe(1);
   // A batch bigger than the pace is one collection, not several.
   p.note(10);
   expect(p.stats.collections).toBe(2);
+});
+
+test("GcPacer.note: tells observe the length of each collection it runs", () => {
+  const seen: number[] = [];
+  const p = new GcPacer({ everyMessages: 2, minIntervalMs: 0, observe: (s) => seen.push(s) });
+  p.note(1);
+  expect(seen).toEqual([]);
+  p.note(1);
+  p.note(2);
+  expect(seen.length).toBe(2);
+  expect(seen.every((s) => Number.isFinite(s) && s >= 0)).toBe(true);
+  expect(seen[0]! + seen[1]!).toBeCloseTo(p.stats.seconds, 9);
 });
 
 test("GcPacer.note: within minIntervalMs of the last collection, keeps counting and does not collect", () => {
@@ -27,7 +39,9 @@ test("GcPacer.note: within minIntervalMs of the last collection, keeps counting 
   expect(p.stats.collections).toBe(1);
 });
 
-test("GcPacer: everyMessages below 1 or not whole is refused", () => {
+test("GcPacer: everyMessages below 1 or not whole, or a minIntervalMs that is negative or not a number, is refused", () => {
   expect(() => new GcPacer({ everyMessages: 0 })).toThrow(RangeError);
   expect(() => new GcPacer({ everyMessages: 1.5 })).toThrow("everyMessages must be a whole number of at least 1");
+  expect(() => new GcPacer({ everyMessages: 1, minIntervalMs: -1 })).toThrow("minIntervalMs must be a number of milliseconds, 0 or more");
+  expect(() => new GcPacer({ everyMessages: 1, minIntervalMs: Number.NaN })).toThrow(RangeError);
 });

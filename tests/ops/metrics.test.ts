@@ -134,6 +134,7 @@ test("counters move with the traffic the test sends", async () => {
   const stored = delta(after, "wirechat_messages_accepted_total");
   expect(delta(after, "wirechat_gc_paced_collections_total")).toBeGreaterThanOrEqual(1);
   expect(delta(after, "wirechat_gc_paced_collections_total")).toBeLessThanOrEqual(Math.floor(stored / 2));
+  expect(delta(after, "wirechat_gc_paced_pause_seconds")).toBe(delta(after, "wirechat_gc_paced_collections_total"));
   await until("wirechat_connections", value(before, "wirechat_connections") + 2);
   expect(value(await scrape(), "wirechat_users_online")).toBe(value(before, "wirechat_users_online") + 2);
 

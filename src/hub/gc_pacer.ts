@@ -11,8 +11,8 @@
  * allocator's purge thread ran on its core). Collecting the young
  * generation every `everyMessages` messages keeps each one near a megabyte:
  * its pages are reused while they are still mapped. An idle server never
- * collects here, and under heavy load `minIntervalMs` bounds the cost (an
- * eden collection of a quiet young generation takes about 0.5 ms).
+ * collects here, and under heavy load `minIntervalMs` bounds the cost (each
+ * paced collection took 1.0 ms on average at 20,000/s, 4 in 5 under 1 ms).
  */
 import { edenGC } from "bun:jsc";
 
@@ -20,7 +20,7 @@ import { edenGC } from "bun:jsc";
 export interface GcPacerOptions {
   /** Messages between two collections. */
   everyMessages: number;
-  /** Least time between two collections, so a busy server spends at most 0.5 ms in this many ms (default 50). */
+  /** Least time between two collections (default 50): at about 1 ms each, a busy server spends some 2% of its time in them. */
   minIntervalMs?: number;
   /** Told each collection's length in seconds (a histogram: one long pause must not hide in a sum). */
   observe?: (seconds: number) => void;

@@ -23,7 +23,7 @@ export interface Observers {
   deliveryLagSeconds: client.Histogram;
   /** Cluster mode: Redis round trip of a PING, seconds. */
   redisSeconds: client.Histogram;
-  /** Seconds each collection GC_PACE ran took. */
+  /** Seconds each collection GC_PACE ran took (its count: the collections; empty when GC_PACE=0). */
   gcPauseSeconds: client.Histogram;
 }
 
@@ -80,9 +80,6 @@ export function createMetrics(): { registry: client.Registry; observers: Observe
     counter("acks_total", "Acks sent for stored messages and retries.", () => c.acks);
     counter("store_failures_total", "Messages refused with store_failed.", () => c.storeFailures);
     counter("frames_in_total", "Frames received from clients.", () => s.framesIn);
-    const gc = hub.deps.gcPacer?.stats;
-    counter("gc_paced_collections_total", "Young-generation collections run by GC_PACE (0 when it is off).", () => gc?.collections ?? 0);
-    counter("gc_paced_seconds_total", "Seconds spent in the collections GC_PACE ran.", () => gc?.seconds ?? 0);
     counter(
       "frames_out_total",
       "Frames sent to clients: one per subscriber of a publish, and each connection's own (welcome, acks, errors, replays).",

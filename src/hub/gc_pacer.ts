@@ -22,25 +22,17 @@ export interface GcPacerOptions {
   everyMessages: number;
   /** Least time between two collections (default 50): at about 1 ms each, a busy server spends some 2% of its time in them. */
   minIntervalMs?: number;
-  /** Told each collection's length in seconds (a histogram: one long pause must not hide in a sum). */
+  /** Told each collection's length in seconds (for /metrics, a histogram: its count and sum are the collections and their time). */
   observe?: (seconds: number) => void;
-}
-
-/** Counters for /metrics; they only go up. */
-export interface GcPacerStats {
-  collections: number;
-  /** Time spent in those collections. */
-  seconds: number;
 }
 
 /**
  * Collects the young generation on the caller's turn, synchronously, once
  * `everyMessages` have been noted since the last collection, and never
- * twice within `minIntervalMs`: nothing noted, nothing collected. `stats`
- * only go up.
+ * twice within `minIntervalMs`: nothing noted, nothing collected. Each
+ * collection is reported to `observe`.
  */
 export class GcPacer {
-  readonly stats: GcPacerStats = { collections: 0, seconds: 0 };
   readonly #every: number;
   readonly #minIntervalMs: number;
   readonly #observe: ((seconds: number) => void) | undefined;
@@ -74,9 +66,6 @@ export class GcPacer {
     this.#since = 0;
     this.#last = started;
     edenGC();
-    const seconds = (performance.now() - started) / 1000;
-    this.stats.collections++;
-    this.stats.seconds += seconds;
-    this.#observe?.(seconds);
+    this.#observe?.((performance.now() - started) / 1000);
   }
 }

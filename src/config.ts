@@ -84,7 +84,7 @@ export const DEFAULTS: Config = {
   replayLimit: 10_000,
   historyMaxMessages: 1_000_000,
   historyMaxAgeMs: 30 * 24 * 3600_000,
-  gcPace: 1000,
+  gcPace: 4000,
 };
 
 /** Thrown by `loadConfig` with one line naming the variable. */

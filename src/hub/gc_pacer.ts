@@ -12,10 +12,10 @@
  * generation every `everyMessages` messages keeps each one to a few
  * megabytes: its pages are reused while they are still mapped. A
  * collection's pause hardly depends on how much it frees (in a loaded
- * server 0.4-0.6 ms with nothing allocated, about 1 ms after 20 ms of
- * traffic or more: the work is in the heap's code and structures, not in
- * the garbage), so the pace is as slow as the page reuse allows: 4,000
- * messages (about 6 MB) at the server's default. An idle server never
+ * server 0.4-0.6 ms with nothing allocated, 0.7-1.1 ms after 20 to 100 ms
+ * of traffic: the work is in the heap itself, not in the garbage), so the
+ * pace is as slow as the page reuse allows: 4,000 messages (some 6 MB of
+ * new objects) at the server's default. An idle server never
  * collects here, and under heavy load `minIntervalMs` bounds the cost.
  */
 import { edenGC } from "bun:jsc";

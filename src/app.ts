@@ -70,7 +70,7 @@ export interface AppDeps {
   log?: Logger;
   /** The metrics registry (default: a new one); `index.ts` shares it with the Redis broker. */
   metrics?: ReturnType<typeof createMetrics>;
-  /** Messages between paced young-generation collections (see GcPacer; default 0: off here, `src/index.ts` applies GC_PACE's default 4,000). */
+  /** Messages between paced young-generation collections (see GcPacer; default 0: off here, `src/index.ts` passes GC_PACE, whose default is in src/config.ts). */
   gcPace?: number;
 }
 

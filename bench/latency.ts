@@ -27,6 +27,8 @@
  * (`p99_batch_ms`, `p99_plain_ms`): a stall of the machine or the server
  * then hits both modes alike, and their ratio shows what coalescing itself
  * adds. Usage: bun bench/latency.ts --port P | --ports P1,P2 --rate 2000 --duration 2 [--n 64] [--warmup 0.5] [--warmup-rate R] [--sio] [--tokens FILE] [--welcome] [--query ?batch=1] [--paired] [--first-user K]
+ * --cids: every message carries a fresh cid, as the SDK's sends do (wirechat
+ * then acks each one and remembers it for retries; acks are not timed).
  * --first-user K names socket i u<K+i> (token line K+i): the interleaved
  * latency runs measure the same servers again and again, each time with users
  * they have not seen (wirechat would replay a returning user's inbox).
@@ -50,6 +52,7 @@ const { values: a } = parseArgs({
     query: { type: "string", default: "" },
     paired: { type: "boolean", default: false },
     "first-user": { type: "string", default: "0" },
+    cids: { type: "boolean", default: false },
   },
 });
 const ports = (a.ports ?? a.port ?? "")
@@ -147,7 +150,7 @@ function open(i: number): Promise<WebSocket> {
       if (!sio) {
         if (a.welcome && s.includes('"type":"welcome"')) return ready();
         if (!s.includes('"type":"message"')) {
-          // The client sends no cids, so an error frame is the only sign of a refused message: the run fails with it.
+          // Acks are not timed; an error frame is the sign of a refused message: the run fails with it.
           if (/^\[?\{"type":"error"/.test(s)) error ??= `u${first + i}: the server answered with ${s.slice(0, 200)}`;
           return;
         }
@@ -172,7 +175,8 @@ function open(i: number): Promise<WebSocket> {
 function send(ws: WebSocket, i: number): void {
   const to = `u${first + ((i + 1) % n)}`;
   const text = `#${i} ${performance.now()}`;
-  ws.send(sio ? `42${JSON.stringify(["direct", { to, text }])}` : JSON.stringify({ type: "direct", to, text }));
+  if (sio) ws.send(`42${JSON.stringify(["direct", { to, text }])}`);
+  else ws.send(JSON.stringify(a.cids ? { type: "direct", to, text, cid: crypto.randomUUID() } : { type: "direct", to, text }));
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));

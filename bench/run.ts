@@ -196,6 +196,8 @@ writeFileSync(
           ),
         ),
         latencyClient: "bench/latency.ts (open loop, 64 sockets; full runs warm up 6 s at 20,000/s, then measure 4 s at the rate)",
+        latencyCids:
+          "latency-20000-cids: the same run with --cids, a fresh cid on every message as the SDK sends (wirechat acks each and remembers it for retries); wirechat and raw Bun only",
         interleaved:
           "interleaved-<mode>-N64-<subject>: the subject and raw Bun started side by side on the server core; the C client measures 1 s windows (0.3 s warm-up) on each in strict turns (subject, raw Bun, subject, ...); the first pair of each repetition is discarded; the ratio is per pair. interleaved-latency-20000-<subject>: the same turns with the latency client (a fresh process per window, new users each time), 20,000/s for a 1 s warm-up (6 s before the discarded first pair) and 2 s measured (quick runs: 0.5 s, 2 s and 1 s); the ratio is the subject's p99 ÷ raw Bun's",
         pairedLatency:

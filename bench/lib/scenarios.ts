@@ -18,7 +18,8 @@ import { pinned, readLines, sleep, track, within } from "./spawn";
  */
 export type Scenario =
   | { id: string; kind: "throughput"; mode: "broadcast" | "direct"; n: number; warmup: number; duration: number }
-  | { id: string; kind: "latency"; rate: number; n: number; warmup: number; warmupRate?: number; duration: number }
+  /** `cids`: every message carries a fresh cid, as the SDK sends (wirechat acks and remembers each); wirechat and raw Bun only. */
+  | { id: string; kind: "latency"; rate: number; n: number; warmup: number; warmupRate?: number; duration: number; cids?: boolean }
   /**
    * The same latency run on one wirechat server with half the sockets on
    * `?batch=1` (bench/latency.ts --paired): both modes share every stall of
@@ -113,6 +114,7 @@ export function runsOn(s: Scenario, spec: Pick<ServerSpec, "name" | "batched">, 
   const server = spec.name;
   if (s.kind === "cluster" || s.kind === "clusterLatency" || s.kind === "latencyPaired") return server === "wirechat";
   if (s.kind === "interleaved") return server === s.subject;
+  if (s.kind === "latency" && s.cids) return server === "wirechat" || server === "rawBun";
   if (s.kind === "storm") return server === "wirechat" || server === "rawBun" || (!quick && server === "wirechat-A2");
   if (s.kind === "throughput" && s.n >= 1000) return spec.batched === true || server === "wirechat" || server === "rawBun";
   if (spec.batched) return s.kind === "latency" || (s.kind === "throughput" && s.n === 64);
@@ -138,6 +140,9 @@ export function scenarios(quick: boolean): Scenario[] {
   // with a backlog.
   const lat = { n: 64, ...(quick ? { warmup: 0.2 } : { warmup: 6, warmupRate: 20000 }), duration: quick ? 1 : 4 };
   for (const rate of quick ? [2000] : [2000, 20000]) list.push({ id: `latency-${rate}`, kind: "latency", rate, ...lat });
+  // The SDK's traffic: a cid on every message, so wirechat acks each and remembers it for retries
+  // (24 h, up to a million); the warm-up alone leaves 120,000 cids in the store's memory.
+  if (!quick) list.push({ id: "latency-20000-cids", kind: "latency", rate: 20000, cids: true, ...lat });
   // Runs on separate servers differ by their stalls as much as by their code (the A/A twin's p99 moves
   // by a third): whether coalescing adds latency is measured with both kinds of receivers on one server.
   for (const rate of quick ? [2000] : [2000, 20000]) list.push({ id: `latency-${rate}-paired`, kind: "latencyPaired", rate, ...lat });
@@ -338,6 +343,7 @@ export async function latency(s: Extract<Scenario, { kind: "latency" | "latencyP
     String(s.warmup),
     ...(s.warmupRate ? ["--warmup-rate", String(s.warmupRate)] : []),
     ...(s.kind === "latencyPaired" ? ["--paired"] : []),
+    ...(s.kind === "latency" && s.cids ? ["--cids"] : []),
     ...(firstUser > 0 ? ["--first-user", String(firstUser)] : []),
   ];
   clientFlags(server, args);

@@ -4,6 +4,7 @@ import { mkdirSync } from "node:fs";
 import { CID_MEMORY_MAX, CID_WINDOW_MS, type Appended, type CidHit, type History, type NewMessage, type StoredMessage } from "./history";
 import { indexKeys as keyOf, keysOf, readerKeys } from "../hub/routing";
 import { IdIndex, mergeIds } from "./id_index";
+import { CidIndex } from "./cid_index";
 import { migrate } from "./sqlite_schema";
 import { createMemoryLog, type MessageLog } from "./message_log";
 import { openFileLog } from "./message_log_file";
@@ -40,14 +41,11 @@ export function createSqliteHistory(path: string, sync: SyncMode = "normal", seg
   migrate(db);
 
   const index = new IdIndex();
-  /** `${sender}\n${cid}` → its message, in id order, for cids of the last CID_WINDOW_MS. */
-  const cids = new Map<string, CidHit & { at: number }>();
-  /** Remembers a stored message's cid (`key`: sender and cid) for de-duplication, in id order. */
+  /** `${sender}\n${cid}` → its message, for cids of the last CID_WINDOW_MS. */
+  const cids = new CidIndex(CID_MEMORY_MAX);
+  /** Remembers a stored message's cid (`key`: sender and cid) for de-duplication. */
   const rememberCid = (m: StoredMessage, key: string, windowStart: number) => {
-    if (m.at < windowStart) return;
-    cids.delete(key); // a cid reused after the window: keep the map in id order
-    cids.set(key, { id: m.id, kind: m.kind, to: m.to, at: m.at });
-    if (cids.size > CID_MEMORY_MAX) cids.delete(cids.keys().next().value!);
+    if (m.at >= windowStart) cids.remember(key, { id: m.id, kind: m.kind, to: m.to }, m.at);
   };
   const remember = (m: StoredMessage, windowStart: number) => {
     index.addAll(keysOf(m), m.id);
@@ -116,11 +114,7 @@ export function createSqliteHistory(path: string, sync: SyncMode = "normal", seg
   const setCursorQ = db.query("INSERT INTO cursors (user, id) VALUES (?1, ?2) ON CONFLICT (user) DO UPDATE SET id = max(id, ?2)");
 
   /** Finds a remembered cid by its key (sender and cid): the store's de-duplication, within the window. */
-  const findCid = (key: string, notBefore: number): CidHit | undefined => {
-    const hit = cids.get(key);
-    if (hit === undefined || hit.at < notBefore) return undefined;
-    return { id: hit.id, kind: hit.kind, to: hit.to };
-  };
+  const findCid = (key: string, notBefore: number): CidHit | undefined => cids.find(key, notBefore);
 
   /**
    * Gives the new messages their ids and appends them to the log in one
@@ -286,13 +280,9 @@ export function createSqliteHistory(path: string, sync: SyncMode = "normal", seg
     return n;
   }
 
-  /** Drops remembered cids, oldest first, that left the window; pruning does not, so a late retry is still known. */
+  /** Forgets remembered cids that left the window (pruning does not: a late retry is still known). */
   function forgetCids() {
-    const minAt = Date.now() - CID_WINDOW_MS;
-    for (const [key, c] of cids) {
-      if (c.at >= minAt) break;
-      cids.delete(key);
-    }
+    cids.forget(Date.now() - CID_WINDOW_MS);
   }
 }
 

@@ -91,3 +91,78 @@ test("CidIndex agrees with a Map of each key's newest hit, whatever the hash col
     { numRuns: 60 },
   );
 });
+
+test("CidIndex.forget: a page whose newest entry is exactly at minAt stays", () => {
+  const index = new CidIndex(1_000);
+  index.remember("u\nedge", direct(1), 500);
+  index.forget(500);
+  expect(index.find("u\nedge", 500)).toEqual(direct(1));
+  index.forget(501);
+  expect(index.find("u\nedge", 0)).toBeUndefined();
+});
+
+/** What CidIndex must agree with: entries in pages of 1,024, dropped whole from the front, searched newest first. */
+class PagedModel {
+  readonly pages: { key: string; hit: CidHit; at: number }[][] = [];
+  constructor(readonly max: number) {}
+  get size(): number {
+    return this.pages.reduce((n, p) => n + p.length, 0);
+  }
+  remember(key: string, hit: CidHit, at: number): void {
+    let page = this.pages.at(-1);
+    if (page === undefined || page.length === 1024) this.pages.push((page = []));
+    page.push({ key, hit, at });
+    while (this.pages.length > 1 && this.size - 1024 >= this.max) this.pages.shift();
+  }
+  forget(minAt: number): void {
+    while (this.pages.length > 0 && Math.max(...this.pages[0]!.map((e) => e.at)) < minAt) this.pages.shift();
+  }
+  find(key: string, notBefore: number): CidHit | undefined {
+    for (let i = this.pages.length - 1; i >= 0; i--) {
+      const page = this.pages[i]!;
+      for (let j = page.length - 1; j >= 0; j--) if (page[j]!.key === key) return page[j]!.at >= notBefore ? page[j]!.hit : undefined;
+    }
+    return undefined;
+  }
+}
+
+test("CidIndex agrees with a model that forgets whole pages: small bounds, forget, colliding hashes, clocks that step back (property)", () => {
+  const op = fc.oneof(
+    {
+      weight: 40,
+      arbitrary: fc.record({ key: fc.integer({ min: 0, max: 80 }), step: fc.integer({ min: -50, max: 3 }), to: fc.constantFrom("bob", "ça", "😀x", "\ud800") }),
+    },
+    { weight: 1, arbitrary: fc.record({ forgetBack: fc.integer({ min: -200, max: 3_000 }) }) },
+  );
+  fc.assert(
+    fc.property(
+      fc.array(op, { minLength: 500, maxLength: 5_000, size: "max" }),
+      fc.constantFrom(1, 5, 1_000, 1_500, 2_048),
+      fc.integer({ min: 1, max: 3 }),
+      (ops, max, buckets) => {
+        const index = new CidIndex(max, (key) => key.length % buckets);
+        const model = new PagedModel(max);
+        let at = 10_000;
+        ops.forEach((o, i) => {
+          if ("forgetBack" in o) {
+            index.forget(at - o.forgetBack);
+            model.forget(at - o.forgetBack);
+            return;
+          }
+          at += o.step;
+          const key = `u${o.key % 4}\n${"c".repeat(1 + (o.key % 7))}${o.key}`;
+          const hit: CidHit = i % 3 === 0 ? { id: i + 1, kind: "broadcast", to: undefined } : { id: i + 1, kind: i % 3 === 1 ? "direct" : "room", to: o.to };
+          index.remember(key, hit, at);
+          model.remember(key, hit, at);
+        });
+        expect(index.size).toBe(model.size);
+        for (let k = 0; k <= 80; k++) {
+          const key = `u${k % 4}\n${"c".repeat(1 + (k % 7))}${k}`;
+          for (const notBefore of [Number.NEGATIVE_INFINITY, at - 100, at]) expect(index.find(key, notBefore)).toEqual(model.find(key, notBefore));
+        }
+      },
+    ),
+    // Shrinking thousands of operations takes minutes: a failure is reported as found.
+    { numRuns: 40, endOnFailure: true },
+  );
+});

@@ -166,3 +166,10 @@ test("CidIndex agrees with a model that forgets whole pages: small bounds, forge
     { numRuns: 40, endOnFailure: true },
   );
 });
+
+test("CidIndex.find: a direct hit remembered without `to` comes back without one", () => {
+  const index = new CidIndex(10);
+  index.remember("u\nlegacy", { id: 3, kind: "direct", to: undefined }, 1);
+  expect(index.find("u\nlegacy", 0)).toEqual({ id: 3, kind: "direct", to: undefined });
+  expect(index.find("u\nlegacy", 0)!.to).toBeUndefined();
+});

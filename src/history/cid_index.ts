@@ -130,7 +130,9 @@ export class CidIndex {
     const i = pos % PAGE;
     if (page.ats[i]! < notBefore) return undefined;
     const kind = KINDS[page.kinds[i]!]!;
-    const to = kind === "broadcast" ? undefined : String.fromCharCode(...page.chars.subarray(page.offs[i]! + page.keyLens[i]!, page.offs[i + 1]!));
+    // No characters after the key: no `to` (a broadcast, or a stored message that had none).
+    const from = page.offs[i]! + page.keyLens[i]!;
+    const to = from === page.offs[i + 1]! ? undefined : String.fromCharCode(...page.chars.subarray(from, page.offs[i + 1]!));
     return { id: page.ids[i]!, kind, to };
   }
 

@@ -19,6 +19,7 @@ import type { MessageKind } from "../protocol";
 /** Entries per page: pages are forgotten whole. */
 const PAGE = 1024;
 const KINDS: readonly MessageKind[] = ["broadcast", "direct", "room"];
+const KIND_CODE: Record<MessageKind, number> = { broadcast: 0, direct: 1, room: 2 };
 /** Characters per entry the first page makes room for (a sender, a UUID cid and a recipient); later pages, what the last one used and an eighth more. */
 const CHARS_GUESS = 64;
 
@@ -89,8 +90,8 @@ export class CidIndex {
     return this.#end - this.#start;
   }
 
-  /** Remembers `key` (sender and cid) as `hit`, stored at `at`. */
-  remember(key: string, hit: CidHit, at: number): void {
+  /** Remembers `key` (sender and cid) as `hit`, stored at `at`; `h` is `hash(key)`, when the caller has it from `find`. */
+  remember(key: string, hit: CidHit, at: number, h = this.hash(key)): void {
     let page = this.#last;
     if (page === undefined || page.n === PAGE) {
       const used = page === undefined ? PAGE * CHARS_GUESS : page.offs[PAGE]!;
@@ -98,13 +99,12 @@ export class CidIndex {
     }
     const pos = this.#end++;
     const i = page.n++;
-    const h = this.hash(key);
     page.ids[i] = hit.id;
     page.ats[i] = at;
     page.hashes[i] = h;
-    page.kinds[i] = hit.kind === "direct" ? 1 : hit.kind === "room" ? 2 : 0;
+    page.kinds[i] = KIND_CODE[hit.kind];
     page.keyLens[i] = key.length;
-    const to = hit.kind === "broadcast" ? "" : (hit.to ?? "");
+    const to = hit.to ?? "";
     let o = page.offs[i]!;
     if (o + key.length + to.length > page.chars.length) {
       const more = new Uint16Array(Math.max(page.chars.length * 2, o + key.length + to.length));
@@ -121,9 +121,9 @@ export class CidIndex {
     while (this.#pages.length > 1 && this.size - PAGE >= this.max) this.#dropFirst();
   }
 
-  /** What `key` was remembered as last, if that was at `notBefore` or later and is still held. */
-  find(key: string, notBefore: number): CidHit | undefined {
-    let pos = this.#byHash.get(this.hash(key));
+  /** What `key` was remembered as last, if that was at `notBefore` or later and is still held; `h` is `hash(key)`. */
+  find(key: string, notBefore: number, h = this.hash(key)): CidHit | undefined {
+    let pos = this.#byHash.get(h);
     if (pos === undefined || !this.#keyIs(pos, key)) pos = this.#collided.size === 0 ? undefined : this.#collided.get(key);
     if (pos === undefined) return undefined;
     const page = this.#pageOf(pos)!;
@@ -149,7 +149,7 @@ export class CidIndex {
   #keyIs(pos: number, key: string): boolean {
     const page = this.#pageOf(pos);
     const i = pos % PAGE;
-    if (page === undefined || i >= page.n || page.keyLens[i] !== key.length) return false;
+    if (page === undefined || page.keyLens[i] !== key.length) return false;
     const o = page.offs[i]!;
     for (let c = 0; c < key.length; c++) if (page.chars[o + c] !== key.charCodeAt(c)) return false;
     return true;

@@ -44,8 +44,8 @@ export function createSqliteHistory(path: string, sync: SyncMode = "normal", seg
   /** `${sender}\n${cid}` → its message, for cids of the last CID_WINDOW_MS. */
   const cids = new CidIndex(CID_MEMORY_MAX);
   /** Remembers a stored message's cid (`key`: sender and cid) for de-duplication. */
-  const rememberCid = (m: StoredMessage, key: string, windowStart: number) => {
-    if (m.at >= windowStart) cids.remember(key, { id: m.id, kind: m.kind, to: m.to }, m.at);
+  const rememberCid = (m: StoredMessage, key: string, windowStart: number, hash?: number) => {
+    if (m.at >= windowStart) cids.remember(key, { id: m.id, kind: m.kind, to: m.to }, m.at, hash);
   };
   const remember = (m: StoredMessage, windowStart: number) => {
     index.addAll(keysOf(m), m.id);
@@ -113,9 +113,6 @@ export function createSqliteHistory(path: string, sync: SyncMode = "normal", seg
   const notePrunedInbox = db.query("INSERT INTO pruned_inbox (user, id) VALUES (?1, ?2) ON CONFLICT (user) DO UPDATE SET id = max(id, ?2)");
   const setCursorQ = db.query("INSERT INTO cursors (user, id) VALUES (?1, ?2) ON CONFLICT (user) DO UPDATE SET id = max(id, ?2)");
 
-  /** Finds a remembered cid by its key (sender and cid): the store's de-duplication, within the window. */
-  const findCid = (key: string, notBefore: number): CidHit | undefined => cids.find(key, notBefore);
-
   /**
    * Gives the new messages their ids and appends them to the log in one
    * write; only once it is written do the counters, indexes and cids move,
@@ -126,16 +123,18 @@ export function createSqliteHistory(path: string, sync: SyncMode = "normal", seg
     const rows_: StoredMessage[] = [];
     /** Where each of rows_ goes in `out`, once the log has made its frame. */
     const slots: number[] = [];
-    /** The cid key of each of rows_ (undefined: no cid), built once per message. */
+    /** The cid key of each of rows_ (undefined: no cid) and its hash, made once per message. */
     const keys: (string | undefined)[] = [];
+    const hashes: number[] = [];
     let seen: Map<string, CidHit> | undefined;
     let id = last;
     const window = Date.now() - CID_WINDOW_MS;
     for (let i = 0; i < batch.length; i++) {
       const n = batch[i]!;
       const key = n.cid === undefined ? undefined : `${n.from}\n${n.cid}`;
+      const hash = key === undefined ? 0 : cids.hash(key);
       if (key !== undefined) {
-        const dup = seen?.get(key) ?? findCid(key, window);
+        const dup = seen?.get(key) ?? cids.find(key, window, hash);
         if (dup) {
           out[i] = { duplicate: dup };
           continue;
@@ -146,6 +145,7 @@ export function createSqliteHistory(path: string, sync: SyncMode = "normal", seg
       const m: StoredMessage = { id: ++id, kind: n.kind, from: n.from, to: n.to, text: n.text, at: n.at, cid: n.cid };
       rows_.push(m);
       keys.push(key);
+      hashes.push(hash);
       slots.push(i);
     }
     if (rows_.length === 0) return out;
@@ -157,7 +157,7 @@ export function createSqliteHistory(path: string, sync: SyncMode = "normal", seg
       out[slots[i]!] = { stored: m, frame: frames[i]! };
       index.addAll(keysOf(m), m.id);
       const key = keys[i];
-      if (key !== undefined) rememberCid(m, key, window);
+      if (key !== undefined) rememberCid(m, key, window, hashes[i]);
     }
     last = id;
     return out;
@@ -181,7 +181,7 @@ export function createSqliteHistory(path: string, sync: SyncMode = "normal", seg
     prunedThrough: () => Promise.resolve(pruned),
     append: (batch) => later(() => appendSync(batch)),
     appendNow: appendSync,
-    findByCid: (from, cid, notBefore) => Promise.resolve(findCid(`${from}\n${cid}`, notBefore)),
+    findByCid: (from, cid, notBefore) => Promise.resolve(cids.find(`${from}\n${cid}`, notBefore)),
     visible: (reader, after, upTo, limit, newest = false) =>
       later(() =>
         fetch(
@@ -250,7 +250,8 @@ export function createSqliteHistory(path: string, sync: SyncMode = "normal", seg
   }
 
   function pruneSync(maxMessages: number, minAt: number, maxRows: number): number {
-    forgetCids();
+    // Cids leave by their own window, not with pruning: a late retry of a pruned message is still known.
+    cids.forget(Date.now() - CID_WINDOW_MS);
     if (rows === 0) return 0;
     // Only the oldest `maxRows` messages are read: a step costs the same however
     // much history is kept, so pruning never holds up delivery for long.
@@ -278,11 +279,6 @@ export function createSqliteHistory(path: string, sync: SyncMode = "normal", seg
     index.dropThrough(upTo);
     log.dropThrough(upTo);
     return n;
-  }
-
-  /** Forgets remembered cids that left the window (pruning does not: a late retry is still known). */
-  function forgetCids() {
-    cids.forget(Date.now() - CID_WINDOW_MS);
   }
 }
 

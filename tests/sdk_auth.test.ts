@@ -202,7 +202,7 @@ describe("jwt mode", () => {
     await opened(client({ url: s.http, username: "witness", token: await jwtFor("witness") }));
     expect(sock.made.length).toBe(1);
     expect(calls.count).toBe(1);
-    expect(s.app.decorator.hub.connectionsOf("kicked")).toBe(0);
+    expect(s.app.decorator.hub.sockets.connectionsOf("kicked")).toBe(0);
     expect(rec.statuses).toEqual(["open", "closed"]);
   });
 

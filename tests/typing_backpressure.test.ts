@@ -36,7 +36,7 @@ test("Hub typing: a socket with more than 16 KiB unsent gets no typing frames, a
   }
   expect(dropped).toBe(true);
   // The socket was not closed for it: messages still go to it until the 1 MiB limit.
-  expect(hub.connectionsOf("slow")).toBe(1);
+  expect(hub.sockets.connectionsOf("slow")).toBe(1);
   expect(hub.stats.backpressureCloses).toBe(0);
   held.socket?.destroy();
 }, 60_000);

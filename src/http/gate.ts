@@ -6,7 +6,8 @@
 import type { Server } from "bun";
 import { bearerToken, roomAllowed, type Identity, type TokenVerifier } from "../auth/auth";
 import { ChatError } from "../errors";
-import type { Hub, Session } from "../hub/hub";
+import type { Hub } from "../hub/hub";
+import type { Session } from "../hub/types";
 import type { AuthMode, ErrorCode } from "../protocol";
 
 export interface GateOptions {
@@ -104,14 +105,14 @@ export function createGate(hub: Hub, o: GateOptions) {
     }
     const denied = identity && opts.rooms.find((r) => !roomAllowed(identity.rooms, r));
     if (denied) throw new ChatError("forbidden", `Your token does not allow room "${denied}"`);
-    if (o.maxConnectionsPerUser > 0 && hub.connectionsOf(user) >= o.maxConnectionsPerUser) {
+    if (o.maxConnectionsPerUser > 0 && hub.sockets.connectionsOf(user) >= o.maxConnectionsPerUser) {
       throw new ChatError("rate_limited", `"${user}" has ${o.maxConnectionsPerUser} connections open: close one first`, undefined, 1000);
     }
     const ip = clientAddress(request, server, o.trustProxy);
-    if (o.maxConnectionsPerIp > 0 && hub.connectionsFrom(ip) >= o.maxConnectionsPerIp) {
+    if (o.maxConnectionsPerIp > 0 && hub.sockets.connectionsFrom(ip) >= o.maxConnectionsPerIp) {
       throw new ChatError("rate_limited", `Too many connections from this address (at most ${o.maxConnectionsPerIp})`, undefined, 1000);
     }
-    if (opts.since !== undefined && o.replayConcurrency > 0 && hub.replaysOf(user) >= o.replayConcurrency) {
+    if (opts.since !== undefined && o.replayConcurrency > 0 && hub.sockets.replaysOf(user) >= o.replayConcurrency) {
       throw new ChatError("rate_limited", `"${user}" already has ${o.replayConcurrency} resumes in progress: retry in a moment`, undefined, 1000);
     }
     const session: Session = { user, since: opts.since, rooms: opts.rooms, ip };

@@ -7,7 +7,8 @@ import type { ServerWebSocket } from "bun";
 import { Elysia, t } from "elysia";
 import { offeredProtocols } from "../auth/auth";
 import { ChatError } from "../errors";
-import type { Hub, Session } from "../hub/hub";
+import type { Hub } from "../hub/hub";
+import type { Session } from "../hub/types";
 import { BEARER_PREFIX, ClientFrame, LIMITS, SUBPROTOCOL, ServerFrame, isValidName } from "../protocol";
 import { refusal, type createGate } from "./gate";
 
@@ -98,7 +99,7 @@ export function socketRoutes(hub: Hub, gate: ReturnType<typeof createGate>, maxP
     const raw = ws.raw as ServerWebSocket<unknown>;
     hub.open(raw, session);
     // Connects racing through the gate together: the limit holds after the fact too.
-    if (maxPerUser > 0 && hub.connectionsOf(session.user) > maxPerUser) raw.close(1008, "Too many connections for this user");
+    if (maxPerUser > 0 && hub.sockets.connectionsOf(session.user) > maxPerUser) raw.close(1008, "Too many connections for this user");
   };
 
   return new Elysia()

@@ -1,3 +1,30 @@
+/** How long a client may go on sending after `rate_limited` before it is closed with 4008. */
+export const RATE_LIMIT_GRACE_MS = 10_000;
+
+/** What a sender's run of refusals keeps on its connection. */
+export interface RefusalRun {
+  readonly user: string;
+  /** When the client was first refused in the current run (0: never). */
+  limitedSince: number;
+  /** When it was last refused. */
+  lastRefusedAt: number;
+}
+
+/**
+ * Spends a message from the sender's bucket: 0 when allowed; else the
+ * milliseconds until one is available, or "close" once the client has gone
+ * on sending for RATE_LIMIT_GRACE_MS of refusals. A run of refusals ends only
+ * after a quiet grace period: messages the bucket lets through in between do
+ * not restart the clock.
+ */
+export function admit(limiter: RateLimiter, run: RefusalRun, now: number): number | "close" {
+  const wait = limiter.take(run.user, now);
+  if (wait === 0) return 0;
+  if (run.limitedSince === 0 || now - run.lastRefusedAt > RATE_LIMIT_GRACE_MS) run.limitedSince = now;
+  run.lastRefusedAt = now;
+  return now - run.limitedSince >= RATE_LIMIT_GRACE_MS ? "close" : wait;
+}
+
 /**
  * Token buckets by key (a user, a client address): `burst` at once, then
  * `perSecond` sustained. Buckets that have refilled are forgotten, so the map

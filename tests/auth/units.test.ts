@@ -1,6 +1,6 @@
 import { describe, expect, test } from "bun:test";
 import { bearerToken, roomAllowed } from "../../src/auth/auth";
-import { RateLimiter } from "../../src/hub/rate";
+import { RATE_LIMIT_GRACE_MS, RateLimiter, admit } from "../../src/hub/rate";
 import { clientAddress, originAllowed } from "../../src/http/gate";
 
 describe("RateLimiter", () => {
@@ -31,6 +31,46 @@ describe("RateLimiter", () => {
     expect(r.size).toBe(2);
     r.take("c", 120_000);
     expect(r.size).toBe(1);
+  });
+});
+
+describe("admit", () => {
+  const sender = () => ({ user: "u", limitedSince: 0, lastRefusedAt: 0 });
+
+  test("admit: 0 while the bucket allows, then the wait, and close once refusals go on for the grace period", () => {
+    const r = new RateLimiter(0.001, 1);
+    const run = sender();
+    expect(admit(r, run, 0)).toBe(0);
+    expect(run.limitedSince).toBe(0);
+    expect(admit(r, run, 1)).toBeGreaterThan(0);
+    expect(run.limitedSince).toBe(1);
+    expect(admit(r, run, RATE_LIMIT_GRACE_MS)).toBeGreaterThan(0);
+    expect(admit(r, run, 1 + RATE_LIMIT_GRACE_MS)).toBe("close");
+  });
+
+  test("admit: messages let through during a run of refusals do not restart its clock", () => {
+    const r = new RateLimiter(1, 1);
+    const run = sender();
+    expect(admit(r, run, 0)).toBe(0);
+    // Each second one message is let through and the next refused.
+    for (let t = 1; t < RATE_LIMIT_GRACE_MS; t += 1000) {
+      expect(admit(r, run, t)).toBeGreaterThan(0);
+      expect(admit(r, run, t + 1000)).toBe(0);
+    }
+    expect(run.limitedSince).toBe(1);
+    expect(admit(r, run, 2 + RATE_LIMIT_GRACE_MS)).toBe("close");
+  });
+
+  test("admit: a quiet spell longer than the grace period starts a new run of refusals", () => {
+    const r = new RateLimiter(1, 1);
+    const run = sender();
+    admit(r, run, 0);
+    expect(admit(r, run, 1)).toBeGreaterThan(0);
+    const later = 1 + RATE_LIMIT_GRACE_MS + 1;
+    expect(admit(r, run, later)).toBe(0);
+    expect(admit(r, run, later + 1)).toBeGreaterThan(0);
+    expect(run.limitedSince).toBe(later + 1);
+    expect(admit(r, run, later + 2)).not.toBe("close");
   });
 });
 

@@ -152,7 +152,7 @@ function stats(o: AdminOptions, user: string, nodes: NodeFigures[]): typeof Admi
   const s = hub.stats;
   const c = hub.committer.stats;
   const list: typeof AdminStatsBody.static.list = [];
-  for (const conn of hub.sockets.connections()) {
+  for (const conn of hub.sockets.eachConnection()) {
     if (list.length >= LIST_MAX) break;
     if (user === "" || conn.user.includes(user)) list.push({ user: conn.user, since: conn.openedAt, rooms: [...conn.rooms] });
   }

@@ -48,11 +48,13 @@ export class CatchUp {
   }
 
   /**
-   * Plans the replay and sends the welcome; resolves true once it is out and
-   * the replay is on the connection, false when the socket closed meanwhile or
-   * the store could not be read (the socket is then closed with 1011).
+   * Plans the replay and sends the welcome, then calls `welcomed` in the
+   * same turn (nothing else may run between the welcome and what follows
+   * it: a close in between would leave frames handled on a closed socket).
+   * Nothing happens when the socket closed meanwhile; when the store could
+   * not be read the socket is closed with 1011.
    */
-  async welcome(ws: ServerWebSocket<Connection>, conn: Connection, session: Session): Promise<boolean> {
+  async welcome(ws: ServerWebSocket<Connection>, conn: Connection, session: Session, welcomed: () => void): Promise<void> {
     const { history, broker, presence, replayLimit } = this.deps;
     let plan: Awaited<ReturnType<typeof planReplay>>;
     let unread: Awaited<ReturnType<History["unread"]>>;
@@ -62,9 +64,9 @@ export class CatchUp {
     } catch (err) {
       this.host.logError("replay", "could not read a replay", { user: conn.user, error: oneLine(err) });
       ws.close(1011, "Could not read history: reconnect in a moment");
-      return false;
+      return;
     }
-    if (conn.closed) return false;
+    if (conn.closed) return;
     const onlineCount = presence.count();
     if (!plan.resumed) this.host.stats.resumedFalse++;
     this.deps.observers?.replaySize.observe(plan.messages.length);
@@ -85,7 +87,7 @@ export class CatchUp {
     conn.welcomed = true;
     conn.replay = plan.messages;
     conn.replayUpTo = plan.upTo;
-    return true;
+    welcomed();
   }
 
   /** Streams the replay; call again on drain after backpressure (not while `conn.streaming`). */

@@ -127,20 +127,18 @@ export class Hub {
     const conn = new Connection(this, user, session.rooms, session.ip, session.batch === true);
     const sock = ws as ServerWebSocket<Connection>;
     sock.data = conn;
+    conn.allowedRooms = session.identity?.rooms;
     this.#sockets.add(sock, conn, session.since !== undefined);
     this.stats.opened++;
-    if (session.identity) {
-      conn.allowedRooms = session.identity.rooms;
-      this.#expiries.set(sock, conn, session.identity.validUntil);
-    }
     this.deps.presence.add(user);
     for (const room of conn.rooms) this.#membership.enter(sock, conn, room);
-    void this.#start(sock, conn, session);
+    // Last: a token that expired since the upgrade closes the socket here, and the close undoes all of the above.
+    if (session.identity) this.#expiries.set(sock, conn, session.identity.validUntil);
+    if (!conn.closed) void this.#catchUp.welcome(sock, conn, session, () => this.#welcomed(sock, conn));
   }
 
-  /** Sends the welcome, starts the replay, then handles the frames that came before the welcome. */
-  async #start(ws: ServerWebSocket<Connection>, conn: Connection, session: Session): Promise<void> {
-    if (!(await this.#catchUp.welcome(ws, conn, session))) return;
+  /** Right after the welcome, in its turn: the replay starts, then the frames that came before the welcome are handled. */
+  #welcomed(ws: ServerWebSocket<Connection>, conn: Connection): void {
     void this.#catchUp.stream(ws, conn);
     const early = conn.early;
     conn.early = undefined;
@@ -178,11 +176,10 @@ export class Hub {
             left: (room) => this.#membership.left(ws, conn, room),
             validUntil: (ms) => this.#expiries.set(ws, conn, ms),
           });
-        case "watch": {
-          const online = this.#membership.watch(ws, conn, f.users, f.cid);
-          if (f.cid !== undefined) this.#replies.send(ws, encode({ type: "ack", cid: f.cid, online }));
+        case "watch":
+          this.#membership.watch(ws, conn, f.users, f.cid);
+          if (f.cid !== undefined) this.#replies.send(ws, encode({ type: "ack", cid: f.cid, online: f.users.filter((u) => this.deps.presence.isOnline(u)) }));
           return;
-        }
         case "received":
           // What a device processed: never past what this node delivered.
           conn.sentReceived = true;

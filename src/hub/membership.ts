@@ -65,8 +65,8 @@ export class Membership {
     this.sockets.leave(ws, room);
   }
 
-  /** Subscribes to the presence of up to LIMITS.watchMax users; returns which of `users` are online. */
-  watch(ws: Socket, conn: Connection, users: string[], cid?: string): string[] {
+  /** Subscribes to the presence of up to LIMITS.watchMax users. */
+  watch(ws: Socket, conn: Connection, users: string[], cid?: string): void {
     const watching = (conn.watching ??= new Set());
     const fresh = users.filter((u) => !watching.has(u));
     if (watching.size + new Set(fresh).size > LIMITS.watchMax) {
@@ -76,7 +76,6 @@ export class Membership {
       watching.add(u);
       conn.subscribe(ws, topics.watch(u));
     }
-    return users.filter((u) => this.presence.isOnline(u));
   }
 
   /** Stops watching `users` (those not watched are ignored). */

@@ -6,7 +6,7 @@ import { UserSockets } from "./user_sockets";
 type Socket = ServerWebSocket<Connection>;
 
 /** What the rest of the server may read of the registry: the limits at connect, the admin page. */
-export type SocketCounts = Pick<SocketRegistry, "connectionsOf" | "connectionsFrom" | "replaysOf" | "roomSockets" | "connections">;
+export type SocketCounts = Pick<SocketRegistry, "connectionsOf" | "connectionsFrom" | "replaysOf" | "roomSockets" | "eachConnection">;
 
 /**
  * Every open socket of this node and the counts the limits need: sockets per
@@ -96,7 +96,7 @@ export class SocketRegistry {
   }
 
   /** The open connections (the admin page lists them). */
-  *connections(): IterableIterator<Connection> {
+  *eachConnection(): IterableIterator<Connection> {
     for (const ws of this.all) yield ws.data;
   }
 

@@ -29,7 +29,7 @@ test("SocketRegistry.add: counts sockets per user and per address, and connects 
   expect(reg.connectionsFrom("10.0.0.2")).toBe(1);
   expect(reg.replaysOf("ann")).toBe(1);
   expect(reg.replaysOf("bob")).toBe(1);
-  expect([...reg.connections()].map((x) => x.user)).toEqual(["ann", "ann", "bob"]);
+  expect([...reg.eachConnection()].map((x) => x.user)).toEqual(["ann", "ann", "bob"]);
 });
 
 test("SocketRegistry.remove: returns the user's sockets left, undefined the second time, and undoes every count", () => {

@@ -56,16 +56,16 @@ function standIn(hub: Hub) {
   return { ws, sent, closes };
 }
 
+/** Opens a stand-in socket for "ann" in room "dev", resuming (`since`), her token valid until `validUntil`. */
+function openAnn(hub: Hub, validUntil: number) {
+  const s = standIn(hub);
+  hub.open(s.ws as unknown as ServerWebSocket<unknown>, { user: "ann", rooms: ["dev"], since: 0, ip: "10.0.0.1", identity: { user: "ann", validUntil } });
+  return s;
+}
+
 test("Hub.open: a token already expired closes with 4001 and leaves nothing filed", async () => {
   const { hub, presence } = await startHub();
-  const s = standIn(hub);
-  hub.open(s.ws as unknown as ServerWebSocket<unknown>, {
-    user: "ann",
-    rooms: ["dev"],
-    since: 0,
-    ip: "10.0.0.1",
-    identity: { user: "ann", validUntil: Date.now() - 1 },
-  });
+  const s = openAnn(hub, Date.now() - 1);
   expect(s.closes).toEqual([4001]);
   expect(hub.connections).toBe(0);
   expect(hub.sockets.connectionsOf("ann")).toBe(0);
@@ -79,14 +79,7 @@ test("Hub.open: a token already expired closes with 4001 and leaves nothing file
 
 test("Hub.open: a valid token is filed, welcomed, and its close undoes the filing", async () => {
   const { hub, presence } = await startHub();
-  const s = standIn(hub);
-  hub.open(s.ws as unknown as ServerWebSocket<unknown>, {
-    user: "ann",
-    rooms: ["dev"],
-    since: 0,
-    ip: "10.0.0.1",
-    identity: { user: "ann", validUntil: Date.now() + 60_000 },
-  });
+  const s = openAnn(hub, Date.now() + 60_000);
   expect(s.closes).toEqual([]);
   expect(hub.sockets.connectionsOf("ann")).toBe(1);
   expect(hub.sockets.roomSockets()).toEqual([["dev", 1]]);

@@ -141,7 +141,9 @@ export function createApp(deps: AppDeps) {
     .use(webPage({ allowedOrigins: deps.allowedOrigins }))
     .use(opsRoutes({ hub, history: deps.history, broker, metrics, metricsToken: deps.metricsToken }))
     .onStart(({ server }) => {
-      if (server) broker.attach(server);
+      if (!server) return;
+      broker.attach(server);
+      hub.attach(server);
     })
     .get("/auth/mode", () => ({ mode: auth.mode }), { detail: { summary: "The identity mode (AUTH): open, jwt or accounts" }, response: AuthModeBody })
     .use(accountRoutes(auth.accounts, gate))

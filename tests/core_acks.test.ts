@@ -1,7 +1,7 @@
 /** "ack" frames and message ids. */
 import { beforeEach, describe, expect, test } from "bun:test";
 import { isAck, isMessage, serverPerTest, settle } from "./helpers";
-import type { AckFrame, MessageFrame } from "../src/protocol";
+import type { AckFrame, MessageFrame, SingleServerFrame } from "../src/protocol";
 
 const t = serverPerTest();
 const { join } = t;
@@ -19,6 +19,34 @@ describe('"ack" frame', () => {
     expect(seen).toEqual(ids);
     await settle(a1, [a1, a2]);
     expect(a2.frames.filter((f) => f.type === "ack")).toEqual([]);
+  });
+
+  test("reaches a user's only connection ahead of its own copy, with and without ?batch=1, and the sender alone once a second device joins", async () => {
+    const bob = await join("/ws/bob");
+    for (const [path, c1, c2, c3] of [
+      ["/ws/alice", "p1", "p2", "p3"],
+      ["/ws/alice?batch=1", "b1", "b2", "b3"],
+    ] as const) {
+      const a1 = await join(path);
+      a1.send({ type: "direct", to: "bob", text: "one", cid: c1 });
+      const ack = await a1.next<AckFrame>(isAck(c1));
+      await a1.next((f) => isMessage(f) && f.id === ack.id);
+      // In arrival order, arrays unpacked: the ack came first.
+      const arrived: SingleServerFrame[] = a1.raw.flatMap((r) => [JSON.parse(r)].flat());
+      const at = (match: (f: SingleServerFrame) => boolean) => arrived.findIndex(match);
+      expect(at(isAck(c1))).toBeGreaterThanOrEqual(0);
+      expect(at(isAck(c1))).toBeLessThan(at((f) => isMessage(f) && f.id === ack.id));
+      const a2 = await join(path);
+      a1.send({ type: "direct", to: "bob", text: "two", cid: c2 });
+      await a1.next(isAck(c2));
+      await a2.next((f) => isMessage(f) && f.text === "two");
+      a2.ws.close();
+      a1.send({ type: "direct", to: "bob", text: "three", cid: c3 });
+      await a1.next(isAck(c3));
+      await bob.take(3, isMessage);
+      expect(a2.raw.filter((r) => r.includes('"ack"'))).toEqual([]);
+      a1.ws.close();
+    }
   });
 
   test("is not sent for a frame without a cid", async () => {

@@ -9,11 +9,13 @@
  * direct messages with cids as the SDK does: each paced collection took
  * 10.2 ms after 480,000 such messages (0.8 ms without cids); with the Map
  * holding numbers only, 1.6 ms, the key strings and hit objects it then still
- * kept being the rest. Here the Map holds numbers only (a keyed 53-bit hash
- * of the key → the entry's position) and each entry's fields and characters
- * sit in a page of typed arrays.
+ * kept being the rest. Here a keyed 53-bit hash of the key maps to the
+ * entry's position in typed arrays (HashPositions: a Map that size also
+ * stalled the loop for up to 200 ms each time it grew), and each entry's
+ * fields and characters sit in a page of typed arrays.
  */
 import type { CidHit } from "./history";
+import { HashPositions } from "./hash_positions";
 import type { MessageKind } from "../protocol";
 
 /** Entries per page: pages are forgotten whole. */
@@ -70,7 +72,7 @@ export function keyedHash(): (key: string) => number {
  */
 export class CidIndex {
   /** hash(key) → position of its entry (positions count every entry ever remembered). */
-  readonly #byHash = new Map<number, number>();
+  readonly #byHash = new HashPositions();
   readonly #collided = new Map<string, number>();
   readonly #pages: Page[] = [];
   /** The page being filled (the last one), if any. */

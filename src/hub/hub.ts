@@ -1,4 +1,4 @@
-import type { ServerWebSocket } from "bun";
+import type { Server, ServerWebSocket } from "bun";
 import { presenceFrames } from "../presence/notify";
 import { decodeFrame } from "../decode";
 import { consoleLogger, limitedErrors, oneLine, type Logger } from "../log";
@@ -53,7 +53,7 @@ export class Hub {
     this.log = deps.log ?? consoleLogger;
     this.#logError = limitedErrors(this.log);
     this.#globalMax = deps.presenceGlobalMax ?? 500;
-    const replies = (this.#replies = new Replies(this.stats, deps.presence, this.#logError));
+    const replies = (this.#replies = new Replies(this.stats, deps.presence, this.#sockets, this.#logError));
     const send = (ws: ServerWebSocket<Connection>, data: string) => replies.send(ws, data);
     this.#membership = new Membership(deps.presence, this.#sockets);
     this.#catchUp = new CatchUp(deps, { stats: this.stats, sockets: this.#sockets, globalMax: this.#globalMax, send, logError: this.#logError });
@@ -63,7 +63,7 @@ export class Hub {
       history,
       broker,
       {
-        ack: (ws, cid, hit) => replies.send(ws, replies.ackOf(cid, hit)),
+        ack: (ws, cid, hit) => replies.ack(ws, replies.ackOf(cid, hit)),
         failed: send,
         log: (line, err) => this.#logError("store", line, { error: oneLine(err) }),
         epochChanged: () => this.resync("the message store started over"),
@@ -89,6 +89,11 @@ export class Hub {
         if (closed > 0) this.log.info("closed a user's connections as another node asked", { user: c.disconnect, code: c.code, closed });
       },
     });
+  }
+
+  /** Binds the hub to the server that owns its sockets, once it listens. */
+  attach(server: Server<unknown>): void {
+    this.#replies.server = server;
   }
 
   /** This node's sockets, as counted for the limits and listed on the admin page. */

@@ -1,11 +1,13 @@
 /** What the hub sends to one socket: acks, error frames, and the one counted send they all take. */
-import type { ServerWebSocket } from "bun";
+import type { Server, ServerWebSocket } from "bun";
 import { ChatError } from "../errors";
 import type { CidHit } from "../history/history";
 import { oneLine, type LogFields } from "../log";
 import type { Presence } from "../presence/presence";
 import { CLOSE, LIMITS, encode, type ErrorFrame } from "../protocol";
 import type { Connection } from "./connection";
+import type { SocketCounts } from "./registry";
+import { topics } from "./routing";
 import type { HubStats } from "./types";
 
 /**
@@ -13,9 +15,13 @@ import type { HubStats } from "./types";
  * which counts it in the hub's stats; acks and error frames are built here.
  */
 export class Replies {
+  /** Bun's server once it listens (`Hub.attach`): acks may then take the user's topic (see `ack`). */
+  server: Server<unknown> | undefined;
+
   constructor(
     private readonly stats: HubStats,
     private readonly presence: Presence,
+    private readonly sockets: SocketCounts,
     private readonly logError: (kind: string, msg: string, fields?: LogFields) => void,
   ) {}
 
@@ -27,15 +33,35 @@ export class Replies {
   send(ws: ServerWebSocket<unknown>, data: string): number {
     if (ws.readyState !== 1) return 0;
     const r = ws.send(data);
+    this.#count(ws.data as Connection | undefined, r, data);
+    return r;
+  }
+
+  #count(conn: Connection | undefined, r: number, data: string): void {
     if (r === 0) {
       this.stats.droppedSends++;
-      const conn = ws.data as Connection | undefined;
       if (conn) conn.overflowed = true;
     } else {
       this.stats.framesOut++;
       // A positive status is the bytes sent; -1 (queued) gives none, so the length stands in.
       this.stats.bytesOut += r > 0 ? r : data.length;
     }
+  }
+
+  /**
+   * Sends an ack to `ws`, like `send`. A live socket that is its user's only
+   * one on this node gets it published to its user topic instead, where it
+   * is the one subscriber: uWS then writes it in the same syscall as the
+   * frames published to the socket in this turn (the sender's own copy of
+   * a direct message, say), where a send is a write of its own. Order holds
+   * either way: a send first writes out what was published to the socket.
+   */
+  ack(ws: ServerWebSocket<unknown>, data: string): number {
+    const conn = ws.data as Connection;
+    const server = this.server;
+    if (server === undefined || !conn.live || ws.readyState !== 1 || this.sockets.connectionsOf(conn.user) !== 1) return this.send(ws, data);
+    const r = server.publish(conn.topic(topics.user(conn.user)), data, false);
+    this.#count(conn, r, data);
     return r;
   }
 

@@ -14,8 +14,10 @@
  */
 
 const SHARDS = 1024;
-/** Slots per shard at first, a power of two. */
+/** Slots of a shard's first table, a power of two. */
 const FIRST_SLOTS = 8;
+/** The table of every shard that has held nothing yet: one empty slot, never written (a set grows first). */
+const NONE = new Float64Array(1);
 
 /** Hash (an integer in [0, 2^53)) → position (an integer in [0, 2^53)). */
 export class HashPositions {
@@ -26,9 +28,10 @@ export class HashPositions {
   #size = 0;
 
   constructor() {
+    // A store that is never sent a cid allocates no table.
     for (let s = 0; s < SHARDS; s++) {
-      this.#keys.push(new Float64Array(FIRST_SLOTS));
-      this.#vals.push(new Float64Array(FIRST_SLOTS));
+      this.#keys.push(NONE);
+      this.#vals.push(NONE);
     }
   }
 
@@ -100,8 +103,9 @@ export class HashPositions {
   #grow(s: number): void {
     const oldKeys = this.#keys[s]!;
     const oldVals = this.#vals[s]!;
-    const keys = new Float64Array(oldKeys.length * 2);
-    const vals = new Float64Array(oldKeys.length * 2);
+    const slots = oldKeys === NONE ? FIRST_SLOTS : oldKeys.length * 2;
+    const keys = new Float64Array(slots);
+    const vals = new Float64Array(slots);
     const mask = keys.length - 1;
     for (let j = 0; j < oldKeys.length; j++) {
       const k = oldKeys[j]!;

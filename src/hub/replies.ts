@@ -60,7 +60,10 @@ export class Replies {
     const conn = ws.data as Connection;
     const server = this.server;
     if (server === undefined || !conn.live || ws.readyState !== 1 || this.sockets.connectionsOf(conn.user) !== 1) return this.send(ws, data);
-    const r = server.publish(conn.topic(topics.user(conn.user)), data, false);
+    const topic = conn.topic(topics.user(conn.user));
+    const r = server.publish(topic, data, false);
+    // 0 is a drop, or no subscriber: then the socket is not in its topic after all, and a send still reaches it.
+    if (r === 0 && server.subscriberCount(topic) === 0) return this.send(ws, data);
     this.#count(conn, r, data);
     return r;
   }

@@ -17,6 +17,8 @@ interface Setup {
   subscribed: boolean;
   /** Marked live (its replay done). */
   live: boolean;
+  /** Connected with `?batch=1`: its topics are the `batch:` ones. */
+  batch?: boolean;
 }
 
 let server: Server<unknown> | undefined;
@@ -37,21 +39,28 @@ async function start(setups: Setup[]) {
     websocket: {
       open(ws) {
         const setup = setups[next++]!;
-        const conn = new Connection({} as never, "ann", [], "127.0.0.1");
+        const conn = new Connection({} as never, "ann", [], "127.0.0.1", setup.batch);
         conn.live = setup.live;
         (ws as ServerWebSocket<unknown>).data = conn;
-        if (setup.subscribed) ws.subscribe("user:ann");
+        if (setup.subscribed) ws.subscribe(conn.topic("user:ann"));
         if (setup.registered) registry.add(ws as ServerWebSocket<Connection>, conn, false);
         sockets.push(ws as ServerWebSocket<Connection>);
       },
       message() {},
+      // As the hub does on close: the socket leaves the registry.
+      close(ws) {
+        const conn = (ws as ServerWebSocket<unknown>).data as Connection;
+        if (setups[sockets.indexOf(ws as ServerWebSocket<Connection>)]!.registered) registry.remove(ws as ServerWebSocket<Connection>, conn);
+      },
     },
   });
   const got: string[][] = [];
+  const clients: WebSocket[] = [];
   for (let i = 0; i < setups.length; i++) {
     const frames: string[] = [];
     got.push(frames);
     const c = new WebSocket(`ws://127.0.0.1:${server.port}/`);
+    clients.push(c);
     c.onmessage = (e) => frames.push(String(e.data));
     await new Promise((resolve, reject) => {
       c.onopen = resolve;
@@ -62,18 +71,34 @@ async function start(setups: Setup[]) {
   const stats = newHubStats();
   const replies = new Replies(stats, {} as never, registry, () => {});
   replies.server = server;
-  return { sockets, got, replies, stats };
+  return { sockets, got, replies, stats, registry, clients };
 }
 
 const only = { registered: true, subscribed: true, live: true };
 /** Subscribed to ann's topic but not filed: it receives what is published there, never what is sent to another socket. */
 const listener = { registered: false, subscribed: true, live: true };
 
-test("Replies.ack: a user's only live socket here gets it through the user's topic", async () => {
-  const { sockets, got, replies, stats } = await start([only, listener]);
-  expect(replies.ack(sockets[0]!, '{"type":"ack","cid":"a"}')).toBeGreaterThan(0);
-  await waitUntil(() => got[0]!.length === 1 && got[1]!.length === 1, "both sockets in the topic got the ack");
-  expect(stats.framesOut).toBe(1);
+for (const batch of [false, true]) {
+  test(`Replies.ack: a user's only live socket here gets it through the user's topic${batch ? " (its batch: variant with ?batch=1)" : ""}`, async () => {
+    const { sockets, got, replies, stats } = await start([
+      { ...only, batch },
+      { ...listener, batch },
+    ]);
+    expect(replies.ack(sockets[0]!, '{"type":"ack","cid":"a"}')).toBeGreaterThan(0);
+    await waitUntil(() => got[0]!.length === 1 && got[1]!.length === 1, "both sockets in the topic got the ack");
+    expect(stats.framesOut).toBe(1);
+  });
+}
+
+test("Replies.ack: a sender that closed gets nothing, and its user's next socket never its ack", async () => {
+  const { sockets, got, replies, registry, clients } = await start([only, { ...only }]);
+  clients[0]!.close();
+  await waitUntil(() => registry.connectionsOf("ann") === 1, "the server saw the close");
+  // The old socket's ack (its message was stored after it closed): the user's one socket now is another.
+  expect(replies.ack(sockets[0]!, '{"type":"ack","cid":"old"}')).toBe(0);
+  sockets[1]!.send("marker");
+  await waitUntil(() => got[1]!.length === 1, "the marker arrived");
+  expect(got[1]).toEqual(["marker"]);
 });
 
 test("Replies.ack: with a second socket of the user filed here, a send of its own to the sender only", async () => {

@@ -195,7 +195,8 @@ writeFileSync(
                 : [],
           ),
         ),
-        latencyClient: "bench/latency.ts (open loop, 64 sockets; full runs warm up 6 s at 20,000/s, then measure 4 s at the rate)",
+        latencyClient:
+          "bench/native/wsload.c --mode latency (C, open loop, 64 sockets; full runs warm up 6 s at 20,000/s, then measure 4 s at the rate; before 2026-11-27 the client was bench/latency.ts on Bun, whose own pauses were in every figure)",
         latencyCids:
           "latency-20000-cids: the same run with --cids, a fresh cid on every message as the SDK sends (wirechat acks each and remembers it for retries); wirechat and raw Bun only",
         interleaved:

@@ -6,32 +6,33 @@
  */
 import client from "prom-client";
 import type { Broker } from "./broker/broker";
+import { FastHistogram, type Observer } from "./histogram";
 import type { Hub } from "./hub/hub";
 import type { Presence } from "./presence/presence";
 
 /** What the hub observes directly. */
 export interface Observers {
   /** Seconds one group commit took in the store. */
-  commitSeconds: client.Histogram;
+  commitSeconds: Observer;
   /** Seconds from a batch's first message arriving to its acks going out. */
-  ackSeconds: client.Histogram;
+  ackSeconds: Observer;
   /** Messages per group-commit batch. */
-  batchSize: client.Histogram;
+  batchSize: Observer;
   /** Messages replayed per connect. */
-  replaySize: client.Histogram;
+  replaySize: Observer;
   /** Cluster mode: seconds from a message's acceptance to its delivery on this node. */
-  deliveryLagSeconds: client.Histogram;
+  deliveryLagSeconds: Observer;
   /** Cluster mode: Redis round trip of a PING, seconds. */
-  redisSeconds: client.Histogram;
+  redisSeconds: Observer;
   /** Seconds each collection GC_PACE ran took (its count: the collections; empty when GC_PACE=0). */
-  gcPauseSeconds: client.Histogram;
+  gcPauseSeconds: Observer;
 }
 
 /** A registry with process metrics (memory, CPU, event-loop lag) and every wirechat metric. */
 export function createMetrics(): { registry: client.Registry; observers: Observers; attach(hub: Hub, presence: Presence, broker: Broker): void } {
   const registry = new client.Registry();
   client.collectDefaultMetrics({ register: registry, prefix: "wirechat_" });
-  const histogram = (name: string, help: string, buckets: number[]) => new client.Histogram({ name: `wirechat_${name}`, help, buckets, registers: [registry] });
+  const histogram = (name: string, help: string, buckets: number[]) => new FastHistogram(`wirechat_${name}`, help, buckets, registry);
   const seconds = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5];
   const observers: Observers = {
     commitSeconds: histogram("store_commit_seconds", "Seconds one group commit took in the store.", seconds),

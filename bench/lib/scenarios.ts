@@ -4,7 +4,6 @@
  * answering, is marked not ok and fails the whole benchmark.
  */
 import { readFileSync } from "node:fs";
-import { join } from "node:path";
 import { RedisClient } from "bun";
 import { PLACEMENT, startCluster, type RunningCluster } from "./cluster";
 import { cpuSeconds, rssBytes } from "./proc";
@@ -22,7 +21,7 @@ export type Scenario =
   | { id: string; kind: "latency"; rate: number; n: number; warmup: number; warmupRate?: number; duration: number; cids?: boolean }
   /**
    * The same latency run on one wirechat server with half the sockets on
-   * `?batch=1` (bench/latency.ts --paired): both modes share every stall of
+   * `?batch=1` (wsload --mode latency --paired): both modes share every stall of
    * the machine, so their p99 ratio shows what coalescing adds.
    */
   | { id: string; kind: "latencyPaired"; rate: number; n: number; warmup: number; warmupRate?: number; duration: number }
@@ -318,7 +317,7 @@ export async function throughput(s: Extract<Scenario, { kind: "throughput" }>, s
   return { ok: !error && lost === 0, error, lost, value, metrics, serverCpu, clientBound: serverCpu < 0.95 };
 }
 
-/** What bench/latency.ts --paired reports per receiver mode. */
+/** What the latency client (wsload --mode latency --paired) reports per receiver mode. */
 const PAIRED_METRICS = ["p50_batch_ms", "p99_batch_ms", "samples_batch", "p50_plain_ms", "p99_plain_ms", "samples_plain"];
 
 /**
@@ -329,8 +328,9 @@ const PAIRED_METRICS = ["p50_batch_ms", "p99_batch_ms", "samples_batch", "p50_pl
  */
 export async function latency(s: Extract<Scenario, { kind: "latency" | "latencyPaired" }>, server: RunningServer, ctx: Ctx, firstUser = 0): Promise<Measured> {
   const args = [
-    process.execPath,
-    join(ctx.root, "bench/latency.ts"),
+    ctx.wsload,
+    "--mode",
+    "latency",
     "--port",
     String(server.port),
     "--n",
@@ -345,6 +345,7 @@ export async function latency(s: Extract<Scenario, { kind: "latency" | "latencyP
     ...(s.kind === "latencyPaired" ? ["--paired"] : []),
     ...(s.kind === "latency" && s.cids ? ["--cids"] : []),
     ...(firstUser > 0 ? ["--first-user", String(firstUser)] : []),
+    ...(server.spec.welcomes ? ["--ready-on-frame"] : []),
   ];
   clientFlags(server, args);
   const { result, stderr, code } = await runClient(args, 60_000, () => {});
@@ -622,8 +623,9 @@ async function clusterThroughput(s: Extract<Scenario, { kind: "cluster" }>, clus
 
 async function clusterLatency(s: Extract<Scenario, { kind: "clusterLatency" }>, cluster: RunningCluster, spec: ServerSpec, ctx: Ctx): Promise<Measured> {
   const args = [
-    process.execPath,
-    join(ctx.root, "bench/latency.ts"),
+    ctx.wsload,
+    "--mode",
+    "latency",
     "--ports",
     cluster.ports.join(","),
     "--n",
@@ -634,7 +636,7 @@ async function clusterLatency(s: Extract<Scenario, { kind: "clusterLatency" }>, 
     String(s.duration),
     "--warmup",
     String(s.warmup),
-    "--welcome",
+    "--ready-on-frame",
   ];
   clientFlags({ spec }, args);
   const { result, stderr, code } = await runClient(args, 60_000, () => {}, PLACEMENT.client);

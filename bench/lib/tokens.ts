@@ -3,8 +3,8 @@
  * so every connection of the load clients carries `Authorization: Bearer
  * <token>`. One random HS256 secret per bench run (never reused, never
  * written to the repository) and one token per connection index, written to
- * a file whose line i is the token of user u<i>, for wsload.c (--tokens) and
- * latency.ts (--tokens) to read. Signing happens here, with jose, so no JWT
+ * a file whose line i is the token of user u<i>, for wsload.c (--tokens) to
+ * read. Signing happens here, with jose, so no JWT
  * code lives in the C client.
  */
 import { randomBytes } from "node:crypto";

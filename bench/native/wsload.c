@@ -16,6 +16,21 @@
  *                      line counts every byte the server sent (rx_bytes:
  *                      upgrade responses, welcome and presence frames), for
  *                      the connect storm.
+ *   latency            open loop: direct messages from u<i> to u<i+1> at
+ *                      --rate a second in all (--warmup-rate during the
+ *                      warm-up), round robin over the connections, never
+ *                      waiting for replies, so a slow server shows as latency
+ *                      rather than as a lower rate. Each text carries its send
+ *                      time (µs of CLOCK_MONOTONIC); the receiver subtracts it
+ *                      from the time its read returned. Messages sent after
+ *                      the warm-up are timed at their receiver (the sender's
+ *                      echo is counted, not timed); the result gives p50, p99
+ *                      and max in ms. --cids puts a fresh UUID-shaped cid on
+ *                      every message, as the SDK does; --paired connects the
+ *                      odd-numbered connections with ?batch=1 and the others
+ *                      without, and reports p50/p99 per receiver mode too.
+ *                      In C, like the load: a client in a garbage-collected
+ *                      runtime added its own pauses to every figure.
  *
  * Several servers (a cluster): --ports P1,P2,... sends connection i to port
  * i % k, so with two ports a direct message from u<i> to u<i+1> always
@@ -57,7 +72,7 @@
 #include <sys/socket.h>
 
 enum { ST_NEW, ST_CONNECTING, ST_HTTP, ST_SIO_OPEN, ST_SIO_CONNECT, ST_WELCOME, ST_READY, ST_CLOSED };
-enum { M_BROADCAST, M_DIRECT, M_IDLE };
+enum { M_BROADCAST, M_DIRECT, M_IDLE, M_LATENCY };
 enum { P_CONNECT, P_WARMUP, P_WDRAIN, P_MEASURE, P_MDRAIN, P_HOLD, P_DONE };
 
 typedef struct {
@@ -76,8 +91,10 @@ static struct {
   double warmup, duration, drain, hold, connect_timeout;
   const char *prefix, *pad, *tokens, *query;
   int ports[MAX_PORTS], nports, senders_on, sources, ready_on_frame, first_user;
+  double rate, warmup_rate; /* latency mode: messages a second, all connections together (warm-up: warmup_rate, default rate) */
+  int cids, paired;
 } opt = {"127.0.0.1", 0, 64, M_BROADCAST, 0, 1, 1.0, 3.0, 5.0, 30.0, 60.0, "/ws/", "lorem ipsum dolor sit amet", NULL, "",
-         {0}, 0, -1, 1, 0, 0};
+         {0}, 0, -1, 1, 0, 0, 2000, 0, 0, 0};
 
 static conn_t *conns;
 static int ep, ready_count, pending, next_connect, closed_count;
@@ -90,6 +107,22 @@ static uint32_t rng = 2463534242u;
 static char error_msg[256];
 static struct sockaddr_in addrs[MAX_PORTS];
 static char **tokens; /* tokens[i]: bearer token of u<i>; NULL without --tokens */
+/* Latency mode: one sample (µs) per message sent in the measured window, at its receiver; split by the receiver's mode with --paired. */
+typedef struct {
+  double *v;
+  size_t n, cap;
+} samples_t;
+static samples_t lat_all, lat_batch, lat_plain;
+static double measure_from = 1e300; /* send times (µs) from here on are timed */
+static double read_us;              /* the clock when the current read returned */
+
+static void sample_add(samples_t *s, double v) {
+  if (s->n == s->cap) {
+    s->cap = s->cap ? s->cap * 2 : 65536;
+    if (!(s->v = realloc(s->v, s->cap * sizeof *s->v))) die("realloc");
+  }
+  s->v[s->n++] = v;
+}
 
 static uint32_t xorshift(void) {
   rng ^= rng << 13;
@@ -164,7 +197,17 @@ static void send_message(conn_t *c) {
   if (opt.mode == M_BROADCAST)
     n = opt.sio ? snprintf(msg, sizeof msg, "42[\"broadcast\",{\"text\":\"#%d %s\"}]", i, opt.pad)
                 : snprintf(msg, sizeof msg, "{\"type\":\"broadcast\",\"text\":\"#%d %s\"}", i, opt.pad);
-  else
+  else if (opt.mode == M_LATENCY) {
+    /* The send time in µs of this client's clock; the receiver subtracts it from its read time. */
+    double us = now_s() * 1e6;
+    if (opt.sio) n = snprintf(msg, sizeof msg, "42[\"direct\",{\"to\":\"u%d\",\"text\":\"#%d %.1f\"}]", to, i, us);
+    else if (opt.cids) {
+      /* A fresh cid on every message, UUID-shaped like the SDK's: the server acks and remembers each. */
+      uint32_t a = xorshift(), b = xorshift(), c2 = xorshift(), d = xorshift();
+      n = snprintf(msg, sizeof msg, "{\"type\":\"direct\",\"to\":\"u%d\",\"text\":\"#%d %.1f\",\"cid\":\"%08x-%04x-4%03x-a%03x-%04x%08x\"}", to, i, us,
+                   a, b >> 16, b & 0xfff, c2 >> 20, c2 & 0xffff, d);
+    } else n = snprintf(msg, sizeof msg, "{\"type\":\"direct\",\"to\":\"u%d\",\"text\":\"#%d %.1f\"}", to, i, us);
+  } else
     n = opt.sio ? snprintf(msg, sizeof msg, "42[\"direct\",{\"to\":\"u%d\",\"text\":\"#%d %s\"}]", to, i, opt.pad)
                 : snprintf(msg, sizeof msg, "{\"type\":\"direct\",\"to\":\"u%d\",\"text\":\"#%d %s\"}", to, i, opt.pad);
   send_text(c, msg, (size_t)n);
@@ -192,6 +235,15 @@ static void count_delivery(conn_t *c, const uint8_t *p, size_t n) {
         got_delivery = 1;
         if (from == c->idx) c->outstanding--;
         else if (from >= 0 && from < opt.n && conns[from].pi != c->pi) cross_delivered++;
+        if (opt.mode == M_LATENCY && from != c->idx && m < end && *m == ' ') {
+          /* The sender's echo is counted, not timed: the receiver's copy is. */
+          double at = strtod((const char *)m + 1, NULL);
+          if (at >= measure_from) {
+            double us = read_us - at;
+            sample_add(&lat_all, us);
+            if (opt.paired) sample_add(c->idx % 2 ? &lat_batch : &lat_plain, us);
+          }
+        }
       }
     } else {
       m++;
@@ -283,6 +335,7 @@ static void on_readable(conn_t *c) {
       c->in.len += (size_t)r;
       rx_bytes += (uint64_t)r;
       last_rx = now_s();
+      read_us = last_rx * 1e6;
       process_input(c);
       if (got_delivery) last_delivery = last_rx, got_delivery = 0;
       if (c->state == ST_CLOSED) return;
@@ -354,7 +407,8 @@ static void on_connected(conn_t *c) {
   key64[k++] = b64[v >> 18 & 63], key64[k++] = b64[v >> 12 & 63];
   key64[k++] = '=', key64[k++] = '=', key64[k] = 0;
   int n = opt.sio ? snprintf(req, sizeof req, "GET /socket.io/?EIO=4&transport=websocket&username=u%d HTTP/1.1\r\n", opt.first_user + c->idx)
-                  : snprintf(req, sizeof req, "GET %su%d%s HTTP/1.1\r\n", opt.prefix, opt.first_user + c->idx, opt.query);
+                  : snprintf(req, sizeof req, "GET %su%d%s HTTP/1.1\r\n", opt.prefix, opt.first_user + c->idx,
+                             opt.paired ? (c->idx % 2 ? "?batch=1" : "") : opt.query);
   n += snprintf(req + n, sizeof req - (size_t)n,
                 "Host: %s:%d\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
                 "Sec-WebSocket-Key: %s\r\nSec-WebSocket-Version: 13\r\n",
@@ -381,11 +435,35 @@ static int drain_stalled(double t, double drain_start) {
   return t - progress > opt.drain || t - drain_start > 120;
 }
 
+/* Waits for events: 2 ms at most, or 0.1 ms in latency mode, whose schedule sends every message close to its time. */
+static int wait_events(struct epoll_event *evs, int max) {
+  if (opt.mode != M_LATENCY) return epoll_wait(ep, evs, max, 2);
+  struct timespec ts = {0, 100000};
+  return epoll_pwait2(ep, evs, max, &ts, NULL);
+}
+
+static int cmp_double(const void *a, const void *b) {
+  double x = *(const double *)a, y = *(const double *)b;
+  return x < y ? -1 : x > y;
+}
+
+/* The p-th percentile of the samples in ms, sorting them (0 without samples). */
+static double pct_ms(samples_t *s, double p) {
+  if (!s->n) return 0;
+  size_t i = (size_t)(p / 100 * (double)s->n);
+  return s->v[i < s->n ? i : s->n - 1] / 1000;
+}
+
+static void sort_samples(samples_t *s) {
+  if (s->n) qsort(s->v, s->n, sizeof *s->v, cmp_double);
+}
+
 static void usage(void) {
   fprintf(stderr,
           "usage: wsload --port P | --ports P1,P2,... [--host 127.0.0.1] [--n 64] [--mode broadcast|direct|idle] [--sio]\n"
           "              [--window K] [--warmup S] [--duration S] [--drain S (stall)] [--hold S] [--prefix /ws/] [--query ?batch=1]\n"
           "              [--tokens FILE (line i: bearer token of u<i>)] [--senders-on J (port index)]\n"
+          "              [--mode latency --rate R [--warmup-rate R] [--cids] [--paired]]\n"
           "              [--sources K (127.0.0.1..K)] [--ready-on-frame] [--connect-timeout S] [--first-user K (u<K>..)]\n");
   exit(2);
 }
@@ -422,6 +500,8 @@ static void parse_args(int argc, char **argv) {
     const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
     if (!strcmp(a, "--sio")) { opt.sio = 1; continue; }
     if (!strcmp(a, "--ready-on-frame")) { opt.ready_on_frame = 1; continue; }
+    if (!strcmp(a, "--cids")) { opt.cids = 1; continue; }
+    if (!strcmp(a, "--paired")) { opt.paired = 1; continue; }
     if (!v) usage();
     i++;
     if (!strcmp(a, "--host")) opt.host = v;
@@ -437,6 +517,8 @@ static void parse_args(int argc, char **argv) {
     else if (!strcmp(a, "--n")) opt.n = atoi(v);
     else if (!strcmp(a, "--first-user")) opt.first_user = atoi(v);
     else if (!strcmp(a, "--window")) opt.window = atoi(v);
+    else if (!strcmp(a, "--rate")) opt.rate = atof(v);
+    else if (!strcmp(a, "--warmup-rate")) opt.warmup_rate = atof(v);
     else if (!strcmp(a, "--warmup")) opt.warmup = atof(v);
     else if (!strcmp(a, "--duration")) opt.duration = atof(v);
     else if (!strcmp(a, "--drain")) opt.drain = atof(v);
@@ -448,10 +530,14 @@ static void parse_args(int argc, char **argv) {
       if (!strcmp(v, "broadcast")) opt.mode = M_BROADCAST;
       else if (!strcmp(v, "direct")) opt.mode = M_DIRECT;
       else if (!strcmp(v, "idle")) opt.mode = M_IDLE;
+      else if (!strcmp(v, "latency")) opt.mode = M_LATENCY;
       else usage();
     } else usage();
   }
-  if (opt.nports < 1 || opt.n < 1 || opt.window < 1 || opt.first_user < 0 || (opt.mode == M_DIRECT && opt.n < 2)) usage();
+  if (opt.nports < 1 || opt.n < 1 || opt.window < 1 || opt.first_user < 0 || ((opt.mode == M_DIRECT || opt.mode == M_LATENCY) && opt.n < 2) || !(opt.rate > 0)) usage();
+  if ((opt.cids || opt.paired) && (opt.mode != M_LATENCY || opt.sio)) usage();
+  if (opt.paired && opt.query[0]) usage();
+  if (opt.warmup_rate <= 0) opt.warmup_rate = opt.rate;
   if (opt.query[0] && (opt.query[0] != '?' || strlen(opt.query) > 200)) usage();
   if (opt.senders_on >= opt.nports || opt.sources < 1 || opt.sources > 254) usage();
   for (int k = 0; k < opt.nports; k++) {
@@ -479,14 +565,16 @@ int main(int argc, char **argv) {
   int senders = 0;
   for (int i = 0; i < opt.n; i++) senders += opt.senders_on < 0 || conns[i].pi == opt.senders_on;
 
-  const char *mode_name = opt.mode == M_BROADCAST ? "broadcast" : opt.mode == M_DIRECT ? "direct" : "idle";
+  const char *mode_name = opt.mode == M_BROADCAST ? "broadcast" : opt.mode == M_DIRECT ? "direct" : opt.mode == M_IDLE ? "idle" : "latency";
+  double sched_start = 0, sched_end = 0; /* latency mode: when the open-loop schedule began and stopped */
+  uint64_t scheduled = 0;
   int phase = P_CONNECT;
   double t0 = now_s(), phase_start = t0, connect_s = 0, measure_start = 0;
   uint64_t warm_sent = 0, warm_lost = 0;
   struct epoll_event evs[512];
 
   while (phase != P_DONE) {
-    int ne = epoll_wait(ep, evs, 512, 2);
+    int ne = wait_events(evs, 512);
     for (int i = 0; i < ne; i++) {
       conn_t *c = evs[i].data.ptr;
       if (c->state == ST_CLOSED) continue;
@@ -516,6 +604,13 @@ int main(int argc, char **argv) {
             phase = P_HOLD;
             phase_start = t;
           }
+        } else if (opt.mode == M_LATENCY) {
+          /* Open loop from here: the schedule never waits for replies, so a slow server shows as latency. */
+          if (t - last_rx >= 0.2) {
+            phase = P_WARMUP;
+            phase_start = sched_start = t;
+            measure_from = (sched_start + opt.warmup) * 1e6;
+          }
         } else {
           phase = opt.warmup > 0 ? P_WARMUP : P_MEASURE;
           phase_start = t;
@@ -524,7 +619,15 @@ int main(int argc, char **argv) {
       }
       break;
     case P_WARMUP:
-      if (t - phase_start >= opt.warmup) { phase = P_WDRAIN; phase_start = t; sending = 0; }
+      if (opt.mode == M_LATENCY) {
+        /* No drain between: messages sent from now on are timed. */
+        if (t - phase_start >= opt.warmup) {
+          measure_start = phase_start = t;
+          phase = P_MEASURE;
+          printf("{\"event\":\"measure_start\"}\n");
+          fflush(stdout);
+        }
+      } else if (t - phase_start >= opt.warmup) { phase = P_WDRAIN; phase_start = t; sending = 0; }
       break;
     case P_WDRAIN:
       if (delivered > expected) {
@@ -549,7 +652,7 @@ int main(int argc, char **argv) {
       }
       break;
     case P_MEASURE:
-      if (t - phase_start >= opt.duration) { phase = P_MDRAIN; phase_start = t; sending = 0; }
+      if (t - phase_start >= opt.duration) { phase = P_MDRAIN; phase_start = sched_end = t; sending = 0; }
       break;
     case P_MDRAIN:
       if (delivered >= expected || drain_stalled(t, phase_start)) phase = P_DONE;
@@ -563,7 +666,16 @@ int main(int argc, char **argv) {
       fail_msg("a connection closed");
       phase = P_DONE;
     }
-    if (sending)
+    if (sending && opt.mode == M_LATENCY) {
+      /* The schedule is a function of the time alone: a late turn sends what fell due meanwhile, each stamped when it goes. */
+      double e = now_s() - sched_start, w = opt.warmup, d = opt.duration;
+      if (e > w + d) e = w + d;
+      uint64_t due = (uint64_t)((e < w ? e : w) * opt.warmup_rate + (e > w ? e - w : 0) * opt.rate);
+      for (; scheduled < due; scheduled++) {
+        conn_t *c = &conns[scheduled % (uint64_t)opt.n];
+        if (c->state == ST_READY) send_message(c);
+      }
+    } else if (sending)
       for (int i = 0; i < opt.n; i++) {
         conn_t *c = &conns[i];
         if (opt.senders_on >= 0 && c->pi != opt.senders_on) continue;
@@ -577,6 +689,22 @@ int main(int argc, char **argv) {
 
   double elapsed = measure_start > 0 ? last_delivery - measure_start : 0;
   uint64_t lost = expected > delivered ? expected - delivered : 0;
+  if (opt.mode == M_LATENCY) {
+    if (delivered > expected) fail_msg("more deliveries than messages sent");
+    sort_samples(&lat_all), sort_samples(&lat_batch), sort_samples(&lat_plain);
+    double span = sched_end > sched_start ? sched_end - sched_start : 0;
+    printf("{\"event\":\"result\",\"mode\":\"latency\",\"sent\":%llu,\"delivered\":%llu,\"expected\":%llu,\"lost\":%llu,"
+           "\"p50_ms\":%.4f,\"p99_ms\":%.4f,\"max_ms\":%.4f,\"samples\":%zu,\"achieved_rate\":%.1f,",
+           (unsigned long long)sent, (unsigned long long)delivered, (unsigned long long)expected, (unsigned long long)lost,
+           pct_ms(&lat_all, 50), pct_ms(&lat_all, 99), lat_all.n ? lat_all.v[lat_all.n - 1] / 1000 : 0, lat_all.n,
+           span > 0 ? (double)sent / span : 0);
+    if (opt.paired)
+      printf("\"p50_batch_ms\":%.4f,\"p99_batch_ms\":%.4f,\"samples_batch\":%zu,\"p50_plain_ms\":%.4f,\"p99_plain_ms\":%.4f,\"samples_plain\":%zu,",
+             pct_ms(&lat_batch, 50), pct_ms(&lat_batch, 99), lat_batch.n, pct_ms(&lat_plain, 50), pct_ms(&lat_plain, 99), lat_plain.n);
+    printf("\"error\":%s%s%s}\n", error_msg[0] ? "\"" : "", error_msg[0] ? error_msg : "null", error_msg[0] ? "\"" : "");
+    fflush(stdout);
+    return error_msg[0] || lost ? 1 : 0;
+  }
   printf("{\"event\":\"result\",\"mode\":\"%s\",\"sio\":%s,\"n\":%d,\"ports\":%d,\"senders\":%d,\"window\":%d,\"connected\":%d,"
          "\"connect_s\":%.3f,\"warmup_sent\":%llu,\"warmup_lost\":%llu,\"sent\":%llu,\"delivered\":%llu,"
          "\"expected\":%llu,\"lost\":%llu,\"elapsed_s\":%.4f,\"deliveries_per_s\":%.1f,\"messages_per_s\":%.1f,"

@@ -1,0 +1,68 @@
+/**
+ * The benchmark's latency client (bench/native/wsload.c --mode latency)
+ * against a real wirechat server: every message it sends arrives twice and
+ * is counted, the messages sent after the warm-up are the samples, and
+ * --paired splits them by the receiver's mode. Counts only, never timings.
+ */
+import { afterAll, beforeAll, expect, test } from "bun:test";
+import { join } from "node:path";
+import { buildNative } from "../bench/lib/native";
+import { startServer, type TestServer } from "./helpers";
+
+let server: TestServer;
+let wsload: string;
+
+beforeAll(() => {
+  wsload = buildNative(join(import.meta.dir, "../bench")).wsload;
+  server = startServer();
+});
+afterAll(() => server.stop());
+
+const RATE = 2000;
+const WARMUP = 0.2;
+const DURATION = 0.5;
+
+/** Runs the client to its end and returns its result line. */
+async function latency(firstUser: number, ...flags: string[]): Promise<Record<string, number | string | null>> {
+  const args = [wsload, "--mode", "latency", "--port", String(server.port), "--n", "8", "--rate", String(RATE), "--warmup", String(WARMUP)];
+  args.push("--duration", String(DURATION), "--drain", "5", "--ready-on-frame", "--first-user", String(firstUser), ...flags);
+  const proc = Bun.spawn(args, { stdout: "pipe", stderr: "pipe" });
+  const [out, err, code] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text(), proc.exited]);
+  const line = out.split("\n").find((l) => l.includes('"event":"result"'));
+  if (!line) throw new Error(`wsload exited ${code} without a result: ${err}`);
+  expect(code).toBe(0);
+  return JSON.parse(line);
+}
+
+/** What every run must show: nothing lost, each message twice, the measured window's messages timed. */
+function expectComplete(r: Record<string, number | string | null>): void {
+  expect(r.error).toBeNull();
+  expect(r.lost).toBe(0);
+  // The schedule sends rate × (warm-up + duration) messages; each reaches its target and comes back to its sender.
+  expect(r.sent as number).toBeGreaterThanOrEqual(RATE * (WARMUP + DURATION) - 1);
+  expect(r.sent as number).toBeLessThanOrEqual(RATE * (WARMUP + DURATION));
+  expect(r.delivered).toBe((r.sent as number) * 2);
+  expect(r.expected).toBe(r.delivered);
+  // Timed: those sent after the warm-up (a late turn may stamp a few warm-up ones after it), once each, at the receiver.
+  expect(r.samples as number).toBeGreaterThanOrEqual(RATE * DURATION - 1);
+  expect(r.samples as number).toBeLessThan(RATE * (WARMUP + DURATION) * 0.9);
+  expect(r.p50_ms as number).toBeGreaterThan(0);
+  expect(r.p99_ms as number).toBeGreaterThanOrEqual(r.p50_ms as number);
+  expect(r.max_ms as number).toBeGreaterThanOrEqual(r.p99_ms as number);
+}
+
+test("wsload --mode latency: every DM arrives twice, the measured ones are timed once", async () => {
+  expectComplete(await latency(0));
+});
+
+test("wsload --mode latency --cids: wirechat acks each cid, acks are not counted as deliveries", async () => {
+  expectComplete(await latency(100, "--cids"));
+});
+
+test("wsload --mode latency --paired: the samples split by receiver mode, both modes timed", async () => {
+  const r = await latency(200, "--paired");
+  expectComplete(r);
+  expect(r.samples_batch as number).toBeGreaterThan(0);
+  expect(r.samples_plain as number).toBeGreaterThan(0);
+  expect((r.samples_batch as number) + (r.samples_plain as number)).toBe(r.samples as number);
+});

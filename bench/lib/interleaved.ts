@@ -14,7 +14,7 @@
  * be faulted in again inside the window.
  *
  * The DM p99 at a fixed rate is measured the same way (`measure: "latency"`):
- * the Bun latency client, started afresh for each window, sends at the rate
+ * the C latency client (wsload --mode latency), started afresh for each window, sends at the rate
  * for a warm-up and then the measured seconds; the ratio is the subject's
  * p99 ÷ raw Bun's, so below 1 is better there.
  */
@@ -159,7 +159,7 @@ export function interleavedMarkdown(summary: Record<string, InterleavedEntry>): 
     "",
     "### Interleaved: the subject and raw Bun in alternating windows (median, min–max over every pair)",
     "",
-    "Both servers up at once; the client (the C client for throughput, the Bun latency client for p99) measures the subject, then raw Bun, in strict turns, so a ratio compares windows seconds apart. Each repetition starts both servers fresh and discards its first pair. Throughput: deliveries/s, higher is better; latency: DM p99, lower is better.",
+    "Both servers up at once; the client (the C client in its load mode for throughput, in its latency mode for p99) measures the subject, then raw Bun, in strict turns, so a ratio compares windows seconds apart. Each repetition starts both servers fresh and discards its first pair. Throughput: deliveries/s, higher is better; latency: DM p99, lower is better.",
     "",
     "| scenario | subject | raw Bun | subject ÷ raw Bun, per pair |",
     "|---|---|---|---|",

@@ -441,7 +441,7 @@ export function markdown(opts: {
   const single = opts.scenarios.filter((s) => s.kind === "throughput" || s.kind === "latency" || s.kind === "idle");
   out.push("### Figures (median, min–max over repetitions)", "");
   out.push(
-    `Throughput: deliveries/s (C client). Latency: DM p99 (Bun client, 64 sockets). Idle: RSS growth per connection ${IDLE_SETTLE_MS / 1000} s after every connection is open, once each runtime's own collections have run (one second after: \`perConnAt1sBytes\` in the JSON).`,
+    `Throughput: deliveries/s (C client). Latency: DM p99 (the C client in latency mode, open loop, 64 sockets). Idle: RSS growth per connection ${IDLE_SETTLE_MS / 1000} s after every connection is open, once each runtime's own collections have run (one second after: \`perConnAt1sBytes\` in the JSON).`,
     "",
   );
   out.push(`| scenario | ${opts.servers.join(" | ")} |`, `|---|${opts.servers.map(() => "---").join("|")}|`);

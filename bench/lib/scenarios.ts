@@ -11,7 +11,7 @@ import type { RunningServer, ServerSpec } from "./servers";
 import { pinned, readLines, sleep, track, within } from "./spawn";
 
 /**
- * One scenario: throughput (C client), latency (Bun client), idle memory,
+ * One scenario: throughput (C client), latency (C client, open loop), idle memory,
  * the cluster (Redis + 2 wirechat nodes: throughput and latency) or a
  * connect storm.
  */

@@ -8,7 +8,9 @@
  * three per commit, 10% of the server's samples in a profile at 20,000
  * direct messages/s. prom-client still registers and writes this one: `get`
  * returns the values in the shape its Registry formats, the same lines its
- * own Histogram gives for the same observations (tests/histogram.test.ts).
+ * own Histogram gives for the same observations (tests/histogram.test.ts);
+ * after a reset, zeros, where prom-client's prints no samples until its next
+ * observation.
  */
 import type client from "prom-client";
 

@@ -40,7 +40,7 @@ test("FastHistogram: integer bounds (batch sizes), and the count and sum lines r
   expect(fast).toContain("x_seconds_count 6");
 });
 
-test("FastHistogram: reset zeroes it, as the registry's resetMetrics does for prom-client's own", async () => {
+test("FastHistogram: the registry's resetMetrics zeroes it", async () => {
   const registry = new client.Registry();
   const f = new FastHistogram("y", "Y.", [1, 2], registry);
   f.observe(1.5);

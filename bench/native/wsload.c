@@ -114,6 +114,7 @@ typedef struct {
 } samples_t;
 static samples_t lat_all, lat_batch, lat_plain;
 static double measure_from = 1e300; /* send times (µs) from here on are timed */
+static uint64_t measured_sent;      /* messages sent at or after measure_from: the achieved rate's numerator */
 static double read_us;              /* the clock when the current read returned */
 
 static void sample_add(samples_t *s, double v) {
@@ -199,7 +200,9 @@ static void send_message(conn_t *c) {
                 : snprintf(msg, sizeof msg, "{\"type\":\"broadcast\",\"text\":\"#%d %s\"}", i, opt.pad);
   else if (opt.mode == M_LATENCY) {
     /* The send time in µs of this client's clock; the receiver subtracts it from its read time. */
-    double us = now_s() * 1e6;
+    /* To 0.1 µs, as printed: the receiver parses back exactly this value and compares it with measure_from too. */
+    double us = (double)(int64_t)(now_s() * 1e7 + 0.5) / 10;
+    if (us >= measure_from) measured_sent++;
     if (opt.sio) n = snprintf(msg, sizeof msg, "42[\"direct\",{\"to\":\"u%d\",\"text\":\"#%d %.1f\"}]", to, i, us);
     else if (opt.cids) {
       /* A fresh cid on every message, UUID-shaped like the SDK's: the server acks and remembers each. */
@@ -254,6 +257,12 @@ static void count_delivery(conn_t *c, const uint8_t *p, size_t n) {
 
 static void on_text(conn_t *c, uint8_t *p, size_t n) {
   if (!opt.sio) {
+    /* Latency mode: an error frame is a refused message, which fails the run with the server's words. */
+    if (opt.mode == M_LATENCY && ((n >= 15 && !memcmp(p, "{\"type\":\"error\"", 15)) || (n >= 16 && !memcmp(p, "[{\"type\":\"error\"", 16)))) {
+      char m[240];
+      snprintf(m, sizeof m, "u%d: the server answered with %.*s", opt.first_user + c->idx, (int)(n < 200 ? n : 200), (const char *)p);
+      fail_msg(m);
+    }
     count_delivery(c, p, n);
     return;
   }
@@ -438,8 +447,29 @@ static int drain_stalled(double t, double drain_start) {
 /* Waits for events: 2 ms at most, or 0.1 ms in latency mode, whose schedule sends every message close to its time. */
 static int wait_events(struct epoll_event *evs, int max) {
   if (opt.mode != M_LATENCY) return epoll_wait(ep, evs, max, 2);
+  static int no_pwait2;
   struct timespec ts = {0, 100000};
-  return epoll_pwait2(ep, evs, max, &ts, NULL);
+  if (!no_pwait2) {
+    int r = epoll_pwait2(ep, evs, max, &ts, NULL);
+    if (r >= 0 || errno != ENOSYS) return r;
+    no_pwait2 = 1; /* a kernel before 5.11: 1 ms turns */
+  }
+  return epoll_wait(ep, evs, max, 1);
+}
+
+/* Prints the error as a JSON value: null, or the message as a string (it may quote a server's frame). */
+static void print_error_json(void) {
+  if (!error_msg[0]) {
+    fputs("null", stdout);
+    return;
+  }
+  putchar('"');
+  for (const unsigned char *q = (const unsigned char *)error_msg; *q; q++) {
+    if (*q == '"' || *q == '\\') printf("\\%c", *q);
+    else if (*q < 0x20) printf("\\u%04x", *q);
+    else putchar(*q);
+  }
+  putchar('"');
 }
 
 static int cmp_double(const void *a, const void *b) {
@@ -566,7 +596,7 @@ int main(int argc, char **argv) {
   for (int i = 0; i < opt.n; i++) senders += opt.senders_on < 0 || conns[i].pi == opt.senders_on;
 
   const char *mode_name = opt.mode == M_BROADCAST ? "broadcast" : opt.mode == M_DIRECT ? "direct" : opt.mode == M_IDLE ? "idle" : "latency";
-  double sched_start = 0, sched_end = 0; /* latency mode: when the open-loop schedule began and stopped */
+  double sched_start = 0; /* latency mode: when the open-loop schedule began */
   uint64_t scheduled = 0;
   int phase = P_CONNECT;
   double t0 = now_s(), phase_start = t0, connect_s = 0, measure_start = 0;
@@ -652,7 +682,7 @@ int main(int argc, char **argv) {
       }
       break;
     case P_MEASURE:
-      if (t - phase_start >= opt.duration) { phase = P_MDRAIN; phase_start = sched_end = t; sending = 0; }
+      if (t - phase_start >= opt.duration) { phase = P_MDRAIN; phase_start = t; sending = 0; }
       break;
     case P_MDRAIN:
       if (delivered >= expected || drain_stalled(t, phase_start)) phase = P_DONE;
@@ -666,16 +696,18 @@ int main(int argc, char **argv) {
       fail_msg("a connection closed");
       phase = P_DONE;
     }
-    if (sending && opt.mode == M_LATENCY) {
+    /* Latency mode: the schedule runs to its last message even in the turn where the window closed. */
+    if (opt.mode == M_LATENCY && sched_start > 0 && phase != P_DONE) {
       /* The schedule is a function of the time alone: a late turn sends what fell due meanwhile, each stamped when it goes. */
       double e = now_s() - sched_start, w = opt.warmup, d = opt.duration;
-      if (e > w + d) e = w + d;
-      uint64_t due = (uint64_t)((e < w ? e : w) * opt.warmup_rate + (e > w ? e - w : 0) * opt.rate);
+      /* Past the end: the whole schedule, rounded once (e - w would carry a rounding error into the last message). */
+      uint64_t due = e >= w + d ? (uint64_t)(w * opt.warmup_rate + d * opt.rate + 0.5)
+                                : (uint64_t)((e < w ? e : w) * opt.warmup_rate + (e > w ? e - w : 0) * opt.rate);
       for (; scheduled < due; scheduled++) {
         conn_t *c = &conns[scheduled % (uint64_t)opt.n];
         if (c->state == ST_READY) send_message(c);
       }
-    } else if (sending)
+    } else if (sending && opt.mode != M_LATENCY)
       for (int i = 0; i < opt.n; i++) {
         conn_t *c = &conns[i];
         if (opt.senders_on >= 0 && c->pi != opt.senders_on) continue;
@@ -692,16 +724,22 @@ int main(int argc, char **argv) {
   if (opt.mode == M_LATENCY) {
     if (delivered > expected) fail_msg("more deliveries than messages sent");
     sort_samples(&lat_all), sort_samples(&lat_batch), sort_samples(&lat_plain);
-    double span = sched_end > sched_start ? sched_end - sched_start : 0;
+    if (lost) {
+      char m[120];
+      snprintf(m, sizeof m, "%llu deliveries missing after a %.0f s drain", (unsigned long long)lost, opt.drain);
+      fail_msg(m);
+    }
     printf("{\"event\":\"result\",\"mode\":\"latency\",\"sent\":%llu,\"delivered\":%llu,\"expected\":%llu,\"lost\":%llu,"
            "\"p50_ms\":%.4f,\"p99_ms\":%.4f,\"max_ms\":%.4f,\"samples\":%zu,\"achieved_rate\":%.1f,",
            (unsigned long long)sent, (unsigned long long)delivered, (unsigned long long)expected, (unsigned long long)lost,
            pct_ms(&lat_all, 50), pct_ms(&lat_all, 99), lat_all.n ? lat_all.v[lat_all.n - 1] / 1000 : 0, lat_all.n,
-           span > 0 ? (double)sent / span : 0);
+           (double)measured_sent / opt.duration);
     if (opt.paired)
       printf("\"p50_batch_ms\":%.4f,\"p99_batch_ms\":%.4f,\"samples_batch\":%zu,\"p50_plain_ms\":%.4f,\"p99_plain_ms\":%.4f,\"samples_plain\":%zu,",
              pct_ms(&lat_batch, 50), pct_ms(&lat_batch, 99), lat_batch.n, pct_ms(&lat_plain, 50), pct_ms(&lat_plain, 99), lat_plain.n);
-    printf("\"error\":%s%s%s}\n", error_msg[0] ? "\"" : "", error_msg[0] ? error_msg : "null", error_msg[0] ? "\"" : "");
+    fputs("\"error\":", stdout);
+    print_error_json();
+    puts("}");
     fflush(stdout);
     return error_msg[0] || lost ? 1 : 0;
   }
@@ -709,13 +747,14 @@ int main(int argc, char **argv) {
          "\"connect_s\":%.3f,\"warmup_sent\":%llu,\"warmup_lost\":%llu,\"sent\":%llu,\"delivered\":%llu,"
          "\"expected\":%llu,\"lost\":%llu,\"elapsed_s\":%.4f,\"deliveries_per_s\":%.1f,\"messages_per_s\":%.1f,"
          "\"cross_delivered\":%llu,\"cross_deliveries_per_s\":%.1f,\"rx_bytes\":%llu,"
-         "\"error\":%s%s%s}\n",
+         "\"error\":",
          mode_name, opt.sio ? "true" : "false", opt.n, opt.nports, senders, opt.window, ready_count, connect_s,
          (unsigned long long)warm_sent, (unsigned long long)warm_lost, (unsigned long long)sent,
          (unsigned long long)delivered, (unsigned long long)expected, (unsigned long long)lost, elapsed,
          elapsed > 0 ? (double)delivered / elapsed : 0, elapsed > 0 ? (double)sent / elapsed : 0,
-         (unsigned long long)cross_delivered, elapsed > 0 ? (double)cross_delivered / elapsed : 0, (unsigned long long)rx_bytes,
-         error_msg[0] ? "\"" : "", error_msg[0] ? error_msg : "null", error_msg[0] ? "\"" : "");
+         (unsigned long long)cross_delivered, elapsed > 0 ? (double)cross_delivered / elapsed : 0, (unsigned long long)rx_bytes);
+  print_error_json();
+  puts("}");
   fflush(stdout);
   return error_msg[0] || lost || warm_lost ? 1 : 0;
 }

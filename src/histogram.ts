@@ -34,7 +34,6 @@ export class FastHistogram implements Observer {
   /** Observations per bucket (not cumulative); the last one is +Inf. */
   #counts: Float64Array;
   #sum = 0;
-  #count = 0;
 
   /** Registers itself in `registry` under `name`; `buckets` are the upper bounds, as prom-client takes them. */
   constructor(
@@ -55,14 +54,12 @@ export class FastHistogram implements Observer {
     while (i < b.length && value > b[i]!) i++;
     this.#counts[i]!++;
     this.#sum += value;
-    this.#count++;
   }
 
   /** Zeroes every count (the registry's resetMetrics). */
   reset(): void {
     this.#counts = new Float64Array(this.#bounds.length + 1);
     this.#sum = 0;
-    this.#count = 0;
   }
 
   /** The values as prom-client's Registry formats a histogram: cumulative buckets, +Inf, sum and count. */
@@ -73,9 +70,10 @@ export class FastHistogram implements Observer {
       acc += this.#counts[i]!;
       values.push({ labels: { le: this.#bounds[i]! }, value: acc, metricName: `${this.name}_bucket` });
     }
-    values.push({ labels: { le: "+Inf" }, value: this.#count, metricName: `${this.name}_bucket` });
+    const count = acc + this.#counts[this.#bounds.length]!;
+    values.push({ labels: { le: "+Inf" }, value: count, metricName: `${this.name}_bucket` });
     values.push({ labels: {}, value: this.#sum, metricName: `${this.name}_sum` });
-    values.push({ labels: {}, value: this.#count, metricName: `${this.name}_count` });
+    values.push({ labels: {}, value: count, metricName: `${this.name}_count` });
     return { name: this.name, help: this.help, type: this.type, values, aggregator: this.aggregator };
   }
 }

@@ -115,7 +115,6 @@ typedef struct {
 static samples_t lat_all, lat_batch, lat_plain;
 static double measure_from = 1e300; /* send times (µs) from here on are timed */
 static uint64_t measured_sent;      /* messages sent at or after measure_from: the achieved rate's numerator */
-static double read_us;              /* the clock when the current read returned */
 
 static void sample_add(samples_t *s, double v) {
   if (s->n == s->cap) {
@@ -199,8 +198,7 @@ static void send_message(conn_t *c) {
     n = opt.sio ? snprintf(msg, sizeof msg, "42[\"broadcast\",{\"text\":\"#%d %s\"}]", i, opt.pad)
                 : snprintf(msg, sizeof msg, "{\"type\":\"broadcast\",\"text\":\"#%d %s\"}", i, opt.pad);
   else if (opt.mode == M_LATENCY) {
-    /* The send time in µs of this client's clock; the receiver subtracts it from its read time. */
-    /* To 0.1 µs, as printed: the receiver parses back exactly this value and compares it with measure_from too. */
+    /* The send time in µs of this client's clock, to 0.1 µs as printed: the receiver parses back exactly this value. */
     double us = (double)(int64_t)(now_s() * 1e7 + 0.5) / 10;
     if (us >= measure_from) measured_sent++;
     if (opt.sio) n = snprintf(msg, sizeof msg, "42[\"direct\",{\"to\":\"u%d\",\"text\":\"#%d %.1f\"}]", to, i, us);
@@ -242,7 +240,7 @@ static void count_delivery(conn_t *c, const uint8_t *p, size_t n) {
           /* The sender's echo is counted, not timed: the receiver's copy is. */
           double at = strtod((const char *)m + 1, NULL);
           if (at >= measure_from) {
-            double us = read_us - at;
+            double us = last_rx * 1e6 - at; /* last_rx: when the read holding this frame returned */
             sample_add(&lat_all, us);
             if (opt.paired) sample_add(c->idx % 2 ? &lat_batch : &lat_plain, us);
           }
@@ -257,8 +255,8 @@ static void count_delivery(conn_t *c, const uint8_t *p, size_t n) {
 
 static void on_text(conn_t *c, uint8_t *p, size_t n) {
   if (!opt.sio) {
-    /* Latency mode: an error frame is a refused message, which fails the run with the server's words. */
-    if (opt.mode == M_LATENCY && ((n >= 15 && !memcmp(p, "{\"type\":\"error\"", 15)) || (n >= 16 && !memcmp(p, "[{\"type\":\"error\"", 16)))) {
+    /* An error frame is a refused message: the run fails with the server's words, not only as a loss. */
+    if (((n >= 15 && !memcmp(p, "{\"type\":\"error\"", 15)) || (n >= 16 && !memcmp(p, "[{\"type\":\"error\"", 16)))) {
       char m[240];
       snprintf(m, sizeof m, "u%d: the server answered with %.*s", opt.first_user + c->idx, (int)(n < 200 ? n : 200), (const char *)p);
       fail_msg(m);
@@ -344,7 +342,6 @@ static void on_readable(conn_t *c) {
       c->in.len += (size_t)r;
       rx_bytes += (uint64_t)r;
       last_rx = now_s();
-      read_us = last_rx * 1e6;
       process_input(c);
       if (got_delivery) last_delivery = last_rx, got_delivery = 0;
       if (c->state == ST_CLOSED) return;

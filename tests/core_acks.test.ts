@@ -1,5 +1,7 @@
 /** "ack" frames and message ids. */
 import { beforeEach, describe, expect, test } from "bun:test";
+import { createApp } from "../src/app";
+import { createSqliteHistory } from "../src/history/history_sqlite";
 import { isAck, isMessage, serverPerTest, settle } from "./helpers";
 import type { AckFrame, MessageFrame, SingleServerFrame } from "../src/protocol";
 
@@ -56,5 +58,19 @@ describe('"ack" frame', () => {
     a.send({ type: "broadcast", text: "marker", cid: "m" });
     await a.next(isAck("m"));
     expect(a.frames.filter((f) => f.type === "ack")).toEqual([]);
+  });
+});
+
+describe("Hub.attached", () => {
+  test("is false for an app that does not listen, and true once createApp's app listens: acks may then take the user's topic", async () => {
+    const history = createSqliteHistory(":memory:");
+    const { hub } = createApp({ history }).decorator;
+    try {
+      expect(hub.attached).toBe(false);
+    } finally {
+      await hub.shutdown();
+      await history.close();
+    }
+    expect(t.s.app.decorator.hub.attached).toBe(true);
   });
 });

@@ -96,6 +96,11 @@ export class Hub {
     this.#replies.server = server;
   }
 
+  /** Whether `attach` has run: until it does, acks take `ws.send`, not the user's topic (see Replies.ack). */
+  get attached(): boolean {
+    return this.#replies.server !== undefined;
+  }
+
   /** This node's sockets, as counted for the limits and listed on the admin page. */
   get sockets(): SocketCounts {
     return this.#sockets;

@@ -7,12 +7,14 @@
  * never copied as they grow).
  */
 import { IdList } from "./id_list";
+import { ShardedMap } from "./sharded_map";
 
 /** Key arrays whose lists `addAll` keeps: as many as keysOf's memo holds. */
 const KEY_SETS_MAX = 50_000;
 
 export class IdIndex {
-  readonly #ids = new Map<string, IdList>();
+  /** Sharded: a store with many users holds hundreds of thousands of keys, and one Map's growth would stop the loop (see ShardedMap). */
+  readonly #ids = new ShardedMap<IdList>();
   /** Ids at or below this were pruned: lookups skip them before they are trimmed. */
   #floor = 0;
   #trim: Iterator<[string, IdList]> | undefined;

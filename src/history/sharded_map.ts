@@ -4,8 +4,8 @@
  *
  * A JavaScriptCore Map rehashes whole when it grows, stopping the event
  * loop. Measured in Bun 1.4.5 with conversation-like string keys
- * (`c:u<i>\nu<i+1>`), one insert took 21 ms at 196,608 entries, 41 ms at
- * 393,216, 97 ms at 786,432 and 231 ms at 1,572,864: a store's index has
+ * (`c:u<i>\nu<i+1>`, 4 runs), one insert took 14-21 ms at 196,608 entries,
+ * 30-41 ms at 393,216, 67-97 ms at 786,432 and 156-231 ms at 1,572,864: a store's index has
  * two keys per user and one per conversation, so a server with a hundred
  * thousand users gets there. A shard holds a 256th of the keys, so its
  * growth moves that many.

@@ -32,7 +32,7 @@ export class FastHistogram implements Observer {
   readonly aggregator = "sum";
   readonly #bounds: Float64Array;
   /** Observations per bucket (not cumulative); the last one is +Inf. */
-  #counts: Float64Array;
+  readonly #counts: Float64Array;
   #sum = 0;
 
   /** Registers itself in `registry` under `name`; `buckets` are the upper bounds, as prom-client takes them. */
@@ -58,7 +58,7 @@ export class FastHistogram implements Observer {
 
   /** Zeroes every count (the registry's resetMetrics). */
   reset(): void {
-    this.#counts = new Float64Array(this.#bounds.length + 1);
+    this.#counts.fill(0);
     this.#sum = 0;
   }
 

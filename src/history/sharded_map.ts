@@ -14,11 +14,12 @@ const SHARDS = 256;
 
 export class ShardedMap<V> {
   readonly #shards: Map<string, V>[] = Array.from({ length: SHARDS }, () => new Map<string, V>());
-  #size = 0;
 
   /** Entries held. */
   get size(): number {
-    return this.#size;
+    let n = 0;
+    for (const shard of this.#shards) n += shard.size;
+    return n;
   }
 
   /** The value held for `key`, if any. */
@@ -28,17 +29,12 @@ export class ShardedMap<V> {
 
   /** Holds `value` for `key`, replacing what was held. */
   set(key: string, value: V): void {
-    const shard = this.#shards[shardOf(key)]!;
-    const before = shard.size;
-    shard.set(key, value);
-    this.#size += shard.size - before;
+    this.#shards[shardOf(key)]!.set(key, value);
   }
 
   /** Forgets `key`; true if it was held. */
   delete(key: string): boolean {
-    const held = this.#shards[shardOf(key)]!.delete(key);
-    if (held) this.#size--;
-    return held;
+    return this.#shards[shardOf(key)]!.delete(key);
   }
 
   /**

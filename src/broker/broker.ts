@@ -52,7 +52,8 @@ export interface Broker {
   /**
    * This node committed `batch` (ids ascending) whose encoded frames are
    * `frames`. The local broker delivers them now; a cluster broker lets its
-   * log tail deliver them, so that every node sees one order.
+   * log tail deliver them, so that every node sees one order. Both lists
+   * are lent for the call (the committer reuses them): read, never keep.
    */
   committed(batch: readonly StoredMessage[], frames: readonly string[]): void;
   /** The newest id delivered to this node's sockets: live delivery covers everything after it. */

@@ -7,6 +7,8 @@ export function createLocalBroker(): Broker {
   const out = new Fanout();
   let handlers: BrokerHandlers | undefined;
   let through = 0;
+  /** Each message's topics, kept between batches: `messages` reads it and keeps nothing, so a batch allocates no list here. */
+  const routes: (readonly string[])[] = [];
   return {
     attach(s) {
       out.server = s;
@@ -18,10 +20,12 @@ export function createLocalBroker(): Broker {
     },
     committed(batch, frames) {
       if (batch.length === 0) return;
-      out.messages(
-        frames,
-        batch.map((m) => topicsOf(m)),
-      );
+      for (let i = 0; i < batch.length; i++) routes[i] = topicsOf(batch[i]!);
+      try {
+        out.messages(frames, routes);
+      } finally {
+        routes.length = 0;
+      }
       through = batch[batch.length - 1]!.id;
       handlers?.delivered(batch[0]!.id, through);
     },

@@ -75,11 +75,12 @@ export class Fanout implements PublishCounts {
    * later array). Direct messages make one run whatever their users: a
    * connection is in exactly one user topic, so it gets all of its direct
    * messages of the run in one array, in order. Who is subscribed is asked
-   * once per batch, not per message.
+   * once per batch, not per message. Keeps neither list (callers reuse them).
    */
   messages(frames: readonly string[], routes: readonly (readonly string[])[]): void {
     const plain = this.#has(ANY_PLAIN);
     const batching = this.#has(ANY_BATCH);
+    if (frames.length === 1) return this.#one(frames[0]!, routes[0]!, plain, batching);
     let run: Map<string, string[]> | undefined;
     let runKey: readonly string[] | "direct" | undefined;
     for (let i = 0; i < frames.length; i++) {
@@ -100,6 +101,20 @@ export class Fanout implements PublishCounts {
       }
     }
     if (run) this.#flush(run);
+  }
+
+  /**
+   * A batch of one message, as most are below a few thousand a second: each
+   * topic gets it in both modes before the next topic, so a direct message
+   * reaches its recipient, batching or not, before the sender's echo (plain
+   * first and arrays after made every batching recipient of a plain sender
+   * wait for the echo's send), and no run map is built for it.
+   */
+  #one(frame: string, to: readonly string[], plain: boolean, batching: boolean): void {
+    for (const topic of to) {
+      if (plain) this.#publish(topic, frame);
+      if (batching) this.#publish(batchTopicOf(topic), frame);
+    }
   }
 
   /**

@@ -114,18 +114,31 @@ export function createSqliteHistory(path: string, sync: SyncMode = "normal", seg
   const setCursorQ = db.query("INSERT INTO cursors (user, id) VALUES (?1, ?2) ON CONFLICT (user) DO UPDATE SET id = max(id, ?2)");
 
   /**
+   * appendSync's lists, kept between calls and emptied after each: it runs
+   * to its end before another call can begin (nothing in it awaits), and a
+   * commit then allocates no lists beyond what it returns.
+   */
+  const rows_: StoredMessage[] = [];
+  /** Where each of rows_ goes in `out`, once the log has made its frame. */
+  const slots: number[] = [];
+  /** The cid key of each of rows_ (undefined: no cid) and its hash, made once per message. */
+  const keys: (string | undefined)[] = [];
+  const hashes: number[] = [];
+  /**
    * Gives the new messages their ids and appends them to the log in one
    * write; only once it is written do the counters, indexes and cids move,
    * so a failed batch leaves no trace.
    */
   const appendSync = (batch: readonly NewMessage[]): Appended[] => {
+    try {
+      return appendInto(batch);
+    } finally {
+      // Holds no message past its commit, even when the write failed.
+      rows_.length = slots.length = keys.length = hashes.length = 0;
+    }
+  };
+  const appendInto = (batch: readonly NewMessage[]): Appended[] => {
     const out: Appended[] = new Array(batch.length);
-    const rows_: StoredMessage[] = [];
-    /** Where each of rows_ goes in `out`, once the log has made its frame. */
-    const slots: number[] = [];
-    /** The cid key of each of rows_ (undefined: no cid) and its hash, made once per message. */
-    const keys: (string | undefined)[] = [];
-    const hashes: number[] = [];
     let seen: Map<string, CidHit> | undefined;
     let id = last;
     const window = Date.now() - CID_WINDOW_MS;

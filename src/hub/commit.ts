@@ -49,6 +49,11 @@ export interface CommitStats {
 export class Committer {
   readonly stats: CommitStats = { accepted: 0, byKind: { broadcast: 0, direct: 0, room: 0 }, acks: 0, duplicates: 0, storeFailures: 0, batches: 0 };
   #pending: Pending = empty();
+  /** A committed batch's emptied lists, for the next one: a synchronous commit then allocates none. */
+  #spare: Pending | undefined;
+  /** The lists a batch gives the broker, kept between batches: the broker reads them during the call and keeps neither. */
+  readonly #stored: StoredMessage[] = [];
+  readonly #frames: string[] = [];
   #queued = false;
   #inFlight: Promise<void> | undefined;
 
@@ -86,7 +91,8 @@ export class Committer {
     this.#queued = false;
     const batch = this.#pending;
     if (batch.ms.length === 0) return;
-    this.#pending = empty();
+    this.#pending = this.#spare ?? empty();
+    this.#spare = undefined;
     const started = performance.now();
     let results: Appended[];
     try {
@@ -96,6 +102,10 @@ export class Committer {
       return;
     }
     this.#deliver(batch, results, started);
+    // Delivered and acked: nothing holds the batch now (a failed one, retried after a wait, is never reused).
+    batch.ms.length = 0;
+    batch.senders.length = 0;
+    this.#spare = batch;
   };
 
   /** Commits what is pending now; resolves once it and anything in flight is done. */
@@ -151,8 +161,17 @@ export class Committer {
       o.ackSeconds.observe((now - batch.t) / 1000);
       o.batchSize.observe(ms.length);
     }
-    const stored: StoredMessage[] = [];
-    const frames: string[] = [];
+    const stored = this.#stored;
+    const frames = this.#frames;
+    try {
+      this.#publish(ms, senders, results, stored, frames);
+    } finally {
+      stored.length = frames.length = 0;
+    }
+  }
+
+  /** Acks each message of the batch and hands the stored ones to the broker. */
+  #publish(ms: NewMessage[], senders: ServerWebSocket<unknown>[], results: Appended[], stored: StoredMessage[], frames: string[]): void {
     for (let i = 0; i < ms.length; i++) {
       const r = results[i]!;
       const cid = ms[i]!.cid;

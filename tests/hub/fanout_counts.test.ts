@@ -99,3 +99,61 @@ test("Fanout.event: reaches a batching socket that is in the topic's batch varia
     server.stop(true);
   }
 });
+
+test("Fanout.messages: a batch of one reaches each topic in both modes before the next topic (recipient before echo)", async () => {
+  const fanout = new Fanout();
+  const server = Bun.serve({
+    hostname: "127.0.0.1",
+    port: 0,
+    fetch: (req, srv) => (srv.upgrade(req, { data: new URL(req.url).searchParams.get("sub") }) ? undefined : new Response("upgrade only", { status: 400 })),
+    websocket: {
+      data: {} as string | null,
+      open(ws) {
+        for (const topic of (ws.data ?? "").split(",")) ws.subscribe(topic);
+        fanout.topicsChanged();
+        ws.send("ready");
+      },
+      message() {},
+    },
+  });
+  // The real server, with each publish's topic written down on its way through.
+  const published: string[] = [];
+  fanout.server = new Proxy(server, {
+    get(target, key) {
+      if (key === "publish")
+        return (topic: string, data: string, compress?: boolean) => {
+          published.push(topic);
+          return target.publish(topic, data, compress);
+        };
+      const v = Reflect.get(target, key);
+      return typeof v === "function" ? v.bind(target) : v;
+    },
+  });
+  // A plain sender (alice) and a batching recipient (bob), as the SDK and the tutorial's page side by side.
+  const sockets = ["all,user:alice", `${batchTopic("all")},${batchTopic("user:bob")}`].map((sub) => {
+    const got: string[] = [];
+    const ws = new WebSocket(`ws://127.0.0.1:${server.port}/?sub=${encodeURIComponent(sub)}`);
+    ws.onmessage = (e) => got.push(String(e.data));
+    return { ws, got };
+  });
+  try {
+    for (const s of sockets)
+      await waitUntil(
+        () => s.got.includes("ready"),
+        () => "the socket opened",
+      );
+    const frame = '{"type":"message","id":"1","from":"alice","to":"bob","text":"hi"}';
+    fanout.messages([frame], [["user:bob", "user:alice"]]);
+    expect(published).toEqual(["user:bob", batchTopic("user:bob"), "user:alice", batchTopic("user:alice")]);
+    for (const s of sockets)
+      await waitUntil(
+        () => s.got.includes(frame),
+        () => `the message arrived (got ${JSON.stringify(s.got)})`,
+      );
+    // bob batching gets the frame itself (a batch of one), alice her echo.
+    expect(fanout.framesOut).toBe(2);
+  } finally {
+    for (const s of sockets) s.ws.close();
+    server.stop(true);
+  }
+});

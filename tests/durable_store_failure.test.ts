@@ -66,3 +66,29 @@ test("a database locked by another process does not stop messages: they go to th
     locker.close();
   }
 });
+
+test("createSqliteHistory appendNow: after a refused write, the next batch gets only its own messages, with the next ids", async () => {
+  const path = `${tempDir()}/scratch.db`;
+  const h = createSqliteHistory(path);
+  try {
+    const msg = (text: string, cid?: string) => ({ kind: "direct" as const, from: "alice", to: "bob", text, at: Date.now(), cid });
+    const [first] = h.appendNow!([msg("first")]);
+    const firstId = first!.stored!.id;
+    const [segment] = readdirSync(messageLogDir(path)).filter((n) => n.endsWith(".jsonl"));
+    const file = `${messageLogDir(path)}/${segment}`;
+    chattr("+i", file);
+    try {
+      expect(() => h.appendNow!([msg("doomed 1", "d1"), msg("doomed 2", "d2")])).toThrow();
+    } finally {
+      chattr("-i", file);
+    }
+    // The lists appendNow keeps between calls hold nothing of the failed batch.
+    const next = h.appendNow!([msg("next", "d1")]);
+    expect(next.length).toBe(1);
+    expect(next[0]!.duplicate).toBeUndefined();
+    expect(next[0]!.stored).toMatchObject({ id: firstId + 1, text: "next", cid: "d1" });
+    expect((await h.get([firstId + 1, firstId + 2])).map((m) => m.text)).toEqual(["next"]);
+  } finally {
+    await h.close();
+  }
+});

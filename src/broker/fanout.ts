@@ -108,7 +108,9 @@ export class Fanout implements PublishCounts {
    * topic gets it in both modes before the next topic, so a direct message
    * reaches its recipient, batching or not, before the sender's echo (plain
    * first and arrays after made every batching recipient of a plain sender
-   * wait for the echo's send), and no run map is built for it.
+   * wait for the echo's send), and no run map is built for it. A batch of
+   * several still sends its single frames first: an array can go only once
+   * its run has ended.
    */
   #one(frame: string, to: readonly string[], plain: boolean, batching: boolean): void {
     for (const topic of to) {

@@ -62,7 +62,8 @@ export interface History {
    * step; a message whose sender and cid were stored within CID_WINDOW_MS
    * (or earlier in the same batch) is not stored again but answered as a
    * duplicate. Resolves, in batch order, once every stored message survives
-   * a crash of the process; rejects with nothing stored.
+   * a crash of the process; rejects with nothing stored. The batch list is
+   * lent for the call (the committer reuses it): read it, never keep it.
    */
   append(batch: readonly NewMessage[]): Promise<Appended[]>;
   /**

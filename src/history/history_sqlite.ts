@@ -9,6 +9,7 @@ import { migrate } from "./sqlite_schema";
 import { createMemoryLog, type MessageLog } from "./message_log";
 import { openFileLog } from "./message_log_file";
 import { claimLogDir, moveLegacyRows } from "./message_log_setup";
+import { emptied } from "../scratch";
 import { consoleLogger } from "../log";
 
 /** The folder of the message log beside a database file. */
@@ -118,12 +119,12 @@ export function createSqliteHistory(path: string, sync: SyncMode = "normal", seg
    * to its end before another call can begin (nothing in it awaits), and a
    * commit then allocates no lists beyond what it returns.
    */
-  const rows_: StoredMessage[] = [];
+  let rows_: StoredMessage[] = [];
   /** Where each of rows_ goes in `out`, once the log has made its frame. */
-  const slots: number[] = [];
+  let slots: number[] = [];
   /** The cid key of each of rows_ (undefined: no cid) and its hash, made once per message. */
-  const keys: (string | undefined)[] = [];
-  const hashes: number[] = [];
+  let keys: (string | undefined)[] = [];
+  let hashes: number[] = [];
   /**
    * Gives the new messages their ids and appends them to the log in one
    * write; only once it is written do the counters, indexes and cids move,
@@ -134,7 +135,10 @@ export function createSqliteHistory(path: string, sync: SyncMode = "normal", seg
       return appendInto(batch);
     } finally {
       // Holds no message past its commit, even when the write failed.
-      rows_.length = slots.length = keys.length = hashes.length = 0;
+      rows_ = emptied(rows_);
+      slots = emptied(slots);
+      keys = emptied(keys);
+      hashes = emptied(hashes);
     }
   };
   const appendInto = (batch: readonly NewMessage[]): Appended[] => {

@@ -1,7 +1,6 @@
 import type { Broker, BrokerHandlers } from "./broker";
 import { Fanout } from "./fanout";
 import { topicsOf } from "../hub/routing";
-import { emptied } from "../scratch";
 
 /** A broker for one node: what this node commits is all there is; it goes out on Bun's own pub/sub. */
 export function createLocalBroker(): Broker {
@@ -9,7 +8,7 @@ export function createLocalBroker(): Broker {
   let handlers: BrokerHandlers | undefined;
   let through = 0;
   /** Each message's topics, kept between batches: `messages` reads it and keeps nothing, so a batch allocates no list here. */
-  let routes: (readonly string[])[] = [];
+  const routes: (readonly string[])[] = [];
   return {
     attach(s) {
       out.server = s;
@@ -21,11 +20,11 @@ export function createLocalBroker(): Broker {
     },
     committed(batch, frames) {
       if (batch.length === 0) return;
+      for (let i = 0; i < batch.length; i++) routes[i] = topicsOf(batch[i]!);
       try {
-        for (let i = 0; i < batch.length; i++) routes[i] = topicsOf(batch[i]!);
         out.messages(frames, routes);
       } finally {
-        routes = emptied(routes);
+        routes.length = 0;
       }
       through = batch[batch.length - 1]!.id;
       handlers?.delivered(batch[0]!.id, through);

@@ -9,7 +9,6 @@ import type { Broker } from "../broker/broker";
 import type { Appended, CidHit, History, NewMessage, StoredMessage } from "../history/history";
 import { encode, type ErrorFrame } from "../protocol";
 import type { Observers } from "../metrics";
-import { emptied } from "../scratch";
 
 /**
  * Messages waiting for their batch's commit and who sent each: two parallel
@@ -53,8 +52,8 @@ export class Committer {
   /** A committed batch's emptied lists, for the next one: a synchronous commit then allocates none. */
   #spare: Pending | undefined;
   /** The lists a batch gives the broker, kept between batches: the broker reads them during the call and keeps neither. */
-  #stored: StoredMessage[] = [];
-  #frames: string[] = [];
+  readonly #stored: StoredMessage[] = [];
+  readonly #frames: string[] = [];
   #queued = false;
   #inFlight: Promise<void> | undefined;
 
@@ -104,8 +103,8 @@ export class Committer {
     }
     this.#deliver(batch, results, started);
     // Delivered and acked: nothing holds the batch now (a failed one, retried after a wait, is never reused).
-    batch.ms = emptied(batch.ms);
-    batch.senders = emptied(batch.senders);
+    batch.ms.length = 0;
+    batch.senders.length = 0;
     this.#spare = batch;
   };
 
@@ -162,11 +161,12 @@ export class Committer {
       o.ackSeconds.observe((now - batch.t) / 1000);
       o.batchSize.observe(ms.length);
     }
+    const stored = this.#stored;
+    const frames = this.#frames;
     try {
-      this.#publish(ms, senders, results, this.#stored, this.#frames);
+      this.#publish(ms, senders, results, stored, frames);
     } finally {
-      this.#stored = emptied(this.#stored);
-      this.#frames = emptied(this.#frames);
+      stored.length = frames.length = 0;
     }
   }
 

@@ -3,7 +3,6 @@ import type { StoredMessage } from "../history/history";
 import type { Hub } from "./hub";
 import { LIMITS } from "../protocol";
 import { batchTopic } from "../broker/fanout";
-import { topics } from "./routing";
 
 /** The replay of a connection with none left: one shared empty list, not one per connection (64 bytes each). */
 export const NO_REPLAY: readonly StoredMessage[] = [];
@@ -47,7 +46,6 @@ export class Connection {
   /** When the socket opened (ms since the epoch), for the admin page. */
   readonly openedAt = Date.now();
   #badAt: number[] | undefined;
-  #userTopic: string | undefined;
 
   constructor(
     readonly hub: Hub,
@@ -62,11 +60,6 @@ export class Connection {
   /** The topic this connection subscribes to for `topic`: batching connections take the array variant. */
   topic(topic: string): string {
     return this.batch ? batchTopic(topic) : topic;
-  }
-
-  /** Its user's topic as this connection subscribes to it, made on first use (each ack would otherwise build it anew). */
-  get userTopic(): string {
-    return (this.#userTopic ??= this.topic(topics.user(this.user)));
   }
 
   /** Subscribes the socket to `topic` (its array variant with `?batch=1`). Every subscription goes through here or `unsubscribe`: the fan-out's subscriber counts depend on it. */

@@ -7,6 +7,7 @@ import type { Presence } from "../presence/presence";
 import { CLOSE, LIMITS, encode, type ErrorFrame } from "../protocol";
 import type { Connection } from "./connection";
 import type { SocketCounts } from "./registry";
+import { topics } from "./routing";
 import type { HubStats } from "./types";
 
 /**
@@ -59,7 +60,7 @@ export class Replies {
     const conn = ws.data as Connection;
     const server = this.server;
     if (server === undefined || !conn.live || ws.readyState !== 1 || this.sockets.connectionsOf(conn.user) !== 1) return this.send(ws, data);
-    const topic = conn.userTopic;
+    const topic = conn.topic(topics.user(conn.user));
     const r = server.publish(topic, data, false);
     // 0 is a drop, or no subscriber: then the socket is not in its topic after all, and a send still reaches it.
     if (r === 0 && server.subscriberCount(topic) === 0) return this.send(ws, data);

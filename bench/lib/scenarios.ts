@@ -352,7 +352,8 @@ export async function latency(s: Extract<Scenario, { kind: "latency" | "latencyP
   if (!result) return { ok: false, error: `latency client exited ${code} without a result: ${stderr}`, lost: 0, value: 0, metrics: {} };
   const lost = num(result.lost);
   const metrics: Record<string, number> = {};
-  const keys = ["p50_ms", "p99_ms", "max_ms", "samples", "sent", "delivered", "expected", "achieved_rate"];
+  // p90 to p99.5 show where the tail begins (kept in latest.json, not in the tables).
+  const keys = ["p50_ms", "p90_ms", "p95_ms", "p98_ms", "p99_ms", "p995_ms", "max_ms", "samples", "sent", "delivered", "expected", "achieved_rate"];
   if (s.kind === "latencyPaired") keys.push(...PAIRED_METRICS);
   for (const k of keys) metrics[k] = num(result[k]);
   let error = (result.error as string | null) ?? (code !== 0 ? `latency client exited ${code}` : null);

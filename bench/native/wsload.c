@@ -24,12 +24,13 @@
  *                      time (µs of CLOCK_MONOTONIC); the receiver subtracts it
  *                      from the time its read returned. Messages sent after
  *                      the warm-up are timed at their receiver (the sender's
- *                      echo is counted, not timed); the result gives p50, p99
- *                      and max in ms, and p90, p95, p98 and p99.5 to show
- *                      where the tail begins. --cids puts a fresh UUID-shaped cid on
- *                      every message, as the SDK does; --paired connects the
- *                      odd-numbered connections with ?batch=1 and the others
- *                      without, and reports p50/p99 per receiver mode too.
+ *                      echo is counted, not timed); the result gives p50,
+ *                      p99 and max in ms, and p90, p95, p98 and p99.5 to show
+ *                      where the tail begins. --cids puts a fresh UUID-shaped
+ *                      cid on every message, as the SDK does; --paired
+ *                      connects the odd-numbered connections with ?batch=1
+ *                      and the others without, and reports p50/p99 per
+ *                      receiver mode too.
  *                      In C, like the load: a client in a garbage-collected
  *                      runtime added its own pauses to every figure.
  *
@@ -728,9 +729,10 @@ int main(int argc, char **argv) {
       fail_msg(m);
     }
     printf("{\"event\":\"result\",\"mode\":\"latency\",\"sent\":%llu,\"delivered\":%llu,\"expected\":%llu,\"lost\":%llu,"
-           "\"p90_ms\":%.4f,\"p95_ms\":%.4f,\"p98_ms\":%.4f,\"p995_ms\":%.4f,\"p50_ms\":%.4f,\"p99_ms\":%.4f,\"max_ms\":%.4f,\"samples\":%zu,\"achieved_rate\":%.1f,",
+           "\"p50_ms\":%.4f,\"p90_ms\":%.4f,\"p95_ms\":%.4f,\"p98_ms\":%.4f,\"p99_ms\":%.4f,\"p995_ms\":%.4f,\"max_ms\":%.4f,\"samples\":%zu,\"achieved_rate\":%.1f,",
            (unsigned long long)sent, (unsigned long long)delivered, (unsigned long long)expected, (unsigned long long)lost,
-           pct_ms(&lat_all, 90), pct_ms(&lat_all, 95), pct_ms(&lat_all, 98), pct_ms(&lat_all, 99.5), pct_ms(&lat_all, 50), pct_ms(&lat_all, 99), lat_all.n ? lat_all.v[lat_all.n - 1] / 1000 : 0, lat_all.n,
+           pct_ms(&lat_all, 50), pct_ms(&lat_all, 90), pct_ms(&lat_all, 95), pct_ms(&lat_all, 98), pct_ms(&lat_all, 99),
+           pct_ms(&lat_all, 99.5), lat_all.n ? lat_all.v[lat_all.n - 1] / 1000 : 0, lat_all.n,
            (double)measured_sent / opt.duration);
     if (opt.paired)
       printf("\"p50_batch_ms\":%.4f,\"p99_batch_ms\":%.4f,\"samples_batch\":%zu,\"p50_plain_ms\":%.4f,\"p99_plain_ms\":%.4f,\"samples_plain\":%zu,",

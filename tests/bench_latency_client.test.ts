@@ -1,8 +1,9 @@
 /**
  * The benchmark's latency client (bench/native/wsload.c --mode latency)
  * against a real wirechat server: every message it sends arrives twice and
- * is counted, the messages sent after the warm-up are the samples, and
- * --paired splits them by the receiver's mode. Counts only, never timings.
+ * is counted, its texts are 16 characters whatever the uptime, the messages
+ * sent after the warm-up are the samples, and --paired splits them by the
+ * receiver's mode. Counts and texts only, never timings.
  */
 import { afterAll, beforeAll, expect, test } from "bun:test";
 import { join } from "node:path";
@@ -69,6 +70,21 @@ function expectComplete(r: Record<string, number | string | null>): void {
 
 test("wsload --mode latency: every DM arrives twice, the measured ones are timed once", async () => {
   expectComplete(await latency(0));
+});
+
+test("wsload --mode latency: every text is 16 characters, its sender and send time, whatever the machine's uptime", async () => {
+  await latency(400);
+  // u400 sends to u401: its texts are in u401's inbox as the server stored them.
+  const stored = await server.history.inbox("u401", 0, Number.MAX_SAFE_INTEGER, 10_000);
+  expect(stored.length).toBe(Math.round((WARMUP_RATE * WARMUP + RATE * DURATION) / 8));
+  for (const m of stored) {
+    expect(m.from).toBe("u400");
+    expect(m.text).toMatch(/^#0400 \d{8}\.\d$/);
+  }
+  // Send times since the client started, in order: the first after the connects, the last within the run.
+  const times = stored.map((m) => Number(m.text.slice(6)));
+  expect(times).toEqual([...times].sort((a, b) => a - b));
+  expect(times.at(-1)!).toBeLessThan(60e6);
 });
 
 test("wsload --mode latency --cids: wirechat acks each cid, acks are not counted as deliveries", async () => {

@@ -21,8 +21,14 @@
  *                      warm-up), round robin over the connections, never
  *                      waiting for replies, so a slow server shows as latency
  *                      rather than as a lower rate. Each text carries its send
- *                      time (µs of CLOCK_MONOTONIC); the receiver subtracts it
- *                      from the time its read returned. Messages sent after
+ *                      time (µs since the client started); the receiver
+ *                      subtracts it from the time its read returned. Every
+ *                      text is 16 characters ("#0012 03041234.5"), whatever
+ *                      the machine's uptime: JavaScriptCore's JSON.parse
+ *                      interns string values of up to 16 characters, as a
+ *                      short chat text is, and with the absolute clock the
+ *                      texts grew past that once the machine had been up
+ *                      2.8 hours. Messages sent after
  *                      the warm-up are timed at their receiver (the sender's
  *                      echo is counted, not timed); the result gives p50,
  *                      p99 and max in ms, and p90, p95, p98 and p99.5 to show
@@ -115,7 +121,13 @@ typedef struct {
   size_t n, cap;
 } samples_t;
 static samples_t lat_all, lat_batch, lat_plain;
-static double measure_from = 1e300; /* send times (µs) from here on are timed */
+static double measure_from = 1e300; /* send times (µs since the start) from here on are timed */
+static double started_s;             /* now_s() when the client started */
+/* The latency text: sender and send time, 16 characters for senders below u10000 in runs under 100 s. */
+#define LATENCY_TEXT "#%04d %010.1f"
+
+/* µs from the client's start to `t` (seconds of now_s()). */
+static double since_start_us(double t) { return (t - started_s) * 1e6; }
 static uint64_t measured_sent;      /* messages sent at or after measure_from: the achieved rate's numerator */
 
 static void sample_add(samples_t *s, double v) {
@@ -201,15 +213,15 @@ static void send_message(conn_t *c) {
                 : snprintf(msg, sizeof msg, "{\"type\":\"broadcast\",\"text\":\"#%d %s\"}", i, opt.pad);
   else if (opt.mode == M_LATENCY) {
     /* The send time in µs of this client's clock, to 0.1 µs as printed: the receiver parses back exactly this value. */
-    double us = (double)(int64_t)(now_s() * 1e7 + 0.5) / 10;
+    double us = (double)(int64_t)(since_start_us(now_s()) * 10 + 0.5) / 10;
     if (us >= measure_from) measured_sent++;
-    if (opt.sio) n = snprintf(msg, sizeof msg, "42[\"direct\",{\"to\":\"u%d\",\"text\":\"#%d %.1f\"}]", to, i, us);
+    if (opt.sio) n = snprintf(msg, sizeof msg, "42[\"direct\",{\"to\":\"u%d\",\"text\":\"" LATENCY_TEXT "\"}]", to, i, us);
     else if (opt.cids) {
       /* A fresh cid on every message, UUID-shaped like the SDK's: the server acks and remembers each. */
       uint32_t a = xorshift(), b = xorshift(), c2 = xorshift(), d = xorshift();
-      n = snprintf(msg, sizeof msg, "{\"type\":\"direct\",\"to\":\"u%d\",\"text\":\"#%d %.1f\",\"cid\":\"%08x-%04x-4%03x-a%03x-%04x%08x\"}", to, i, us,
+      n = snprintf(msg, sizeof msg, "{\"type\":\"direct\",\"to\":\"u%d\",\"text\":\"" LATENCY_TEXT "\",\"cid\":\"%08x-%04x-4%03x-a%03x-%04x%08x\"}", to, i, us,
                    a, b >> 16, b & 0xfff, c2 >> 20, c2 & 0xffff, d);
-    } else n = snprintf(msg, sizeof msg, "{\"type\":\"direct\",\"to\":\"u%d\",\"text\":\"#%d %.1f\"}", to, i, us);
+    } else n = snprintf(msg, sizeof msg, "{\"type\":\"direct\",\"to\":\"u%d\",\"text\":\"" LATENCY_TEXT "\"}", to, i, us);
   } else
     n = opt.sio ? snprintf(msg, sizeof msg, "42[\"direct\",{\"to\":\"u%d\",\"text\":\"#%d %s\"}]", to, i, opt.pad)
                 : snprintf(msg, sizeof msg, "{\"type\":\"direct\",\"to\":\"u%d\",\"text\":\"#%d %s\"}", to, i, opt.pad);
@@ -242,7 +254,7 @@ static void count_delivery(conn_t *c, const uint8_t *p, size_t n) {
           /* The sender's echo is counted, not timed: the receiver's copy is. */
           double at = strtod((const char *)m + 1, NULL);
           if (at >= measure_from) {
-            double us = last_rx * 1e6 - at; /* last_rx: when the read holding this frame returned */
+            double us = since_start_us(last_rx) - at; /* last_rx: when the read holding this frame returned */
             sample_add(&lat_all, us);
             if (opt.paired) sample_add(c->idx % 2 ? &lat_batch : &lat_plain, us);
           }
@@ -584,6 +596,7 @@ static void parse_args(int argc, char **argv) {
 }
 
 int main(int argc, char **argv) {
+  started_s = now_s();
   parse_args(argc, argv);
   process_setup();
   conns = calloc((size_t)opt.n, sizeof *conns);
@@ -638,7 +651,7 @@ int main(int argc, char **argv) {
           if (t - last_rx >= 0.2) {
             phase = P_WARMUP;
             phase_start = sched_start = t;
-            measure_from = (sched_start + opt.warmup) * 1e6;
+            measure_from = since_start_us(sched_start + opt.warmup);
           }
         } else {
           phase = opt.warmup > 0 ? P_WARMUP : P_MEASURE;

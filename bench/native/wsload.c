@@ -122,13 +122,13 @@ typedef struct {
 } samples_t;
 static samples_t lat_all, lat_batch, lat_plain;
 static double measure_from = 1e300; /* send times (µs since the start) from here on are timed */
+static uint64_t measured_sent;      /* messages sent at or after measure_from: the achieved rate's numerator */
 static double started_s;             /* now_s() when the client started */
 /* The latency text: sender and send time, 16 characters for senders below u10000 in runs under 100 s. */
 #define LATENCY_TEXT "#%04d %010.1f"
 
 /* µs from the client's start to `t` (seconds of now_s()). */
 static double since_start_us(double t) { return (t - started_s) * 1e6; }
-static uint64_t measured_sent;      /* messages sent at or after measure_from: the achieved rate's numerator */
 
 static void sample_add(samples_t *s, double v) {
   if (s->n == s->cap) {

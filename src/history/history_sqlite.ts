@@ -5,7 +5,8 @@ import { CID_MEMORY_MAX, CID_WINDOW_MS, type Appended, type CidHit, type History
 import { indexKeys as keyOf, keysOf, readerKeys } from "../hub/routing";
 import { IdIndex, mergeIds } from "./id_index";
 import { CidIndex } from "./cid_index";
-import { migrate } from "./sqlite_schema";
+import { highestIdSeen, migrate, readEpoch } from "./sqlite_schema";
+import { startCheckpointer, stopCheckpointer } from "./wal_checkpoints";
 import { createMemoryLog, type MessageLog } from "./message_log";
 import { openFileLog } from "./message_log_file";
 import { claimLogDir, moveLegacyRows } from "./message_log_setup";
@@ -13,9 +14,6 @@ import { consoleLogger } from "../log";
 
 /** The folder of the message log beside a database file. */
 export const messageLogDir = (dbPath: string) => `${dbPath}-messages`;
-
-/** How often the worker checkpoints the WAL into the database file. */
-const CHECKPOINT_EVERY_MS = 1000;
 
 /** `normal` (WAL) survives a crash of the process; `full` also fsyncs every commit. */
 export type SyncMode = "full" | "normal";
@@ -295,47 +293,4 @@ export function createSqliteHistory(path: string, sync: SyncMode = "normal", seg
     log.dropThrough(upTo);
     return n;
   }
-}
-
-/** Checkpoints from a worker thread: this connection never checkpoints by itself. */
-/** Asks the worker to stop (it closes its connection), waiting at most a second before ending it. */
-function stopCheckpointer(worker: Worker): Promise<void> {
-  return new Promise((resolve) => {
-    const done = () => {
-      clearTimeout(timer);
-      worker.terminate();
-      resolve();
-    };
-    const timer = setTimeout(done, 1000);
-    worker.onmessage = (e: MessageEvent) => {
-      if (e.data === "stopped") done();
-    };
-    worker.postMessage("stop");
-  });
-}
-
-function startCheckpointer(db: Database, path: string): Worker {
-  db.run("PRAGMA wal_autocheckpoint = 0");
-  const worker = new Worker(new URL("./checkpointer.ts", import.meta.url));
-  worker.postMessage({ path, everyMs: CHECKPOINT_EVERY_MS });
-  (worker as Worker & { unref?: () => void }).unref?.();
-  return worker;
-}
-
-/** The store's epoch: made once, when the store is created empty, and kept with it. */
-function readEpoch(db: Database): string {
-  const fresh = Array.from(crypto.getRandomValues(new Uint8Array(8)), (b) => b.toString(16).padStart(2, "0")).join("");
-  db.query("INSERT OR IGNORE INTO secrets (key, value) VALUES ('epoch', ?)").run(fresh);
-  return String((db.query("SELECT value FROM secrets WHERE key = 'epoch'").get() as { value: string }).value);
-}
-
-/** The highest message id the database names anywhere: inbox cursors, read markers, retention marks. */
-function highestIdSeen(db: Database): number {
-  const q = (sql: string) => (db.query(sql).get() as { m: number | null }).m ?? 0;
-  return Math.max(
-    q("SELECT max(id) AS m FROM cursors"),
-    q("SELECT max(id) AS m FROM reads"),
-    q("SELECT max(id) AS m FROM pruned_inbox"),
-    q("SELECT max(value) AS m FROM meta WHERE key IN ('last_id', 'pruned_through')"),
-  );
 }

@@ -40,3 +40,21 @@ export function migrate(db: Database): void {
     else db.run("INSERT INTO schema_version (version) VALUES (?)", [MIGRATIONS.length]);
   })();
 }
+
+/** The store's epoch: made once, when the store is created empty, and kept with it. */
+export function readEpoch(db: Database): string {
+  const fresh = Array.from(crypto.getRandomValues(new Uint8Array(8)), (b) => b.toString(16).padStart(2, "0")).join("");
+  db.query("INSERT OR IGNORE INTO secrets (key, value) VALUES ('epoch', ?)").run(fresh);
+  return String((db.query("SELECT value FROM secrets WHERE key = 'epoch'").get() as { value: string }).value);
+}
+
+/** The highest message id the database names anywhere: inbox cursors, read markers, retention marks. */
+export function highestIdSeen(db: Database): number {
+  const q = (sql: string) => (db.query(sql).get() as { m: number | null }).m ?? 0;
+  return Math.max(
+    q("SELECT max(id) AS m FROM cursors"),
+    q("SELECT max(id) AS m FROM reads"),
+    q("SELECT max(id) AS m FROM pruned_inbox"),
+    q("SELECT max(value) AS m FROM meta WHERE key IN ('last_id', 'pruned_through')"),
+  );
+}
